@@ -1,0 +1,1 @@
+"""The daemon: sources, the item ledger, the worker pool and the scheduler that runs them."""

@@ -1,0 +1,251 @@
+"""The daemon: APScheduler runs the poll jobs, the worker and the periodic jobs.
+
+Every job is a plain ``async`` unit of work that the scheduler only schedules, so
+``ambient run --once`` and tests call the same code directly. Shutdown: pause the scheduler,
+stop taking work, let in-flight items finish within the grace period (the rest are released
+back to the queue), then shut the scheduler down. (``AsyncIOScheduler.shutdown(wait=True)``
+would cancel running coroutine jobs, so in-flight work is awaited by us, not by it.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from ambient.clock import Clock
+from ambient.config import Settings
+from ambient.daemon.health import HeartbeatRecorder
+from ambient.daemon.ledger import Ledger
+from ambient.daemon.sources.base import PushSource, Source
+from ambient.daemon.worker import Worker, describe_error
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 5.0
+
+
+@dataclass
+class PeriodicJob:
+    """A unit of work run on an interval (outbox, span forwarder, housekeeping...)."""
+
+    name: str
+    interval_seconds: float
+    tick: Callable[[], Awaitable[Any]]
+    run_once: bool = True  # include in `ambient run --once`
+
+
+@dataclass
+class DaemonHooks:
+    """Callbacks the service layer (systemd notify, reload) attaches to the daemon."""
+
+    on_ready: list[Callable[[], None]] = field(default_factory=list)
+    on_stopping: list[Callable[[], None]] = field(default_factory=list)
+    status: list[Callable[[str], None]] = field(default_factory=list)
+
+
+class Daemon:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        clock: Clock,
+        ledger: Ledger,
+        worker: Worker,
+        sources: list[Source],
+        jobs: list[PeriodicJob] | None = None,
+        heartbeat: HeartbeatRecorder | None = None,
+        close: list[Callable[[], Awaitable[None]]] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.ledger = ledger
+        self.worker = worker
+        self.sources = list(sources)
+        self.jobs = list(jobs or [])
+        self.heartbeat = heartbeat
+        self.hooks = DaemonHooks()
+        self._close = list(close or [])
+        self._running_jobs: set[asyncio.Task[Any]] = set()
+        self._push_tasks: list[asyncio.Task[None]] = []
+        self._poll_locks: dict[str, asyncio.Lock] = {}
+        self.scheduler: AsyncIOScheduler | None = None
+        self.last_poll: dict[str, datetime] = {}
+
+    # ---- units of work ------------------------------------------------------------------
+    async def poll(self, source: Source) -> int:
+        """Poll one source into the ledger; returns how many items were new. Never raises."""
+        lock = self._poll_locks.setdefault(source.name, asyncio.Lock())
+        if lock.locked():
+            return 0  # a poll of this source is already running (IDLE wake + schedule)
+        async with lock:
+            created = 0
+            try:
+                while True:
+                    items = await source.poll(self.ledger.known_keys)
+                    if not items:
+                        break
+                    results = await asyncio.to_thread(self.ledger.ingest_many, items)
+                    created += sum(result.created for result in results)
+                    await source.acknowledge([item.key for item in items])
+                    if len(items) < 100:
+                        break  # a large backlog is read in batches; a small one is done
+            except Exception as error:  # noqa: BLE001 - a source's error is recorded there
+                message = describe_error(error)
+                log.error("source=%s poll failed: %s", source.name, message)
+                await asyncio.to_thread(self.ledger.record_poll, source.name, error=message)
+                return created
+            await asyncio.to_thread(self.ledger.record_poll, source.name)
+            self.last_poll[source.name] = self.clock.now()
+            if created:
+                log.info("source=%s new items=%d", source.name, created)
+                if self.worker.refill:
+                    await self.worker.tick()
+            return created
+
+    async def poll_all(self) -> int:
+        counts = await asyncio.gather(*(self.poll(source) for source in self.sources))
+        return sum(counts)
+
+    async def beat(self) -> None:
+        if self.heartbeat is None:
+            return
+        counts = await asyncio.to_thread(self.ledger.counts)
+        states = counts.by_state
+        status = (
+            f"{states['awaiting_approval']} awaiting approval, {states['new']} new, "
+            f"{self.worker.in_flight} in progress, {states['quarantined']} quarantined"
+        )
+        await asyncio.to_thread(self.heartbeat.beat, status)
+        for callback in self.hooks.status:
+            callback(status)
+
+    async def run_once(self) -> dict[str, int]:
+        """One pass of every job: poll every source, process every due item, run the jobs."""
+        new_items = await self.poll_all()
+        processed = await self.worker.run_until_idle()
+        for job in self.jobs:
+            if job.run_once:
+                await self._guarded(job.name, job.tick)
+        # jobs (feedback re-runs, outbox) may have made more work for the worker
+        processed += await self.worker.run_until_idle()
+        await self.beat()
+        return {"new": new_items, "processed": processed}
+
+    async def _guarded(self, name: str, tick: Callable[[], Awaitable[Any]]) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._running_jobs.add(task)
+        try:
+            await tick()
+        except Exception:  # noqa: BLE001 - one job's error must not stop the daemon
+            log.exception("job=%s failed", name)
+        finally:
+            if task is not None:
+                self._running_jobs.discard(task)
+
+    # ---- the long-running daemon --------------------------------------------------------
+    def _schedule(self, scheduler: AsyncIOScheduler) -> None:
+        jitter = int(self.settings.worker.poll_jitter_seconds) or None
+        common: dict[str, Any] = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 30}
+        now = self.clock.now()
+        for source in self.sources:
+            interval = _interval(self.settings, source.name)
+            scheduler.add_job(
+                self._guarded, "interval", args=[f"poll:{source.name}", _bind(self.poll, source)],
+                seconds=interval, jitter=jitter, id=f"poll:{source.name}", next_run_time=now,
+                **common,
+            )
+        scheduler.add_job(
+            self._guarded, "interval", args=["worker", self.worker.tick],
+            seconds=self.settings.worker.interval_seconds, id="worker", next_run_time=now, **common,
+        )
+        scheduler.add_job(
+            self._guarded, "interval", args=["heartbeat", self.beat],
+            seconds=HEARTBEAT_SECONDS, id="heartbeat", next_run_time=now, **common,
+        )
+        for job in self.jobs:
+            scheduler.add_job(
+                self._guarded, "interval", args=[job.name, job.tick],
+                seconds=job.interval_seconds, id=job.name, next_run_time=now, **common,
+            )
+
+    def _start_push(self) -> None:
+        for source in self.sources:
+            if isinstance(source, PushSource):
+                wake = _bind(self.poll, source)
+                task = asyncio.create_task(self._watch(source, wake), name=f"push:{source.name}")
+                self._push_tasks.append(task)
+
+    async def _watch(self, source: PushSource, wake: Callable[[], Awaitable[Any]]) -> None:
+        async def on_push() -> None:
+            await self._guarded(f"push:{source.name}", wake)
+
+        try:
+            await source.watch(on_push)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - push is an optimisation; polling goes on
+            log.exception("source=%s push watch stopped; polling continues", source.name)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until `stop` is set, then shut down cleanly."""
+        self.worker.refill = True
+        scheduler = AsyncIOScheduler(timezone="UTC")
+        self.scheduler = scheduler
+        self._schedule(scheduler)
+        scheduler.start()
+        self._start_push()
+        log.info(
+            "daemon running: %d source(s), concurrency %d, model %s",
+            len(self.sources), self.settings.worker.concurrency, self.settings.model_name,
+        )
+        for callback in self.hooks.on_ready:
+            callback()
+        try:
+            await stop.wait()
+        finally:
+            await self.shutdown()
+
+    async def shutdown(self) -> None:
+        for callback in self.hooks.on_stopping:
+            callback()
+        log.info("stopping: no new work; draining")
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.pause()
+        for task in self._push_tasks:
+            task.cancel()
+        await asyncio.gather(*self._push_tasks, return_exceptions=True)
+        await self.worker.drain(self.settings.worker.drain_seconds)
+        running = [task for task in self._running_jobs if task is not asyncio.current_task()]
+        if running:
+            await asyncio.wait(running, timeout=self.settings.worker.drain_seconds)
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        for close in [*(source.close for source in self.sources), *self._close]:
+            try:
+                await close()
+            except Exception:  # noqa: BLE001 - closing one part must not skip the others
+                log.exception("error while closing")
+        if self.heartbeat is not None:
+            await asyncio.to_thread(self.heartbeat.stopped)
+        log.info("stopped")
+
+
+def _bind(function: Callable[[Source], Awaitable[Any]], source: Source) -> Callable[[], Awaitable[Any]]:
+    async def call() -> Any:
+        return await function(source)
+
+    return call
+
+
+def _interval(settings: Settings, name: str) -> float:
+    for source in settings.sources:
+        if source.name == name:
+            return source.interval_seconds
+    return 60.0

@@ -1,0 +1,141 @@
+"""The worker: claims due items from the ledger and hands each to the item processor.
+
+The processor (the agent, in production) is reached through one narrow interface,
+:class:`ItemProcessor`, so the worker neither knows nor cares which model runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ambient.config import WorkerSettings
+from ambient.daemon.ledger import ClaimedItem, Ledger
+from ambient.items import ItemState
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ItemOutcome:
+    """What processing decided: done (nothing to approve) or awaiting_approval."""
+
+    state: ItemState
+    triage: dict[str, Any] = field(default_factory=dict)
+
+
+class PermanentItemError(Exception):
+    """Processing can never succeed for this item (retrying is pointless): quarantine it."""
+
+
+class ItemProcessor(Protocol):
+    async def process(self, item: ClaimedItem) -> ItemOutcome:
+        """Triage the item and queue its drafted actions; raise to fail the attempt."""
+        ...
+
+
+def describe_error(error: BaseException) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+class Worker:
+    def __init__(
+        self,
+        ledger: Ledger,
+        processor: ItemProcessor,
+        settings: WorkerSettings,
+        owner: str,
+    ) -> None:
+        self.ledger = ledger
+        self.processor = processor
+        self.settings = settings
+        self.owner = owner
+        self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self._accepting = True
+        self._claim_lock = asyncio.Lock()
+        self.refill = False  # the daemon sets this: a finished item frees a slot, claim at once
+        self.processed = 0
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    async def tick(self) -> int:
+        """Claim as many due items as there are free slots and start them; returns how many."""
+        if not self._accepting:
+            return 0
+        async with self._claim_lock:
+            free = self.settings.concurrency - len(self._in_flight)
+            if free <= 0:
+                return 0
+            claimed = await asyncio.to_thread(self.ledger.claim, self.owner, free)
+            for item in claimed:
+                task = asyncio.create_task(self._run(item), name=f"item-{item.id}")
+                self._in_flight[item.id] = task
+                task.add_done_callback(lambda _t, item_id=item.id: self._finished(item_id))
+            return len(claimed)
+
+    def _finished(self, item_id: int) -> None:
+        self._in_flight.pop(item_id, None)
+        if self.refill and self._accepting:
+            self._refill_task = asyncio.get_running_loop().create_task(self.tick())
+
+    async def _run(self, item: ClaimedItem) -> None:
+        renew = asyncio.create_task(self._keep_lease(item))
+        try:
+            outcome = await asyncio.wait_for(
+                self.processor.process(item), timeout=self.settings.lease_seconds * 0.9
+            )
+        except asyncio.CancelledError:
+            await asyncio.shield(asyncio.to_thread(self.ledger.release, item.id, self.owner))
+            raise
+        except PermanentItemError as error:
+            await asyncio.to_thread(
+                self.ledger.fail, item.id, self.owner, describe_error(error), retryable=False
+            )
+        except Exception as error:  # noqa: BLE001 - the error belongs to the item; daemon goes on
+            log.exception("item=%s trace=%s processing failed", item.id, item.trace_id)
+            await asyncio.to_thread(self.ledger.fail, item.id, self.owner, describe_error(error))
+        else:
+            await asyncio.to_thread(
+                self.ledger.complete, item.id, self.owner, outcome.state, outcome.triage
+            )
+            self.processed += 1
+            log.info("item=%s trace=%s -> %s", item.id, item.trace_id, outcome.state.value)
+        finally:
+            renew.cancel()
+
+    async def _keep_lease(self, item: ClaimedItem) -> None:
+        interval = max(self.settings.lease_seconds / 3, 0.05)
+        while True:
+            await asyncio.sleep(interval)
+            await asyncio.to_thread(self.ledger.extend_lease, item.id, self.owner)
+
+    async def run_until_idle(self) -> int:
+        """Process every due item, then return how many finished (`ambient run --once`)."""
+        before = self.processed
+        while True:
+            started = await self.tick()
+            if not self._in_flight:
+                if started == 0:
+                    break
+                continue
+            await asyncio.wait(list(self._in_flight.values()), return_when=asyncio.FIRST_COMPLETED)
+        return self.processed - before
+
+    async def drain(self, grace_seconds: float) -> None:
+        """Stop taking work; let in-flight items finish, release the rest after the grace."""
+        self._accepting = False
+        tasks = list(self._in_flight.values())
+        if not tasks:
+            return
+        log.info("draining %d in-flight item(s), grace %.0fs", len(tasks), grace_seconds)
+        _done, pending = await asyncio.wait(tasks, timeout=grace_seconds)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+            log.warning("released %d unfinished item(s) back to the queue", len(pending))

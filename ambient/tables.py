@@ -1,0 +1,3 @@
+"""Imports every table module so SQLModel.metadata is complete (migrations, schema checks)."""
+
+from ambient import items  # noqa: F401

@@ -1,0 +1,1 @@
+"""Tracing: one Langfuse trace per item, spooled locally so an outage loses nothing."""
