@@ -1,0 +1,83 @@
+"""Wiring: build the daemon's parts from Settings, in one place, with side effects passed in."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from ambient.clock import Clock, SystemClock
+from ambient.config import Secrets, Settings
+from ambient.daemon.health import HeartbeatRecorder, process_name
+from ambient.daemon.ledger import Ledger
+from ambient.daemon.service import Daemon, PeriodicJob
+from ambient.daemon.sources.base import Source
+from ambient.daemon.sources.maildir import MaildirSource
+from ambient.daemon.worker import ItemProcessor, Worker
+from ambient.db import open_database
+from ambient.errors import ConfigError
+
+
+@dataclass
+class Runtime:
+    """What every command of one process shares: settings, secrets, clock, database, ledger."""
+
+    settings: Settings
+    secrets: Secrets
+    clock: Clock
+    engine: Engine
+    ledger: Ledger
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+
+def open_runtime(settings: Settings, secrets: Secrets, clock: Clock | None = None) -> Runtime:
+    clock = clock or SystemClock()
+    engine = open_database(settings.resolved_database_url)
+    ledger = Ledger(engine, clock, settings.worker)
+    return Runtime(settings=settings, secrets=secrets, clock=clock, engine=engine, ledger=ledger)
+
+
+def build_sources(runtime: Runtime) -> list[Source]:
+    settings = runtime.settings
+    sources: list[Source] = []
+    for config in settings.sources:
+        if config.type == "maildir":
+            path = settings.source_path(config)
+            sources.append(MaildirSource(config.name, path, owned=config.owned))
+        else:
+            raise ConfigError(f"sources: {config.name}: source type {config.type!r} not available")
+    return sources
+
+
+def build_processor(runtime: Runtime) -> ItemProcessor:
+    from ambient.agent.processor import build_processor as build_agent_processor
+
+    return build_agent_processor(runtime.settings, runtime.secrets, runtime.engine, runtime.clock)
+
+
+def build_jobs(runtime: Runtime) -> list[PeriodicJob]:
+    """Periodic jobs beside polling and the worker (outbox, feedback, span forwarder...)."""
+    return []
+
+
+def build_daemon(
+    runtime: Runtime,
+    *,
+    processor: ItemProcessor | None = None,
+    sources: list[Source] | None = None,
+) -> Daemon:
+    owner = process_name()
+    processor = processor or build_processor(runtime)
+    worker = Worker(runtime.ledger, processor, runtime.settings.worker, owner)
+    heartbeat = HeartbeatRecorder(runtime.engine, runtime.clock, runtime.settings.model_name, owner)
+    return Daemon(
+        settings=runtime.settings,
+        clock=runtime.clock,
+        ledger=runtime.ledger,
+        worker=worker,
+        sources=sources if sources is not None else build_sources(runtime),
+        jobs=build_jobs(runtime),
+        heartbeat=heartbeat,
+        close=runtime.closers,
+    )
