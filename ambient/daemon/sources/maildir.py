@@ -11,6 +11,9 @@ import asyncio
 import logging
 import mailbox
 import os
+import socket
+import time
+import uuid
 from pathlib import Path
 
 from ambient.daemon.sources.base import KnownKeys
@@ -28,12 +31,16 @@ def maildir_key(file_name: str) -> str:
 
 
 def deliver(maildir: Path, raw: bytes) -> str:
-    """Deliver bytes into a Maildir's new/ (tmp/ then an atomic rename); returns the key."""
-    box = mailbox.Maildir(maildir, create=True)
-    try:
-        return box.add(mailbox.MaildirMessage(raw))
-    finally:
-        box.close()
+    """Deliver bytes unchanged into a Maildir's new/ (write tmp/, fsync, rename); returns the key."""
+    mailbox.Maildir(maildir, create=True).close()
+    key = f"{time.time_ns()}.P{os.getpid()}Q{uuid.uuid4().hex[:12]}.{socket.gethostname()}"
+    temporary = maildir / "tmp" / key
+    with temporary.open("xb") as handle:
+        handle.write(raw)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.rename(temporary, maildir / "new" / key)
+    return key
 
 
 class MaildirSource:
