@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import threading
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -88,7 +90,10 @@ def write_session(engine: Engine) -> Iterator[Session]:
     under a second writer, busy timeout or not, unless it starts with BEGIN IMMEDIATE. Use this
     for every read-modify-write (claims, decisions). Commits on success, rolls back on error.
     """
-    with engine.connect() as connection:
+    # Within one process, writers queue on a lock instead of in SQLite's busy handler, which
+    # sleeps in steps of milliseconds and would cap throughput under concurrency.
+    lock = _process_write_lock(engine) if is_sqlite(engine) else nullcontext()
+    with lock, engine.connect() as connection:
         if is_sqlite(engine):
             connection = connection.execution_options(sqlite_begin="IMMEDIATE")
         with Session(bind=connection, expire_on_commit=False) as session:
@@ -98,6 +103,18 @@ def write_session(engine: Engine) -> Iterator[Session]:
             except BaseException:
                 session.rollback()
                 raise
+
+
+_write_locks: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_write_locks_guard = threading.Lock()
+
+
+def _process_write_lock(engine: Engine) -> threading.Lock:
+    with _write_locks_guard:
+        lock = _write_locks.get(engine)
+        if lock is None:
+            lock = _write_locks[engine] = threading.Lock()
+        return lock
 
 
 @contextmanager

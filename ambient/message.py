@@ -13,7 +13,11 @@ import html
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
 from email.message import EmailMessage, Message
+from email.parser import BytesHeaderParser
+from email.policy import compat32
 from email.utils import getaddresses, parsedate_to_datetime
 
 from ambient.clock import utc
@@ -188,3 +192,62 @@ def parse_message(raw: bytes) -> ParsedMessage:
 
 def content_digest(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
+
+
+@dataclass(frozen=True)
+class HeaderSummary:
+    """The few header fields the ledger keeps, read without parsing the body."""
+
+    subject: str
+    sender: str
+    message_id: str | None
+    thread_key: str
+    date: datetime | None
+
+
+def _decoded(message: Message, name: str) -> str:
+    wanted = name.lower()
+    value = next((str(v) for k, v in message.raw_items() if k.lower() == wanted), None)
+    if value is None:
+        return ""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # raw 8-bit header bytes, kept as surrogates by compat32
+        raw = value.encode("ascii", "surrogateescape")
+        try:
+            value = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            value = raw.decode("latin-1")
+    try:
+        text = str(make_header(decode_header(value)))
+    except (ValueError, LookupError, UnicodeError, TypeError, HeaderParseError):
+        text = str(value)
+    return " ".join(text.split())
+
+
+def summarize_headers(raw: bytes) -> HeaderSummary:
+    """Fast header-only parse for ingest; raises UnparseableMessage when it is not email."""
+    if not looks_like_email(raw):
+        raise UnparseableMessage("not an email message: no header lines at the start")
+    end = raw.find(b"\n\n")
+    end_crlf = raw.find(b"\r\n\r\n")
+    cut = min(x for x in (end, end_crlf, len(raw)) if x >= 0)
+    message = BytesHeaderParser(policy=compat32).parsebytes(raw[: cut + 4])
+    message_ids = _message_ids(_decoded(message, "Message-ID"))
+    references = _message_ids(_decoded(message, "References"))
+    in_reply_to = _message_ids(_decoded(message, "In-Reply-To"))
+    subject = _decoded(message, "Subject")
+    message_id = message_ids[0] if message_ids else None
+    if references:
+        thread = references[0]
+    elif in_reply_to:
+        thread = in_reply_to[0]
+    else:
+        thread = message_id or f"subject:{normalized_subject(subject)}"
+    return HeaderSummary(
+        subject=subject,
+        sender=_decoded(message, "From"),
+        message_id=message_id,
+        thread_key=thread,
+        date=_date(message),
+    )

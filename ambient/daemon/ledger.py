@@ -24,7 +24,7 @@ from ambient.config import WorkerSettings
 from ambient.db import is_sqlite, read_session, write_session
 from ambient.errors import NotFoundError
 from ambient.items import InboundItem, Item, ItemContent, ItemState, SourceState
-from ambient.message import UnparseableMessage, parse_message
+from ambient.message import UnparseableMessage, summarize_headers
 from ambient.tracing.ids import trace_id_for_item
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,14 @@ class ClaimedItem:
 
 
 @dataclass(frozen=True)
+class Completion:
+    item_id: int
+    owner: str
+    state: ItemState
+    triage: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
 class LedgerCounts:
     by_state: dict[str, int]
     by_source: dict[str, dict[str, int]]
@@ -75,15 +83,15 @@ def _describe(item: InboundItem) -> tuple[dict[str, Any], str | None]:
         subject = str(item.metadata.get("subject", ""))[:2000]
         return {"subject": subject, "sender": str(item.metadata.get("sender", ""))[:1000]}, None
     try:
-        parsed = parse_message(item.raw)
+        headers = summarize_headers(item.raw)
     except UnparseableMessage as error:
         return {}, str(error)
     return {
-        "subject": parsed.subject[:2000],
-        "sender": parsed.sender[:1000],
-        "message_id": item.message_id or parsed.message_id,
-        "thread_key": parsed.thread_key[:1000],
-        "received_at": item.received_at or parsed.date,
+        "subject": headers.subject[:2000],
+        "sender": headers.sender[:1000],
+        "message_id": item.message_id or headers.message_id,
+        "thread_key": headers.thread_key[:1000],
+        "received_at": item.received_at or headers.date,
     }, None
 
 
@@ -108,16 +116,17 @@ class Ledger:
         if not items:
             return results
         now = self.clock.now()
+        described = [_describe(inbound) for inbound in items]  # parse outside the write lock
         with write_session(self.engine) as session:
-            for inbound in items:
-                existing = session.exec(
-                    select(Item).where(Item.source == inbound.source, Item.key == inbound.key)
-                ).first()
-                if existing is not None:
-                    assert existing.id is not None
-                    results.append(IngestResult(existing.id, False, existing.state))
+            existing = self._existing(session, items)
+            known_ids = self._known_message_ids(
+                session, [str(f.get("message_id")) for f, _ in described if f.get("message_id")]
+            )
+            for inbound, (fields, problem) in zip(items, described, strict=True):
+                found = existing.get((inbound.source, inbound.key))
+                if found is not None:
+                    results.append(IngestResult(found[0], False, found[1]))
                     continue
-                fields, problem = _describe(inbound)
                 row = Item(
                     source=inbound.source,
                     key=inbound.key,
@@ -132,9 +141,7 @@ class Ledger:
                     row.state = ItemState.QUARANTINED
                     row.last_error = f"unparseable: {problem}"[:MAX_ERROR_CHARS]
                 elif row.message_id:
-                    duplicate = session.exec(
-                        select(Item.id).where(Item.message_id == row.message_id).limit(1)
-                    ).first()
+                    duplicate = known_ids.get(row.message_id)
                     if duplicate is not None:
                         row.state = ItemState.DONE
                         row.triage_json = json.dumps(
@@ -149,12 +156,44 @@ class Ledger:
                 session.flush()
                 assert row.id is not None
                 session.add(ItemContent(item_id=row.id, raw=inbound.raw))
+                existing[(row.source, row.key)] = (row.id, row.state)
+                if row.message_id:
+                    known_ids.setdefault(row.message_id, row.id)
                 results.append(IngestResult(row.id, True, row.state))
                 log.info(
                     "ingested item=%s source=%s state=%s trace=%s",
                     row.id, row.source, row.state.value, row.trace_id,
                 )
         return results
+
+    @staticmethod
+    def _existing(
+        session: Any, items: Sequence[InboundItem]
+    ) -> dict[tuple[str, str], tuple[int, ItemState]]:
+        found: dict[tuple[str, str], tuple[int, ItemState]] = {}
+        for source in {item.source for item in items}:
+            keys = [item.key for item in items if item.source == source]
+            for start in range(0, len(keys), 500):
+                rows = session.exec(
+                    select(Item.id, Item.key, Item.state).where(
+                        Item.source == source, col(Item.key).in_(keys[start : start + 500])
+                    )
+                )
+                for item_id, key, state in rows:
+                    found[(source, key)] = (item_id, ItemState(state))
+        return found
+
+    @staticmethod
+    def _known_message_ids(session: Any, message_ids: list[str]) -> dict[str, int]:
+        known: dict[str, int] = {}
+        for start in range(0, len(message_ids), 500):
+            rows = session.exec(
+                select(Item.message_id, func.min(Item.id))
+                .where(col(Item.message_id).in_(message_ids[start : start + 500]))
+                .group_by(Item.message_id)
+            )
+            known.update({message_id: item_id for message_id, item_id in rows})
+        return known
 
     # ---- claims and leases --------------------------------------------------------------
     def _claimable(self, now: datetime) -> Any:
@@ -232,22 +271,30 @@ class Ledger:
         self, item_id: int, owner: str, state: ItemState, triage: dict[str, Any] | None = None
     ) -> bool:
         """Finish processing: awaiting_approval (actions drafted) or done."""
-        if state not in (ItemState.AWAITING_APPROVAL, ItemState.DONE):
-            raise ValueError(f"complete() cannot move an item to {state}")
+        return self.complete_many([Completion(item_id, owner, state, triage)])[0]
+
+    def complete_many(self, completions: Sequence[Completion]) -> list[bool]:
+        """Finish several items in one transaction; False where the lease was lost."""
         now = self.clock.now()
+        stored: list[bool] = []
         with write_session(self.engine) as session:
-            row = self._held(session, item_id, owner)
-            if row is None:
-                return False
-            row.state = state
-            row.lease_owner = None
-            row.lease_expires_at = None
-            row.last_error = None
-            row.updated_at = now
-            if triage is not None:
-                row.triage_json = json.dumps(triage, default=str)
-            session.add(row)
-        return True
+            for done in completions:
+                if done.state not in (ItemState.AWAITING_APPROVAL, ItemState.DONE):
+                    raise ValueError(f"complete() cannot move an item to {done.state}")
+                row = self._held(session, done.item_id, done.owner)
+                if row is None:
+                    stored.append(False)
+                    continue
+                row.state = done.state
+                row.lease_owner = None
+                row.lease_expires_at = None
+                row.last_error = None
+                row.updated_at = now
+                if done.triage is not None:
+                    row.triage_json = json.dumps(done.triage, default=str)
+                session.add(row)
+                stored.append(True)
+        return stored
 
     def fail(self, item_id: int, owner: str, error: str, *, retryable: bool = True) -> ItemState:
         """Record an error; retry later with backoff, or quarantine after max attempts."""

@@ -47,6 +47,7 @@ class DaemonHooks:
     on_ready: list[Callable[[], None]] = field(default_factory=list)
     on_stopping: list[Callable[[], None]] = field(default_factory=list)
     status: list[Callable[[str], None]] = field(default_factory=list)
+    on_reload: list[Callable[[Settings], Awaitable[None]]] = field(default_factory=list)
 
 
 class Daemon:
@@ -151,16 +152,10 @@ class Daemon:
 
     # ---- the long-running daemon --------------------------------------------------------
     def _schedule(self, scheduler: AsyncIOScheduler) -> None:
-        jitter = int(self.settings.worker.poll_jitter_seconds) or None
         common: dict[str, Any] = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 30}
         now = self.clock.now()
         for source in self.sources:
-            interval = _interval(self.settings, source.name)
-            scheduler.add_job(
-                self._guarded, "interval", args=[f"poll:{source.name}", _bind(self.poll, source)],
-                seconds=interval, jitter=jitter, id=f"poll:{source.name}", next_run_time=now,
-                **common,
-            )
+            self._schedule_poll(scheduler, source)
         scheduler.add_job(
             self._guarded, "interval", args=["worker", self.worker.tick],
             seconds=self.settings.worker.interval_seconds, id="worker", next_run_time=now, **common,
@@ -175,8 +170,17 @@ class Daemon:
                 seconds=job.interval_seconds, id=job.name, next_run_time=now, **common,
             )
 
-    def _start_push(self) -> None:
-        for source in self.sources:
+    def _schedule_poll(self, scheduler: AsyncIOScheduler, source: Source) -> None:
+        scheduler.add_job(
+            self._guarded, "interval", args=[f"poll:{source.name}", _bind(self.poll, source)],
+            seconds=_interval(self.settings, source.name),
+            jitter=int(self.settings.worker.poll_jitter_seconds) or None,
+            id=f"poll:{source.name}", next_run_time=self.clock.now(),
+            max_instances=1, coalesce=True, misfire_grace_time=30,
+        )
+
+    def _start_push(self, sources: list[Source] | None = None) -> None:
+        for source in self.sources if sources is None else sources:
             if isinstance(source, PushSource):
                 wake = _bind(self.poll, source)
                 task = asyncio.create_task(self._watch(source, wake), name=f"push:{source.name}")
@@ -196,6 +200,9 @@ class Daemon:
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set, then shut down cleanly."""
         self.worker.refill = True
+        # Skipped runs are the design (no overlapping polls), not news: keep them out of the log.
+        logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
+        logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
         scheduler = AsyncIOScheduler(timezone="UTC")
         self.scheduler = scheduler
         self._schedule(scheduler)
@@ -235,6 +242,54 @@ class Daemon:
         if self.heartbeat is not None:
             await asyncio.to_thread(self.heartbeat.stopped)
         log.info("stopped")
+
+    # ---- reload (SIGHUP, driven by ambient.daemon.runner) ---------------------------------
+    async def reload(self, settings: Settings, sources: list[Source]) -> None:
+        """Switch to new settings and sources on the live scheduler, without dropping work.
+
+        ``sources`` is the whole new list: a source object already running keeps its poll job
+        (and its connection); removed or replaced ones stop being polled and are closed once a
+        poll in progress ends; new ones poll at once. In-flight items and other jobs go on.
+        """
+        current = {id(source) for source in self.sources}
+        wanted = {id(source) for source in sources}
+        removed = [source for source in self.sources if id(source) not in wanted]
+        added = [source for source in sources if id(source) not in current]
+        old_interval = self.settings.worker.interval_seconds
+        self.settings = settings
+        self.worker.settings = settings.worker
+        self.ledger.settings = settings.worker
+        self.sources = list(sources)
+        scheduler = self.scheduler
+        for source in removed:
+            if scheduler is not None and scheduler.get_job(f"poll:{source.name}") is not None:
+                scheduler.remove_job(f"poll:{source.name}")
+            for task in [t for t in self._push_tasks if t.get_name() == f"push:{source.name}"]:
+                task.cancel()
+                self._push_tasks.remove(task)
+        if scheduler is not None and scheduler.running:
+            for source in added:
+                self._schedule_poll(scheduler, source)
+            self._start_push(added)
+            if settings.worker.interval_seconds != old_interval:
+                scheduler.reschedule_job(
+                    "worker", trigger="interval", seconds=settings.worker.interval_seconds
+                )
+        for source in removed:
+            async with self._poll_locks.setdefault(source.name, asyncio.Lock()):
+                try:
+                    await source.close()
+                except Exception:  # noqa: BLE001 - closing an old source must not stop the reload
+                    log.exception("source=%s error while closing", source.name)
+        for callback in self.hooks.on_reload:
+            try:
+                await callback(settings)
+            except Exception:  # noqa: BLE001 - one part failing to reload must not stop the rest
+                log.exception("reload hook failed")
+        log.info(
+            "reloaded: %d source(s) (%d added, %d removed)",
+            len(self.sources), len(added), len(removed),
+        )
 
 
 def _bind(function: Callable[[Source], Awaitable[Any]], source: Source) -> Callable[[], Awaitable[Any]]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ambient.config import WorkerSettings
-from ambient.daemon.ledger import ClaimedItem, Ledger
+from ambient.daemon.ledger import ClaimedItem, Completion, Ledger
 from ambient.items import ItemState
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,8 @@ class Worker:
         self._in_flight: dict[int, asyncio.Task[None]] = {}
         self._accepting = True
         self._claim_lock = asyncio.Lock()
+        self._pending_results: list[tuple[Completion, asyncio.Future[bool]]] = []
+        self._flusher: asyncio.Task[None] | None = None
         self.refill = False  # the daemon sets this: a finished item frees a slot, claim at once
         self.processed = 0
 
@@ -100,13 +102,33 @@ class Worker:
             log.exception("item=%s trace=%s processing failed", item.id, item.trace_id)
             await asyncio.to_thread(self.ledger.fail, item.id, self.owner, describe_error(error))
         else:
-            await asyncio.to_thread(
-                self.ledger.complete, item.id, self.owner, outcome.state, outcome.triage
-            )
+            await self._store(Completion(item.id, self.owner, outcome.state, outcome.triage))
             self.processed += 1
             log.info("item=%s trace=%s -> %s", item.id, item.trace_id, outcome.state.value)
         finally:
             renew.cancel()
+
+    async def _store(self, completion: Completion) -> None:
+        """Persist a result; results finishing together share one transaction."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending_results.append((completion, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_results())
+        await asyncio.shield(future)
+
+    async def _flush_results(self) -> None:
+        while self._pending_results:
+            batch, self._pending_results = self._pending_results, []
+            try:
+                stored = await asyncio.to_thread(
+                    self.ledger.complete_many, [completion for completion, _ in batch]
+                )
+            except Exception as error:  # noqa: BLE001 - handed to each waiting item
+                for _, future in batch:
+                    future.set_exception(error)
+            else:
+                for (_, future), ok in zip(batch, stored, strict=True):
+                    future.set_result(ok)
 
     async def _keep_lease(self, item: ClaimedItem) -> None:
         interval = max(self.settings.lease_seconds / 3, 0.05)
