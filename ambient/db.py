@@ -105,6 +105,7 @@ def write_session(engine: Engine) -> Iterator[Session]:
                 raise
 
 
+_migrate_lock = threading.Lock()
 _write_locks: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
 _write_locks_guard = threading.Lock()
 
@@ -131,7 +132,11 @@ def migrate(engine: Engine) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     try:
-        with engine.begin() as connection:
+        # Alembic's command API is not thread-safe; several daemons migrating one PostgreSQL
+        # database at start-up queue on an advisory lock held for the transaction.
+        with _migrate_lock, engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7406915218)")
             config.attributes["connection"] = connection
             command.upgrade(config, "heads")
     except OperationalError as error:

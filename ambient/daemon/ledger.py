@@ -9,6 +9,7 @@ several daemons share the work. Nothing is ever deleted by the pipeline.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Iterable, Sequence
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, or_
+from sqlalchemy import Connection, Engine, and_, func, or_, text
 from sqlmodel import col, select
 
 from ambient.clock import Clock
@@ -162,7 +163,10 @@ class Ledger:
                 results.append(IngestResult(row.id, True, row.state))
                 log.info(
                     "ingested item=%s source=%s state=%s trace=%s",
-                    row.id, row.source, row.state.value, row.trace_id,
+                    row.id,
+                    row.source,
+                    row.state.value,
+                    row.trace_id,
                 )
         return results
 
@@ -226,7 +230,9 @@ class Ledger:
                     self._quarantine(row, now, "lease expired too many times (worker crashed?)")
                     continue
                 if row.state == ItemState.PROCESSING:
-                    log.warning("lease expired item=%s owner=%s; reclaiming", row.id, row.lease_owner)
+                    log.warning(
+                        "lease expired item=%s owner=%s; reclaiming", row.id, row.lease_owner
+                    )
                 row.state = ItemState.PROCESSING
                 row.lease_owner = owner
                 row.lease_expires_at = now + timedelta(seconds=self.settings.lease_seconds)
@@ -314,7 +320,10 @@ class Ledger:
                 row.updated_at = now
                 log.warning(
                     "item failed item=%s attempt=%s retry_at=%s error=%s",
-                    item_id, row.attempts, row.next_attempt_at.isoformat(), error[:300],
+                    item_id,
+                    row.attempts,
+                    row.next_attempt_at.isoformat(),
+                    error[:300],
                 )
             session.add(row)
             return row.state
@@ -326,7 +335,9 @@ class Ledger:
         row.lease_expires_at = None
         row.next_attempt_at = None
         row.updated_at = now
-        log.error("item quarantined item=%s attempts=%s error=%s", row.id, row.attempts, error[:300])
+        log.error(
+            "item quarantined item=%s attempts=%s error=%s", row.id, row.attempts, error[:300]
+        )
 
     def release(self, item_id: int, owner: str) -> bool:
         """Give an unfinished item back (shutdown): it will be claimed again, attempt not spent."""
@@ -415,6 +426,39 @@ class Ledger:
         return known
 
     # ---- sources ------------------------------------------------------------------------
+    def try_poll_lock(self, source: str) -> Connection | None | bool:
+        """Only one daemon polls a source at a time (PostgreSQL advisory lock per source).
+
+        Returns a handle to pass to release_poll_lock, or False when another daemon holds it.
+        On SQLite (one process) there is nothing to take: True.
+        """
+        if is_sqlite(self.engine):
+            return True
+        key = int.from_bytes(
+            hashlib.sha256(f"poll:{source}".encode()).digest()[:8], "big", signed=True
+        )
+        connection = self.engine.connect()
+        try:
+            taken = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key})
+            if taken.scalar():
+                connection.info["ambient_poll_lock"] = key
+                return connection
+        except Exception:
+            connection.close()
+            raise
+        connection.close()
+        return False
+
+    @staticmethod
+    def release_poll_lock(handle: Connection | None | bool) -> None:
+        if isinstance(handle, Connection):
+            try:
+                key = handle.info.pop("ambient_poll_lock")
+                handle.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                handle.commit()
+            finally:
+                handle.close()
+
     def record_poll(
         self, source: str, *, error: str | None = None, cursor: dict[str, Any] | None = None
     ) -> None:

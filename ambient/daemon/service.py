@@ -85,29 +85,38 @@ class Daemon:
         if lock.locked():
             return 0  # a poll of this source is already running (IDLE wake + schedule)
         async with lock:
-            created = 0
+            handle = await asyncio.to_thread(self.ledger.try_poll_lock, source.name)
+            if handle is False:
+                return 0  # another daemon polls this source right now
             try:
-                while True:
-                    items = await source.poll(self.ledger.known_keys)
-                    if not items:
-                        break
-                    results = await asyncio.to_thread(self.ledger.ingest_many, items)
-                    created += sum(result.created for result in results)
-                    await source.acknowledge([item.key for item in items])
-                    if len(items) < 100:
-                        break  # a large backlog is read in batches; a small one is done
-            except Exception as error:  # noqa: BLE001 - a source's error is recorded there
-                message = describe_error(error)
-                log.error("source=%s poll failed: %s", source.name, message)
-                await asyncio.to_thread(self.ledger.record_poll, source.name, error=message)
-                return created
-            await asyncio.to_thread(self.ledger.record_poll, source.name)
-            self.last_poll[source.name] = self.clock.now()
-            if created:
-                log.info("source=%s new items=%d", source.name, created)
-                if self.worker.refill:
-                    await self.worker.tick()
+                return await self._poll_locked(source)
+            finally:
+                await asyncio.to_thread(self.ledger.release_poll_lock, handle)
+
+    async def _poll_locked(self, source: Source) -> int:
+        created = 0
+        try:
+            while True:
+                items = await source.poll(self.ledger.known_keys)
+                if not items:
+                    break
+                results = await asyncio.to_thread(self.ledger.ingest_many, items)
+                created += sum(result.created for result in results)
+                await source.acknowledge([item.key for item in items])
+                if len(items) < 100:
+                    break  # a large backlog is read in batches; a small one is done
+        except Exception as error:  # noqa: BLE001 - a source's error is recorded there
+            message = describe_error(error)
+            log.error("source=%s poll failed: %s", source.name, message)
+            await asyncio.to_thread(self.ledger.record_poll, source.name, error=message)
             return created
+        await asyncio.to_thread(self.ledger.record_poll, source.name)
+        self.last_poll[source.name] = self.clock.now()
+        if created:
+            log.info("source=%s new items=%d", source.name, created)
+            if self.worker.refill:
+                await self.worker.tick()
+        return created
 
     async def poll_all(self) -> int:
         counts = await asyncio.gather(*(self.poll(source) for source in self.sources))
@@ -157,26 +166,46 @@ class Daemon:
         for source in self.sources:
             self._schedule_poll(scheduler, source)
         scheduler.add_job(
-            self._guarded, "interval", args=["worker", self.worker.tick],
-            seconds=self.settings.worker.interval_seconds, id="worker", next_run_time=now, **common,
+            self._guarded,
+            "interval",
+            args=["worker", self.worker.tick],
+            seconds=self.settings.worker.interval_seconds,
+            id="worker",
+            next_run_time=now,
+            **common,
         )
         scheduler.add_job(
-            self._guarded, "interval", args=["heartbeat", self.beat],
-            seconds=HEARTBEAT_SECONDS, id="heartbeat", next_run_time=now, **common,
+            self._guarded,
+            "interval",
+            args=["heartbeat", self.beat],
+            seconds=HEARTBEAT_SECONDS,
+            id="heartbeat",
+            next_run_time=now,
+            **common,
         )
         for job in self.jobs:
             scheduler.add_job(
-                self._guarded, "interval", args=[job.name, job.tick],
-                seconds=job.interval_seconds, id=job.name, next_run_time=now, **common,
+                self._guarded,
+                "interval",
+                args=[job.name, job.tick],
+                seconds=job.interval_seconds,
+                id=job.name,
+                next_run_time=now,
+                **common,
             )
 
     def _schedule_poll(self, scheduler: AsyncIOScheduler, source: Source) -> None:
         scheduler.add_job(
-            self._guarded, "interval", args=[f"poll:{source.name}", _bind(self.poll, source)],
+            self._guarded,
+            "interval",
+            args=[f"poll:{source.name}", _bind(self.poll, source)],
             seconds=_interval(self.settings, source.name),
             jitter=int(self.settings.worker.poll_jitter_seconds) or None,
-            id=f"poll:{source.name}", next_run_time=self.clock.now(),
-            max_instances=1, coalesce=True, misfire_grace_time=30,
+            id=f"poll:{source.name}",
+            next_run_time=self.clock.now(),
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=30,
         )
 
     def _start_push(self, sources: list[Source] | None = None) -> None:
@@ -210,7 +239,9 @@ class Daemon:
         self._start_push()
         log.info(
             "daemon running: %d source(s), concurrency %d, model %s",
-            len(self.sources), self.settings.worker.concurrency, self.settings.model_name,
+            len(self.sources),
+            self.settings.worker.concurrency,
+            self.settings.model_name,
         )
         for callback in self.hooks.on_ready:
             callback()
@@ -288,11 +319,15 @@ class Daemon:
                 log.exception("reload hook failed")
         log.info(
             "reloaded: %d source(s) (%d added, %d removed)",
-            len(self.sources), len(added), len(removed),
+            len(self.sources),
+            len(added),
+            len(removed),
         )
 
 
-def _bind(function: Callable[[Source], Awaitable[Any]], source: Source) -> Callable[[], Awaitable[Any]]:
+def _bind(
+    function: Callable[[Source], Awaitable[Any]], source: Source
+) -> Callable[[], Awaitable[Any]]:
     async def call() -> Any:
         return await function(source)
 
