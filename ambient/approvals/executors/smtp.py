@@ -1,0 +1,229 @@
+"""reply_email / send_email over SMTP, exactly once as far as SMTP allows.
+
+SMTP has no way to ask a server "did you get this?", so the executor keeps a durable delivery
+stage (:mod:`ambient.approvals.journal`) around the one step whose outcome can be lost:
+
+1. connect, MAIL FROM, RCPT TO — a failure here sent nothing: retried with backoff;
+2. stage ``sending`` is committed, then DATA; the server's 250 is followed at once by stage
+   ``sent`` (a 4xx/5xx answer to DATA sent nothing: the stage is cleared);
+3. a copy goes to the account's Sent folder (IMAP; searched by Message-ID first, so never twice).
+
+After a crash, the outbox runs the approval again with the same key (and so the same
+Message-ID): stage ``sent`` → not sent again, only the Sent copy is completed; no stage → sent
+normally. Stage ``sending`` means the process died (or the connection broke) while the server
+was receiving the message: if the account has a Sent folder holding that Message-ID (servers
+that file sent mail themselves) it counts as sent; otherwise ambient **does not send it again**
+— the action goes dead with "delivery uncertain", the human checks, and
+``ambient approvals retry ID`` sends it (same Message-ID). That window is at-most-once: it spans
+only the DATA transfer, and it is shown, never silent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.policy
+import smtplib
+import ssl
+from collections.abc import Callable
+
+from sqlalchemy import Engine
+
+from ambient.approvals.actions import EmailAction, parse_action
+from ambient.approvals.executors import (
+    DeliveryUncertain,
+    ExecutionError,
+    ExecutionResult,
+    PermanentExecutionError,
+)
+from ambient.approvals.executors.mail import (
+    SendingAccount,
+    build_email,
+    read_attachments,
+    resolve_account,
+)
+from ambient.approvals.executors.sent import SentFolder, imap_sent_folder
+from ambient.approvals.journal import SENDING, SENT, DeliveryJournal
+from ambient.approvals.models import Approval
+from ambient.clock import Clock
+from ambient.config import ImapSourceSettings, Secrets, Settings, SmtpSettings
+from ambient.db import read_session
+from ambient.errors import AmbientError, NotFoundError
+from ambient.items import Item, ItemContent
+from ambient.message import ParsedMessage, UnparseableMessage, parse_message
+
+SentFolderFactory = Callable[[ImapSourceSettings, str | None], SentFolder | None]
+
+
+def connect(settings: SmtpSettings, password: str | None) -> smtplib.SMTP:
+    context = ssl.create_default_context()
+    client: smtplib.SMTP
+    if settings.security == "tls":
+        client = smtplib.SMTP_SSL(
+            settings.host, settings.port, timeout=settings.timeout_seconds, context=context
+        )
+    else:
+        client = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout_seconds)
+    try:
+        client.ehlo()
+        if settings.security == "starttls":
+            client.starttls(context=context)
+            client.ehlo()
+        if settings.username:
+            client.login(settings.username, password or "")
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+def _answer(step: str, code: int, reply: bytes | str) -> ExecutionError:
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+    message = f"SMTP {step} refused: {code} {text.strip()[:300]}"
+    return PermanentExecutionError(message) if code >= 500 else ExecutionError(message)
+
+
+class SmtpExecutor:
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock,
+        settings: Settings,
+        secrets: Secrets,
+        journal: DeliveryJournal,
+        sent_folder: SentFolderFactory = imap_sent_folder,
+    ) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.settings = settings
+        self.secrets = secrets
+        self.journal = journal
+        self.sent_folder = sent_folder
+
+    async def execute(self, approval: Approval, idempotency_key: str) -> ExecutionResult:
+        action = parse_action(approval.kind, approval.effective_args)
+        assert isinstance(action, EmailAction)
+        source, raw = await asyncio.to_thread(self._item, approval.item_id)
+        account = resolve_account(self.settings, self.secrets, source)
+        original = self._original(raw) if approval.kind == "reply_email" else None
+        attachments = read_attachments(self.settings.notes_dir, action.attachments)
+        now = self.clock.now()
+        message = build_email(
+            action, idempotency_key=idempotency_key, account=account,
+            sender_name=self.settings.user_name, now=now, original=original,
+            attachments=attachments,
+        )
+        message_id = str(message["Message-ID"])
+        outgoing = message.as_bytes(policy=email.policy.SMTP)
+        folder = None
+        if account.imap is not None:
+            folder = self.sent_folder(account.imap, self.secrets.get(account.imap.password_env))
+        stage = await asyncio.to_thread(self.journal.stage, idempotency_key)
+        recovered = None
+        if stage == SENDING:
+            if folder is None or not await self._in_sent(folder, message_id):
+                raise DeliveryUncertain(
+                    f"delivery uncertain: ambient stopped while the SMTP server was receiving "
+                    f"{message_id}; it will not send it again on its own — check the recipient "
+                    f"or your Sent folder, then `ambient approvals retry {approval.id}` to send it"
+                )
+            await asyncio.to_thread(self.journal.mark, idempotency_key, SENT)
+            recovered = "found in the Sent folder"
+        elif stage == SENT:
+            recovered = "already accepted by the server"
+        else:
+            recipients = [*action.to, *action.cc]
+            await asyncio.to_thread(
+                self._transmit, account, recipients, outgoing, idempotency_key
+            )
+        details: dict[str, object] = {
+            "message_id": message_id,
+            "to": action.to,
+            "cc": action.cc,
+            "subject": str(message["Subject"]),
+            "in_reply_to": message["In-Reply-To"],
+        }
+        if recovered:
+            details["recovered"] = recovered
+        if folder is not None:
+            details["sent_copy"] = await self._save_copy(folder, outgoing)
+        return ExecutionResult(f"sent {message_id} to {', '.join(action.to)}", details)
+
+    def _item(self, item_id: int) -> tuple[str, bytes]:
+        with read_session(self.engine) as session:
+            item = session.get(Item, item_id)
+            content = session.get(ItemContent, item_id)
+        if item is None or content is None:
+            raise NotFoundError(f"item {item_id} (the email to reply to) has no stored content")
+        return item.source, content.raw
+
+    def _original(self, raw: bytes) -> ParsedMessage:
+        try:
+            return parse_message(raw)
+        except UnparseableMessage as error:
+            raise PermanentExecutionError(f"cannot reply: the item is not an email ({error})")
+
+    async def _in_sent(self, folder: SentFolder, message_id: str) -> bool:
+        try:
+            return await folder.contains(message_id)
+        except AmbientError as error:  # the Sent folder cannot be read now: try again later
+            raise ExecutionError(f"checking the Sent folder for {message_id}: {error}") from error
+
+    async def _save_copy(self, folder: SentFolder, outgoing: bytes) -> str:
+        """The mail has gone; a Sent copy that fails is reported in the result, not retried."""
+        try:
+            return await folder.save(outgoing, self.clock.now())
+        except (AmbientError, OSError, ValueError) as error:
+            return f"failed: {error}"
+
+    def _transmit(
+        self, account: SendingAccount, recipients: list[str], outgoing: bytes, key: str
+    ) -> None:
+        try:
+            client = connect(account.smtp, account.password)
+        except smtplib.SMTPAuthenticationError as error:
+            raise PermanentExecutionError(
+                f"SMTP {account.smtp.host}: login refused: {error.smtp_code}"
+            ) from None
+        except (smtplib.SMTPException, OSError) as error:
+            raise ExecutionError(f"SMTP {account.smtp.host}:{account.smtp.port}: {error}") from None
+        try:
+            self._envelope(client, account.from_address, recipients)
+            self.journal.mark(key, SENDING)
+            try:
+                code, reply = client.data(outgoing)
+            except smtplib.SMTPDataError as error:  # DATA itself refused: nothing was sent
+                self.journal.clear(key)
+                raise _answer("DATA", error.smtp_code, error.smtp_error) from None
+            except (smtplib.SMTPException, OSError) as error:
+                raise DeliveryUncertain(
+                    f"delivery uncertain: the connection failed while the server was receiving "
+                    f"the message ({type(error).__name__}: {error}); ambient will not send it "
+                    "again on its own — check, then `ambient approvals retry`"
+                ) from None
+            if code != 250:
+                self.journal.clear(key)
+                raise _answer("DATA", code, reply)
+            self.journal.mark(key, SENT)
+        finally:
+            try:
+                client.quit()
+            except (smtplib.SMTPException, OSError):
+                client.close()
+
+    def _envelope(self, client: smtplib.SMTP, sender: str, recipients: list[str]) -> None:
+        """MAIL FROM and RCPT TO; every recipient must be accepted or nothing is sent."""
+        try:
+            code, reply = client.mail(sender)
+            if code != 250:
+                raise _answer("MAIL FROM", code, reply)
+            refused = []
+            for recipient in recipients:
+                code, reply = client.rcpt(recipient)
+                if code not in (250, 251):
+                    refused.append((recipient, code, reply))
+            if refused:
+                client.rset()
+                recipient, code, reply = refused[0]
+                raise _answer(f"RCPT TO {recipient}", code, reply)
+        except (smtplib.SMTPServerDisconnected, OSError) as error:
+            raise ExecutionError(f"SMTP connection lost before sending: {error}") from None

@@ -1,0 +1,154 @@
+"""SIGHUP: re-read the configuration and memory, apply them to the running daemon.
+
+Nothing in flight is dropped: everything new is built first (off the event loop), and only a
+configuration that loads and builds completely is applied; a broken one is logged with its error
+and the running configuration stays. Applied live: sources (added, removed, changed — unchanged
+ones keep their connection), worker settings (concurrency, intervals, backoff), the item
+processor (model, agent, policy, secrets; rebuilt only when those changed), the log level, and
+the memory folder, which is re-read and summarised in the log. The database location needs a
+restart (logged).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ambient.config import Secrets, Settings
+from ambient.daemon.assembly import Runtime, build_processor, build_sources
+from ambient.daemon.ledger import ClaimedItem
+from ambient.daemon.notify import Notifier
+from ambient.daemon.service import Daemon
+from ambient.daemon.sources.base import Source
+from ambient.daemon.worker import ItemOutcome, ItemProcessor
+from ambient.errors import AmbientError
+
+log = logging.getLogger(__name__)
+
+# Settings the item processor does not depend on: a change to them keeps the processor.
+_NOT_FOR_PROCESSOR = {"sources", "worker", "log_level", "log_format", "config_dir", "data_dir"}
+
+
+@dataclass(frozen=True)
+class ReloadPlan:
+    settings: Settings
+    secrets: Secrets
+    sources: list[Source]
+    processor: ItemProcessor | None  # None: keep the running one
+    memory: str
+
+
+class Reloader:
+    def __init__(
+        self,
+        runtime: Runtime,
+        daemon: Daemon,
+        load: Callable[[], tuple[Settings, Secrets]],
+        notifier: Notifier,
+        *,
+        on_logging: Callable[[Settings, Secrets], None] = lambda _settings, _secrets: None,
+        wrap_processor: Callable[[ItemProcessor], ItemProcessor] = lambda processor: processor,
+    ) -> None:
+        self.runtime = runtime
+        self.daemon = daemon
+        self.load = load
+        self.notifier = notifier
+        self.on_logging = on_logging
+        self.wrap_processor = wrap_processor
+        self.lock = asyncio.Lock()
+
+    async def reload(self, stopping: Callable[[], bool] = lambda: False) -> bool:
+        """Reload once; True if the new configuration is running, False if the old one stayed."""
+        async with self.lock:
+            if stopping():
+                return False
+            self.notifier.reloading()
+            try:
+                settings, secrets = await asyncio.to_thread(self.load)
+                plan = await asyncio.to_thread(self.prepare, settings, secrets)
+            except AmbientError as error:
+                detail = " / ".join(str(error).splitlines()) or type(error).__name__
+                log.error("reload failed, keeping the running configuration: %s", detail)
+                return False
+            except Exception:  # noqa: BLE001 - a failed reload must not stop the daemon
+                log.exception("reload failed, keeping the running configuration")
+                return False
+            await self.apply(plan)
+            return True
+
+    def prepare(self, settings: Settings, secrets: Secrets) -> ReloadPlan:
+        """Build everything the new configuration needs, touching nothing that runs."""
+        old = self.runtime.settings
+        if settings.resolved_database_url != old.resolved_database_url:
+            log.warning("reload: the database location changed; restart the daemon to use it")
+        running = {source.name: source for source in self.daemon.sources}
+        old_configs = {config.name: config for config in old.sources}
+        to_build = [
+            config
+            for config in settings.sources
+            if old_configs.get(config.name) != config or config.name not in running
+        ]
+        partial = replace(
+            self.runtime,
+            settings=settings.model_copy(update={"sources": to_build}),
+            secrets=secrets,
+        )
+        built = {source.name: source for source in build_sources(partial)}
+        sources = [built.get(config.name) or running[config.name] for config in settings.sources]
+        processor = None
+        if _processor_inputs(settings) != _processor_inputs(old) or dict(secrets.values) != dict(
+            self.runtime.secrets.values
+        ):
+            fresh = replace(self.runtime, settings=settings, secrets=secrets)
+            processor = self.wrap_processor(build_processor(fresh))
+        return ReloadPlan(settings, secrets, sources, processor, describe_memory(settings))
+
+    async def apply(self, plan: ReloadPlan) -> None:
+        self.runtime.settings = plan.settings
+        self.runtime.secrets = plan.secrets
+        self.on_logging(plan.settings, plan.secrets)
+        if plan.processor is not None:
+            self.daemon.worker.processor = plan.processor  # items in flight finish on the old one
+            log.info("reload: item processor rebuilt (model %s)", plan.settings.model_name)
+        if self.daemon.heartbeat is not None:
+            self.daemon.heartbeat.model = plan.settings.model_name
+        await self.daemon.reload(plan.settings, plan.sources)
+        log.info("reload: memory re-read: %s", plan.memory)
+
+
+def _processor_inputs(settings: Settings) -> dict[str, Any]:
+    return settings.model_dump(exclude=_NOT_FOR_PROCESSOR)
+
+
+def describe_memory(settings: Settings) -> str:
+    """Re-read every memory file; a one-line summary (problems named) for the log."""
+    from ambient.memory.store import MemoryStore
+
+    rows = MemoryStore(settings.memory_dir).status()
+    usable = [row.name for row in rows if row.status == "ok"]
+    problems = [f"{row.name} ({row.status})" for row in rows if row.status != "ok"]
+    text = f"{len(usable)} file(s) usable in {settings.memory_dir}"
+    if usable:
+        text += f": {', '.join(usable)}"
+    if problems:
+        text += f"; not usable: {', '.join(problems)}"
+    return text
+
+
+class DelayedProcessor:
+    """A processor that waits before each item (test hook AMBIENT_DEBUG_ITEM_DELAY_SECONDS)."""
+
+    def __init__(self, inner: ItemProcessor, seconds: float) -> None:
+        self.inner = inner
+        self.seconds = seconds
+
+    async def process(self, item: ClaimedItem) -> ItemOutcome:
+        await asyncio.sleep(self.seconds)
+        return await self.inner.process(item)
+
+
+def delayed(processor: ItemProcessor, seconds: float) -> ItemProcessor:
+    return DelayedProcessor(processor, seconds) if seconds > 0 else processor

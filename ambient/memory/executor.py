@@ -1,0 +1,101 @@
+"""The outbox's executor for approved ``memory_update`` actions: no model call, exactly once.
+
+It applies the approved diff to the file as it is now and commits it (see changes.py); the
+approval's idempotency key is written into the commit, so a repeat after a crash finds the
+commit and writes nothing. When the user edited the lines the diff changes since it was
+proposed, nothing is written: the change is recorded for the Reflector to propose again against
+the new text, and the approval ends as not executed, saying so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from ambient.approvals.actions import MemoryUpdate, parse_action
+from ambient.approvals.executors import (
+    ExecutionError,
+    ExecutionResult,
+    PermanentExecutionError,
+)
+from ambient.approvals.models import Approval
+from ambient.clock import Clock
+from ambient.errors import NotFoundError
+from ambient.memory.changes import ChangeConflict, MemoryChanges
+from ambient.memory.diffs import DiffError
+from ambient.memory.history import MemoryHistoryError
+from ambient.memory.paths import MemoryPathError
+from ambient.memory.reflection import commit_subject, describe_cause
+from ambient.memory.reproposals import ReproposalQueue
+
+log = logging.getLogger(__name__)
+
+
+class MemoryUpdateExecutor:
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock,
+        folder: Path,
+        *,
+        changes: MemoryChanges | None = None,
+        reproposals: ReproposalQueue | None = None,
+    ) -> None:
+        self.engine = engine
+        self.changes = changes or MemoryChanges(folder)
+        self.reproposals = reproposals or ReproposalQueue(engine, clock)
+
+    async def execute(self, approval: Approval, idempotency_key: str) -> ExecutionResult:
+        return await asyncio.to_thread(self._execute, approval, idempotency_key)
+
+    def _execute(self, approval: Approval, idempotency_key: str) -> ExecutionResult:
+        update = parse_action(approval.kind, approval.effective_args)
+        assert isinstance(update, MemoryUpdate)
+        cause = describe_cause(self.engine, approval.tool_call_id)
+        edited = " (edited by the user before approval)" if approval.edited_args else ""
+        reason = f"{update.reason}\n\nApproval {approval.id}{edited}, item {approval.item_id}."
+        try:
+            applied = self.changes.apply(
+                file=update.file,
+                diff=update.diff,
+                base_sha256=update.base_sha256,
+                subject=commit_subject(update.file, cause),
+                reason=reason,
+                key=idempotency_key,
+            )
+        except ChangeConflict as conflict:
+            assert approval.id is not None
+            self.reproposals.add(
+                approval_id=approval.id,
+                item_id=approval.item_id,
+                trace_id=approval.trace_id,
+                cause=approval.tool_call_id,
+                file=conflict.file,
+                diff=update.diff,
+                reason=update.reason,
+                conflict=str(conflict),
+            )
+            log.info(
+                "memory: approval=%s item=%s conflicts with a hand edit of %s; re-proposing",
+                approval.id, approval.item_id, conflict.file,
+            )  # fmt: skip
+            raise PermanentExecutionError(
+                f"not applied: {conflict}; your edit is kept and the change will be proposed "
+                "again against the new text"
+            ) from conflict
+        except (DiffError, MemoryPathError) as error:
+            raise PermanentExecutionError(f"not applied: {error}") from error
+        except (MemoryHistoryError, NotFoundError, OSError) as error:
+            raise ExecutionError(f"memory folder: {error}") from error
+        summary = (
+            f"{applied.file}: already committed as {applied.revision[:10]}"
+            if applied.already_applied
+            else f"{applied.file}: committed as {applied.revision[:10]}"
+        )
+        return ExecutionResult(
+            summary,
+            {"file": applied.file, "revision": applied.revision, "sha256": applied.new_sha256},
+        )

@@ -1,0 +1,269 @@
+"""The memory folder's own git repository: every change is a commit that can be read and undone.
+
+Git runs as ``git -C <folder>`` with its identity given on the command line and the user's
+global and system configuration switched off, so nothing depends on (or is changed by) how git
+is set up on the machine. Writers take an exclusive lock on a file inside ``.git`` so the
+daemon's outbox and a CLI ``memory undo`` never commit over each other.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import re
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from ambient.errors import AmbientError, NotFoundError
+
+log = logging.getLogger(__name__)
+
+GIT_TIMEOUT_SECONDS = 30
+_FIELD = "\x1f"
+_RECORD = "\x1e"
+_REVISION = re.compile(r"^[0-9A-Za-z_.~^@{}/-]{1,100}$")
+_IGNORED = "# editor leftovers are not memory\n*.swp\n*.swo\n*~\n.#*\n#*#\n.DS_Store\n*.tmp\n"
+_process_lock = threading.Lock()
+
+
+class MemoryHistoryError(AmbientError):
+    """Git could not record, show or revert a memory change."""
+
+
+@dataclass(frozen=True)
+class MemoryCommit:
+    revision: str
+    short: str
+    committed_at: datetime
+    author: str
+    subject: str
+    body: str
+    files: tuple[str, ...]
+
+
+def git_available() -> bool:
+    return shutil.which("git") is not None
+
+
+class MemoryHistory:
+    """Git operations on one memory folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    # ---- plumbing ---------------------------------------------------------------------------
+    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        if not git_available():
+            raise MemoryHistoryError(
+                "git is not installed: the memory history needs it (e.g. apt-get install git)"
+            )
+        command = [
+            "git",
+            "-C",
+            str(self.folder),
+            "-c",
+            "user.name=ambient",
+            "-c",
+            "user.email=ambient@localhost",
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "core.autocrlf=false",
+            "-c",
+            "core.quotepath=off",
+            "-c",
+            f"safe.directory={self.folder.resolve()}",
+            *args,
+        ]
+        environment = {
+            **os.environ,
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": os.devnull,
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_EDITOR": "true",
+            "LC_ALL": "C",
+        }
+        for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
+            environment.pop(name, None)
+        try:
+            completed = subprocess.run(
+                command,
+                capture_output=True,
+                text=True,
+                env=environment,
+                timeout=GIT_TIMEOUT_SECONDS,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise MemoryHistoryError(f"git {args[0]} in {self.folder} failed: {error}") from error
+        if check and completed.returncode != 0:
+            detail = (completed.stderr or completed.stdout).strip().splitlines()
+            raise MemoryHistoryError(
+                f"git {args[0]} in {self.folder} failed: {detail[-1] if detail else 'no output'}"
+            )
+        return completed
+
+    @property
+    def is_repository(self) -> bool:
+        return (self.folder / ".git").is_dir()
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Exclusive access for a read-modify-commit sequence (threads and processes)."""
+        if not self.folder.is_dir():
+            raise NotFoundError(f"memory folder {self.folder} does not exist; run `ambient init`")
+        self.ensure_repository()
+        with _process_lock, (self.folder / ".git" / "ambient.lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    # ---- writing ----------------------------------------------------------------------------
+    def ensure_repository(self) -> bool:
+        """Create the repository (and its first commit) if missing; True if it was created."""
+        if self.is_repository:
+            return False
+        self._run("init", "--quiet", "--initial-branch=main")
+        ignore = self.folder / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text(_IGNORED, encoding="utf-8")
+        self.commit_all("memory: start the history of this folder")
+        log.info("memory history created in %s", self.folder)
+        return True
+
+    def has_changes(self) -> bool:
+        status = self._run("status", "--porcelain", "--untracked-files=all")
+        return bool(status.stdout.strip())
+
+    def commit_all(self, message: str) -> str | None:
+        """Stage everything and commit; returns the new revision, or None if nothing changed."""
+        self._run("add", "--all", ".")
+        staged = self._run("diff", "--cached", "--quiet", check=False)
+        if staged.returncode == 0:
+            return None
+        self._run("commit", "--quiet", "--no-verify", "-m", message)
+        return self.head()
+
+    def commit_paths(self, message: str, names: list[str]) -> str | None:
+        """Commit only these files (others' pending edits stay as they are)."""
+        if not names:
+            return None
+        self._run("add", "--", *names)
+        staged = self._run("diff", "--cached", "--quiet", "--", *names, check=False)
+        if staged.returncode == 0:
+            return None
+        self._run("commit", "--quiet", "--no-verify", "-m", message, "--", *names)
+        return self.head()
+
+    def commit_user_edits(self) -> str | None:
+        """Record hand edits made since the last commit, so no later change hides them."""
+        if not self.has_changes():
+            return None
+        files = self._changed_files()
+        revision = self.commit_all(f"user edit: {', '.join(files) or 'memory files'}")
+        if revision:
+            log.info("memory: committed user edits %s as %s", files, revision[:10])
+        return revision
+
+    def _changed_files(self) -> list[str]:
+        status = self._run("status", "--porcelain", "--untracked-files=all", "-z")
+        entries = [entry for entry in status.stdout.split("\0") if len(entry) > 3]
+        return sorted({entry[3:] for entry in entries if not entry[3:].startswith(".")})
+
+    def head(self) -> str:
+        return self._run("rev-parse", "HEAD").stdout.strip()
+
+    # ---- reading ----------------------------------------------------------------------------
+    def resolve(self, revision: str) -> str:
+        if not _REVISION.match(revision) or revision.startswith("-"):
+            raise MemoryHistoryError(
+                f"{revision!r} is not a revision (expected e.g. 'HEAD', 'a1b2c3d')"
+            )
+        found = self._run("rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}", check=False)
+        if found.returncode != 0:
+            raise NotFoundError(
+                f"memory history has no revision {revision!r}; see `ambient memory log`"
+            )
+        return found.stdout.strip()
+
+    def log(self, limit: int = 50, file: str | None = None) -> list[MemoryCommit]:
+        if not self.is_repository:
+            return []
+        fields = _FIELD.join(["%H", "%h", "%cI", "%an", "%s", "%b"])
+        args = ["log", f"--max-count={limit}", f"--format={_RECORD}{fields}{_FIELD}", "--name-only"]
+        completed = self._run(*args, *(["--", file] if file else []), check=False)
+        if completed.returncode != 0:
+            return []  # an empty repository has no HEAD yet
+        commits = []
+        for record in completed.stdout.split(_RECORD)[1:]:
+            revision, short, date, author, subject, body, names = record.split(_FIELD, 6)
+            files = tuple(name for name in names.strip().splitlines() if name)
+            commits.append(
+                MemoryCommit(
+                    revision=revision,
+                    short=short,
+                    committed_at=datetime.fromisoformat(date),
+                    author=author,
+                    subject=subject,
+                    body=body.strip(),
+                    files=files,
+                )
+            )
+        return commits
+
+    def find_by_trailer(self, trailer: str, value: str) -> str | None:
+        """The newest commit whose message has the line "<trailer>: <value>", if any."""
+        if not self.is_repository:
+            return None
+        found = self._run(
+            "log", "--fixed-strings", f"--grep={trailer}: {value}", "--format=%H", "-1", check=False
+        )
+        revision = found.stdout.strip()
+        return revision if found.returncode == 0 and revision else None
+
+    def show(self, revision: str) -> str:
+        """The commit's message and diff, as `git show` prints it."""
+        full = self.resolve(revision)
+        return self._run("show", "--format=medium", "--no-color", full).stdout
+
+    def file_at(self, revision: str, name: str) -> str | None:
+        found = self._run("show", f"{self.resolve(revision)}:{name}", check=False)
+        return found.stdout if found.returncode == 0 else None
+
+    # ---- undo -------------------------------------------------------------------------------
+    def undo(self, revision: str = "HEAD") -> MemoryCommit:
+        """Revert one commit with a new commit; the user's pending edits are committed first."""
+        if not self.is_repository:
+            raise NotFoundError(f"{self.folder} has no memory history yet; nothing to undo")
+        with self.locked():
+            self.commit_user_edits()
+            full = self.resolve(revision)
+            original = self._run("log", "-1", "--format=%h %s", full).stdout.strip()
+            parents = self._run("rev-list", "--parents", "-n", "1", full).stdout.split()
+            if len(parents) == 1:
+                raise MemoryHistoryError(f"{original}: the start of the history cannot be undone")
+            if len(parents) > 2:
+                raise MemoryHistoryError(f"{original}: a merge cannot be undone here")
+            reverted = self._run("revert", "--no-commit", full, check=False)
+            if reverted.returncode != 0:
+                self._run("revert", "--abort", check=False)
+                raise MemoryHistoryError(
+                    f"cannot undo {original}: later changes touch the same lines; "
+                    "undo those first (newest first) or edit the file by hand"
+                )
+            revision_made = self.commit_all(f"memory: undo {original}")
+            if revision_made is None:
+                self._run("revert", "--quit", check=False)
+                raise MemoryHistoryError(f"undoing {original} changes nothing")
+            self._run("revert", "--quit", check=False)
+        log.info("memory: undid %s as %s", original, revision_made[:10])
+        return self.log(limit=1)[0]

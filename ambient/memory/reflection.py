@@ -1,0 +1,315 @@
+"""The Reflector: a daemon job that turns human corrections into small memory changes.
+
+Each tick it takes (1) approvals decided with edit, feedback or reject that memory has not
+learned from, (2) feedback on its own memory_update proposals, and (3) approved changes that no
+longer applied because the user edited the file meanwhile. For each it runs the reflection
+agent; a proposed diff becomes a ``memory_update`` approval (or, with ``memory.auto_apply``, a
+commit right away). A failure belongs to that one row: it is logged with its ids and retried on
+the next tick, up to :data:`MAX_ATTEMPTS`, and the job goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Awaitable, Callable
+
+from pydantic_ai.models import Model
+from pydantic_ai.usage import UsageLimits
+from sqlalchemy import Engine
+from sqlmodel import col, select
+
+from ambient.approvals.actions import MemoryUpdate
+from ambient.approvals.drafts import ActionContext, DraftedAction
+from ambient.approvals.models import Approval, ApprovalStatus, ReflectionStatus
+from ambient.approvals.queue import ApprovalQueue
+from ambient.clock import Clock
+from ambient.config import Settings
+from ambient.db import read_session
+from ambient.memory.changes import MemoryChanges
+from ambient.memory.diffs import ChangeLimits
+from ambient.memory.prompts import decision_prompt, reproposal_prompt, revision_prompt
+from ambient.memory.reflection_agent import (
+    MemoryChangeProposal,
+    ReflectionDeps,
+    ReflectionOutput,
+    build_reflection_agent,
+)
+from ambient.memory.reproposals import MemoryReproposal, ReproposalQueue
+from ambient.memory.store import MemoryStore
+
+log = logging.getLogger(__name__)
+
+_Unit = Callable[[Approval], Awaitable[None]]
+
+MAX_ATTEMPTS = 3
+MEMORY_UPDATE = "memory_update"
+CAUSE_PREFIX = "reflection-"
+_CAUSE = re.compile(rf"^{CAUSE_PREFIX}(\d+)$")
+_NOUNS = {"edited": "edit", "feedback": "feedback on", "rejected": "rejection"}
+
+
+def cause_id(approval_id: int) -> str:
+    """The tool_call_id of a memory_update: it names the approval the change was learned from."""
+    return f"{CAUSE_PREFIX}{approval_id}"
+
+
+def describe_cause(engine: Engine, tool_call_id: str) -> str | None:
+    """'rejection of approval 12 (item 7)' for a memory_update's tool_call_id, if known."""
+    match = _CAUSE.match(tool_call_id)
+    if match is None:
+        return None
+    with read_session(engine) as session:
+        cause = session.get(Approval, int(match.group(1)))
+    if cause is None:
+        return f"approval {match.group(1)}"
+    decision = cause.decision.value if cause.decision else cause.status.value
+    noun = _NOUNS.get(decision, decision)
+    return f"{noun} of approval {cause.id} (item {cause.item_id})"
+
+
+def commit_subject(file: str, cause: str | None) -> str:
+    return f"memory: {file} — learned from {cause}" if cause else f"memory: {file} — update"
+
+
+class Reflector:
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        clock: Clock,
+        settings: Settings,
+        queue: ApprovalQueue,
+        store: MemoryStore,
+        model: Model | str,
+        changes: MemoryChanges | None = None,
+        reproposals: ReproposalQueue | None = None,
+        batch: int = 5,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.queue = queue
+        self.store = store
+        self.changes = changes or MemoryChanges(store.folder)
+        self.reproposals = reproposals or ReproposalQueue(engine, clock)
+        self.agent = build_reflection_agent(model)
+        self.limits = ChangeLimits(max_changed_lines=settings.memory.max_changed_lines)
+        self.batch = batch
+        self._failures: dict[str, int] = {}
+
+    # ---- the job ------------------------------------------------------------------------
+    async def tick(self) -> int:
+        """One round of learning; returns how many rows it finished."""
+        finished = 0
+        for approval in await asyncio.to_thread(self.queue.pending_reflections, self.batch):
+            finished += await self._guarded(
+                f"reflection of approval {approval.id}", approval, self._reflect
+            )
+        for approval in await asyncio.to_thread(self.queue.awaiting_revision, self.batch * 4):
+            if approval.kind == MEMORY_UPDATE:
+                finished += await self._guarded(
+                    f"revision of approval {approval.id}", approval, self._revise
+                )
+        for row in await asyncio.to_thread(self.reproposals.pending, self.batch):
+            finished += await self._guarded_reproposal(row)
+        return finished
+
+    async def _guarded(self, what: str, approval: Approval, unit: _Unit) -> int:
+        try:
+            await unit(approval)
+        except Exception as error:  # noqa: BLE001 - one row's failure; the job goes on
+            attempts = self._failures.get(what, 0) + 1
+            self._failures[what] = attempts
+            give_up = attempts >= MAX_ATTEMPTS
+            log.error(
+                "memory: %s failed (item=%s trace=%s attempt %d/%d%s): %s",
+                what,
+                approval.item_id,
+                approval.trace_id,
+                attempts,
+                MAX_ATTEMPTS,
+                ", giving up" if give_up else "",
+                error,
+            )
+            if give_up:
+                await self._give_up(approval)
+            return 0
+        self._failures.pop(what, None)
+        return 1
+
+    async def _give_up(self, approval: Approval) -> None:
+        assert approval.id is not None
+        if approval.status == ApprovalStatus.FEEDBACK and approval.revised_at is None:
+            if approval.kind == MEMORY_UPDATE:
+                await asyncio.to_thread(self.queue.mark_revised, approval.id, [])
+        if approval.reflection_status == ReflectionStatus.PENDING:
+            await asyncio.to_thread(self.queue.mark_reflected, approval.id)
+
+    async def _guarded_reproposal(self, row: MemoryReproposal) -> int:
+        assert row.id is not None
+        try:
+            await self._repropose(row)
+        except Exception as error:  # noqa: BLE001 - one row's failure; the job goes on
+            give_up = row.attempts + 1 >= MAX_ATTEMPTS
+            log.error(
+                "memory: re-proposal of approval %s failed (item=%s trace=%s attempt %d/%d): %s",
+                row.approval_id,
+                row.item_id,
+                row.trace_id,
+                row.attempts + 1,
+                MAX_ATTEMPTS,
+                error,
+            )
+            await asyncio.to_thread(
+                self.reproposals.record_failure, row.id, str(error), give_up=give_up
+            )
+            return 0
+        return 1
+
+    # ---- the three kinds of work --------------------------------------------------------
+    async def _reflect(self, approval: Approval) -> None:
+        """Learn from a human's edit, feedback or rejection of a draft."""
+        assert approval.id is not None
+        if approval.kind == MEMORY_UPDATE:
+            # A correction of a memory proposal is handled as its revision (feedback) or is
+            # final (reject/edit): learning from it again would propose memory about memory.
+            await asyncio.to_thread(self.queue.mark_reflected, approval.id)
+            return
+        cause = cause_id(approval.id)
+        if await asyncio.to_thread(self._already_proposed, cause, 0):
+            log.info("memory: approval=%s was already reflected on", approval.id)
+        else:
+            prompt = await asyncio.to_thread(
+                decision_prompt, self.engine, approval, self.store, self.settings
+            )
+            output, deps = await self._run(prompt)
+            await self._deliver(
+                output, deps, approval.item_id, approval.trace_id, cause, None, key=cause
+            )
+        await asyncio.to_thread(self.queue.mark_reflected, approval.id)
+
+    async def _revise(self, approval: Approval) -> None:
+        """The human sent a memory proposal back with feedback: propose it again, changed."""
+        assert approval.id is not None
+        prompt = revision_prompt(approval, self.store)
+        output, deps = await self._run(prompt)
+        new_id = await self._deliver(
+            output,
+            deps,
+            approval.item_id,
+            approval.trace_id,
+            approval.tool_call_id,
+            approval.id,
+            key=f"revision-{approval.id}",
+        )
+        if new_id is None:  # nothing to propose: the feedback row is settled without a draft
+            await asyncio.to_thread(self.queue.mark_revised, approval.id, [])
+
+    async def _repropose(self, row: MemoryReproposal) -> None:
+        """An approved change met a user's edit: propose it against the text as it is now."""
+        assert row.id is not None
+        if await asyncio.to_thread(self._already_proposed, row.cause, row.approval_id):
+            await asyncio.to_thread(self.reproposals.finish, row.id, None)
+            return
+        output, deps = await self._run(reproposal_prompt(row, self.store))
+        new_id = await self._deliver(
+            output, deps, row.item_id, row.trace_id, row.cause, None, key=f"reproposal-{row.id}"
+        )
+        await asyncio.to_thread(self.reproposals.finish, row.id, new_id)
+
+    # ---- running the agent and delivering its proposal ---------------------------------
+    async def _run(self, prompt: str) -> tuple[ReflectionOutput, ReflectionDeps]:
+        deps = ReflectionDeps(store=self.store, limits=self.limits)
+        result = await self.agent.run(
+            prompt,
+            deps=deps,
+            usage_limits=UsageLimits(request_limit=self.settings.agent.request_limit),
+        )
+        return result.output, deps
+
+    async def _deliver(
+        self,
+        output: ReflectionOutput,
+        deps: ReflectionDeps,
+        item_id: int,
+        trace_id: str,
+        cause: str,
+        parent_id: int | None,
+        key: str,
+    ) -> int | None:
+        """Queue (or auto-apply) a proposal; returns the new approval's id, if one was queued."""
+        if not isinstance(output, MemoryChangeProposal):
+            log.info("memory: nothing to learn (item=%s %s): %s", item_id, cause, output.reason)
+            return None
+        base_sha256, checked = deps.checked[output.file]
+        update = MemoryUpdate(
+            file=output.file, diff=checked.diff, base_sha256=base_sha256, reason=output.reason
+        )
+        cause_text = await asyncio.to_thread(describe_cause, self.engine, cause)
+        if self.settings.memory.auto_apply:
+            await self._auto_apply(update, f"auto-{key}", item_id, trace_id, cause_text)
+            return None
+        draft = DraftedAction(
+            kind=MEMORY_UPDATE,
+            tool_call_id=cause,
+            args=update.model_dump(),
+            rationale=f"Learned from {cause_text or 'a decision'}: {output.reason}",
+        )
+        context = ActionContext(
+            item_id=item_id,
+            thread_addresses=frozenset(),
+            item_version=f"memory:{output.file}@{base_sha256[:12]}",
+        )
+        rows = await asyncio.to_thread(
+            lambda: self.queue.queue_drafts(
+                context=context,
+                trace_id=trace_id,
+                run_state=None,
+                drafts=[draft],
+                parent_id=parent_id,
+            )
+        )
+        log.info(
+            "memory: proposed a change to %s as approval=%s (item=%s trace=%s, %s)",
+            output.file,
+            rows[0].id,
+            item_id,
+            trace_id,
+            cause_text,
+        )
+        return rows[0].id
+
+    async def _auto_apply(
+        self, update: MemoryUpdate, key: str, item_id: int, trace_id: str, cause_text: str | None
+    ) -> None:
+        """Commit the change now. A ChangeConflict (the user edited those lines in the moments
+        since the proposal) propagates, so the next tick reflects again on the new text."""
+        applied = await asyncio.to_thread(
+            lambda: self.changes.apply(
+                file=update.file,
+                diff=update.diff,
+                base_sha256=update.base_sha256,
+                subject=commit_subject(update.file, cause_text),
+                reason=update.reason,
+                key=key,
+            )
+        )
+        log.info(
+            "memory: auto-applied a change to %s as %s (item=%s trace=%s, %s)",
+            update.file,
+            applied.revision[:10],
+            item_id,
+            trace_id,
+            cause_text,
+        )
+
+    def _already_proposed(self, cause: str, after_id: int) -> bool:
+        """Whether a memory_update for this cause newer than `after_id` exists (crash safety)."""
+        query = select(Approval.id).where(
+            Approval.kind == MEMORY_UPDATE,
+            Approval.tool_call_id == cause,
+            col(Approval.id) > after_id,
+        )
+        with read_session(self.engine) as session:
+            return session.exec(query).first() is not None

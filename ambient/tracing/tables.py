@@ -1,0 +1,52 @@
+"""Tracing's tables: the durable span/score spool and the local trace log of every step."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Column, Enum, Index, LargeBinary
+from sqlmodel import Field, SQLModel
+
+from ambient.db import UTCDateTime
+from ambient.items import enum_values
+
+
+class SpoolKind(StrEnum):
+    SPANS = "spans"  # an OTLP ExportTraceServiceRequest (protobuf, uncompressed)
+    SCORE = "score"  # one score, the JSON body the Langfuse SDK would send
+
+
+class SpoolEntry(SQLModel, table=True):
+    """Something waiting to reach Langfuse; deleted only once the server accepted it."""
+
+    __tablename__ = "trace_spool"
+    __table_args__ = (Index("ix_trace_spool_kind_id", "kind", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: SpoolKind = Field(
+        sa_type=Enum(SpoolKind, native_enum=False, length=20, values_callable=enum_values)
+    )
+    payload: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    records: int = 1  # spans (or scores) in the payload
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    attempts: int = 0
+    lease_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str | None = None
+
+
+class TraceEvent(SQLModel, table=True):
+    """The local trace log: one row per step and decision, kept whether Langfuse is on or off."""
+
+    __tablename__ = "trace_event"
+    __table_args__ = (Index("ix_trace_event_trace_id", "trace_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    trace_id: str = Field(max_length=64)
+    item_id: int | None = None
+    name: str = Field(max_length=200)
+    kind: str = Field(default="step", max_length=30)  # step | item | score
+    status: str = Field(default="ok", max_length=20)  # ok | error
+    at: datetime = Field(sa_type=UTCDateTime)
+    duration_ms: int | None = None
+    detail_json: str = "{}"

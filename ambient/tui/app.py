@@ -1,0 +1,142 @@
+"""`ambient tui`: the Textual app where the human reviews and decides.
+
+The app takes its stores in its constructor; :func:`make_app` builds it for the CLI and the
+tests alike (the tests hand it a frozen clock and their own database).
+"""
+
+from __future__ import annotations
+
+import getpass
+import socket
+from pathlib import Path
+from typing import ClassVar
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from textual.app import App, SuspendNotSupported
+from textual.binding import Binding, BindingType
+
+from ambient.approvals.policy import PolicyGate
+from ambient.approvals.queue import ApprovalQueue
+from ambient.clock import Clock, SystemClock
+from ambient.config import Secrets, Settings
+from ambient.daemon.ledger import Ledger
+from ambient.errors import AmbientError
+from ambient.memory.history import MemoryHistory
+from ambient.memory.store import MemoryStore
+from ambient.tui.backend import Backend, trace_base_url
+from ambient.tui.editing import EditStore, run_editor
+
+STYLES = Path(__file__).parent / "styles"
+
+
+def default_actor() -> str:
+    """Who decides, as the audit log records it: `tui:user@host`."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "user"
+    return f"tui:{user}@{socket.gethostname()}"
+
+
+class AmbientApp(App[None]):
+    TITLE = "ambient"
+    CSS_PATH: ClassVar[list[str | Path]] = [STYLES / "app.tcss"]  # type: ignore[misc]
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("question_mark", "help", "Help", show=False),
+    ]
+
+    # What a worker reports as a message instead of crashing the app.
+    storage_errors: tuple[type[BaseException], ...] = (SQLAlchemyError, AmbientError, OSError)
+    decision_errors: tuple[type[BaseException], ...] = (SQLAlchemyError, AmbientError, OSError)
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        edits: EditStore,
+        editor: str | None = None,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.backend = backend
+        self.clock = backend.clock
+        self.edits = edits
+        self.editor = editor or None
+        self.poll_seconds = poll_seconds
+        self.decisions_stored = 0  # counted as they are stored (the bench reads it)
+
+    def on_mount(self) -> None:
+        from ambient.tui.screens.queue import QueueScreen
+
+        self.push_screen(QueueScreen())
+
+    def open_in_editor(self, path: Path) -> None:
+        """Run $EDITOR on the file in the foreground, the app suspended around it."""
+        if not self.editor:
+            raise AmbientError("no $EDITOR is set")
+        try:
+            with self.suspend():
+                run_editor(self.editor, path)
+        except SuspendNotSupported:  # headless (tests) or a web terminal: run it as it is
+            run_editor(self.editor, path)
+
+    def action_help(self) -> None:
+        from ambient.tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_history(self) -> None:
+        from ambient.tui.screens.history import HistoryScreen
+
+        self.push_screen(HistoryScreen())
+
+    def action_memory(self) -> None:
+        from ambient.tui.screens.memory import MemoryScreen
+
+        self.push_screen(MemoryScreen())
+
+
+def make_app(
+    settings: Settings,
+    *,
+    engine: Engine,
+    clock: Clock | None = None,
+    secrets: Secrets | None = None,
+    queue: ApprovalQueue | None = None,
+    ledger: Ledger | None = None,
+    memory: MemoryStore | None = None,
+    memory_history: MemoryHistory | None = None,
+    editor: str | None = None,
+    actor: str | None = None,
+    poll_seconds: float = 1.0,
+) -> AmbientApp:
+    """The app over these stores; what is not given is built from the settings."""
+    clock = clock or SystemClock()
+    backend = Backend(
+        engine=engine,
+        clock=clock,
+        settings=settings,
+        queue=queue or ApprovalQueue(engine, clock, settings, PolicyGate.from_settings(settings)),
+        ledger=ledger or Ledger(engine, clock, settings.worker),
+        memory=memory or MemoryStore(settings.memory_dir),
+        memory_history=memory_history or MemoryHistory(settings.memory_dir),
+        actor=actor or default_actor(),
+        trace_url_base=trace_base_url(settings, secrets) if secrets is not None else None,
+    )
+    edits = EditStore(settings.data_dir / "tui" / "edits")
+    return AmbientApp(backend, edits=edits, editor=editor, poll_seconds=poll_seconds)
+
+
+def run_tui(settings: Settings, secrets: Secrets, *, editor: str | None) -> int:
+    """Open the database (migrating it) and run the app until the human quits."""
+    from ambient.db import open_database
+
+    engine = open_database(settings.resolved_database_url)
+    try:
+        make_app(settings, engine=engine, secrets=secrets, editor=editor).run()
+    finally:
+        engine.dispose()
+    return 0

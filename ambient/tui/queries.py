@@ -1,0 +1,157 @@
+"""Read-only queries the screens need, shaped for a terminal and cheap enough to poll.
+
+Listing reads only the columns a row shows (never the run state a resume needs), and the
+queue's change token is one aggregate over the status index, so polling once a second costs
+next to nothing even with ten thousand pending actions. Decisions never go through here: they
+go through :class:`ambient.approvals.queue.ApprovalQueue`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Engine, and_, func, or_
+from sqlmodel import col, select
+
+from ambient.approvals.models import AWAITING_HUMAN, Approval, ApprovalStatus
+from ambient.db import read_session
+from ambient.items import Item
+from ambient.tui.views import QueueEntry, QueueFilter, concerns, summary
+
+PRIORITY_ORDER = {"high": 0, "normal": 1, "low": 2}
+HISTORY_LIMIT = 500
+
+_LIST_COLUMNS = (
+    Approval.id,
+    Approval.kind,
+    Approval.status,
+    Approval.args_json,
+    Approval.edited_args_json,
+    Approval.created_at,
+    Approval.policy_warnings_json,
+    Approval.block_reason,
+    Approval.shown_hash,
+    Approval.decided_at,
+    Approval.decision,
+    Approval.last_error,
+    Item.source,
+    Item.sender,
+    Item.subject,
+    Item.triage_json,
+)
+
+
+def statuses_for(name: str) -> list[ApprovalStatus]:
+    """A filter's status: "pending" means everything awaiting a human (blocked included)."""
+    if name in ("", "pending"):
+        return sorted(AWAITING_HUMAN)
+    return [ApprovalStatus(name)]
+
+
+def _filtered(query: Any, queue_filter: QueueFilter, statuses: Iterable[ApprovalStatus]) -> Any:
+    query = query.where(col(Approval.status).in_(list(statuses)))
+    if queue_filter.source:
+        query = query.where(Item.source == queue_filter.source)
+    if queue_filter.kind:
+        query = query.where(Approval.kind == queue_filter.kind)
+    if queue_filter.sender:
+        query = query.where(col(Item.sender).ilike(f"%{queue_filter.sender}%"))
+    if queue_filter.text:
+        pattern = f"%{queue_filter.text}%"
+        query = query.where(
+            or_(
+                col(Item.subject).ilike(pattern),
+                col(Item.sender).ilike(pattern),
+                col(Approval.args_json).ilike(pattern),
+                col(Approval.rationale).ilike(pattern),
+            )
+        )
+    return query
+
+
+def queue_token(engine: Engine, queue_filter: QueueFilter) -> tuple[Any, ...]:
+    """Changes whenever a row enters, leaves or is re-queued into what the filter shows."""
+    query = select(
+        func.count(),
+        func.sum(Approval.id),
+        func.sum(Approval.review_round),
+        func.max(Approval.queued_at),
+    ).select_from(Approval)
+    if queue_filter.source or queue_filter.sender or queue_filter.text:
+        query = query.join(Item, and_(Item.id == Approval.item_id))
+    with read_session(engine) as session:
+        row = session.exec(_filtered(query, queue_filter, statuses_for(queue_filter.status))).one()
+    return tuple(row)
+
+
+def _entry(row: Any) -> QueueEntry:
+    (
+        approval_id, kind, status, args_json, edited_json, created_at, warnings_json,
+        block_reason, shown_hash, decided_at, decision, last_error, source, sender, subject,
+        triage_json,
+    ) = row
+    args: dict[str, Any] = json.loads(edited_json or args_json or "{}")
+    warnings = tuple(json.loads(warnings_json or "[]"))
+    if block_reason:
+        warnings = (f"blocked: {block_reason}", *warnings)
+    priority = ""
+    if triage_json:
+        triage = json.loads(triage_json)
+        priority = str(triage.get("priority", "")) if isinstance(triage, dict) else ""
+    return QueueEntry(
+        id=approval_id,
+        kind=kind,
+        status=ApprovalStatus(status).value,
+        concerns=concerns(kind, args),
+        summary=summary(kind, args, fallback=subject),
+        created_at=created_at,
+        warnings=warnings,
+        shown_hash=shown_hash,
+        source=source,
+        sender=sender,
+        priority=priority,
+        decided_at=decided_at,
+        decision=str(decision.value if hasattr(decision, "value") else decision or ""),
+        error=last_error or "",
+    )
+
+
+def queue_entries(engine: Engine, queue_filter: QueueFilter) -> list[QueueEntry]:
+    """Everything awaiting a decision: most urgent first (triage priority), then newest."""
+    query = _filtered(
+        select(*_LIST_COLUMNS).join(Item, and_(Item.id == Approval.item_id)),
+        queue_filter,
+        statuses_for(queue_filter.status),
+    ).order_by(col(Approval.id).desc())
+    with read_session(engine) as session:
+        rows = session.exec(query).all()
+    entries = [_entry(row) for row in rows]
+    entries.sort(key=lambda entry: PRIORITY_ORDER.get(entry.priority, 1))  # stable: newest first
+    return entries
+
+
+def history_entries(
+    engine: Engine, queue_filter: QueueFilter, limit: int = HISTORY_LIMIT
+) -> list[QueueEntry]:
+    """Decided actions, most recently decided first."""
+    decided = [status for status in ApprovalStatus if status not in AWAITING_HUMAN]
+    statuses: Iterable[ApprovalStatus] = (
+        decided if queue_filter.status in ("", "pending") else statuses_for(queue_filter.status)
+    )
+    query = _filtered(
+        select(*_LIST_COLUMNS).join(Item, and_(Item.id == Approval.item_id)),
+        queue_filter,
+        statuses,
+    )
+    query = (
+        query.order_by(
+            func.coalesce(Approval.decided_at, Approval.created_at).desc(),
+            col(Approval.id).desc(),
+        )
+        .limit(limit)
+    )
+    with read_session(engine) as session:
+        rows = session.exec(query).all()
+    return [_entry(row) for row in rows]

@@ -1,0 +1,73 @@
+"""Every key, on one screen."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Label, Static
+
+KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    (
+        "Decide (the highlighted row, or every marked row)",
+        (
+            ("a", "approve (asks first when the policy warned)"),
+            ("e", "edit the draft ($EDITOR, or in the app), see the diff, approve"),
+            ("f", "feedback: tell the agent what to change; it drafts again"),
+            ("r", "reject, with an optional reason"),
+            ("i", "ignore: nothing is sent, nothing learned"),
+            ("u", "undo the last decision (while it has not run)"),
+            ("space", "mark / unmark a row for a bulk decision"),
+            ("x", "clear the marks"),
+        ),
+    ),
+    (
+        "Move",
+        (
+            ("↑ ↓  j k", "previous / next row"),
+            ("PgUp PgDn  g G", "page, first, last"),
+            ("tab", "switch between the list and the detail (to scroll it)"),
+        ),
+    ),
+    (
+        "Screens",
+        (
+            ("/", "search and filter (source, sender, kind, status)"),
+            ("h", "history: decided and executed actions; retry a failed one"),
+            ("m", "memory: files, proposed changes, history with undo"),
+            ("ctrl+l", "refresh now"),
+            ("?", "this help"),
+            ("q", "quit (or back, on another screen)"),
+        ),
+    ),
+)
+
+
+def keys_table() -> Table:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold cyan", no_wrap=True)
+    table.add_column()
+    for title, keys in KEYS:
+        table.add_row(f"[bold]{title}[/]", "")
+        for key, meaning in keys:
+            table.add_row(key, meaning)
+        table.add_row("", "")
+    return table
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,question_mark", "close", "Close"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(classes="dialog wide"):
+            yield Label("ambient — keys", classes="dialog-title")
+            yield Static(keys_table())
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,179 @@
+"""Decided and executed actions, with their results and errors; retry a dead one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from ambient.tui.backend import Backend, DecisionReport
+from ambient.tui.screens.filter import HISTORY_STATUSES, FilterDialog
+from ambient.tui.timefmt import age
+from ambient.tui.views import ApprovalView, QueueEntry, QueueFilter, kind_label
+from ambient.tui.widgets.detail import DetailPane
+from ambient.tui.widgets.row_list import Column, Row, RowList
+
+if TYPE_CHECKING:
+    from ambient.tui.app import AmbientApp
+
+HISTORY_COLUMNS = (
+    Column("status", 9),
+    Column("kind", 7),
+    Column("who / what", 20),
+    Column("summary", 0),
+    Column("when", 4, align_right=True),
+)
+
+
+def history_row(entry: QueueEntry, when: str) -> Row:
+    status = entry.decision if entry.status == "approved" and entry.decision == "edited" else entry.status
+    return Row(
+        key=entry.id,
+        cells=(status, kind_label(entry.kind), entry.concerns, entry.summary, when),
+        warning=entry.status in ("failed", "dead"),
+    )
+
+
+class HistoryScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("t", "retry", "Retry"),
+        Binding("u", "undo", "Undo"),
+        Binding("slash", "filter", "Filter"),
+        Binding("escape,q,h", "app.pop_screen", "Back"),
+        Binding("question_mark", "app.help", "Help"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queue_filter = QueueFilter(status="")
+        self.entries: dict[int, QueueEntry] = {}
+        self.loaded = False
+
+    @property
+    def ambient(self) -> AmbientApp:
+        from ambient.tui.app import AmbientApp
+
+        assert isinstance(self.app, AmbientApp)
+        return self.app
+
+    def compose(self) -> ComposeResult:
+        yield Static("History: decided and executed actions", classes="screen-title")
+        yield Static("", id="history-header", classes="list-header")
+        yield RowList(HISTORY_COLUMNS, empty_text="No decisions yet.", id="history")
+        yield DetailPane(id="history-detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(RowList).focus()
+        self.reload()
+        self.set_interval(max(self.ambient.poll_seconds * 2, 1.0), self.reload)
+
+    def reload(self) -> None:
+        self.load_entries(self.queue_filter)
+
+    @work(exclusive=True, thread=True, group="history")
+    def load_entries(self, queue_filter: QueueFilter) -> None:
+        try:
+            entries = self.ambient.backend.history_entries(queue_filter)
+        except self.ambient.storage_errors as error:
+            self.app.call_from_thread(self.notify, f"database: {error}", severity="error")
+            return
+        self.app.call_from_thread(self._show, entries, queue_filter)
+
+    def _show(self, entries: list[QueueEntry], queue_filter: QueueFilter) -> None:
+        if queue_filter != self.queue_filter:
+            return
+        now = self.ambient.clock.now()
+        changed = [e.id for e in entries] != list(self.entries) or any(
+            self.entries.get(e.id) != e for e in entries
+        )
+        self.entries = {entry.id: entry for entry in entries}
+        row_list = self.query_one(RowList)
+        row_list.set_rows([history_row(e, age(e.decided_at or e.created_at, now)) for e in entries])
+        self.loaded = True
+        width = max(self.size.width, 20)
+        header = Text(row_list.header_text(width - 1), no_wrap=True, overflow="ellipsis")
+        if self.queue_filter.describe():
+            header.append(f" · {self.queue_filter.describe()}", style="italic")
+        self.query_one("#history-header", Static).update(header)
+        current = row_list.current_key
+        if current is not None and changed:
+            self.load_detail(current)
+        elif current is None:
+            self.query_one(DetailPane).show(None, now, "No decisions match.")
+
+    def on_row_list_highlighted(self, event: RowList.Highlighted) -> None:
+        if event.key is not None:
+            self.load_detail(event.key)
+
+    @work(exclusive=True, thread=True, group="history-detail")
+    def load_detail(self, approval_id: int) -> None:
+        try:
+            view = self.ambient.backend.approval_view(approval_id)
+        except self.ambient.storage_errors as error:
+            self.app.call_from_thread(self.notify, f"database: {error}", severity="error")
+            return
+        self.app.call_from_thread(self._show_detail, view)
+
+    def _show_detail(self, view: ApprovalView) -> None:
+        if self.query_one(RowList).current_key == view.id:
+            self.query_one(DetailPane).show(view, self.ambient.clock.now())
+
+    def _current(self) -> QueueEntry | None:
+        key = self.query_one(RowList).current_key
+        return self.entries.get(key) if key is not None else None
+
+    def action_retry(self) -> None:
+        entry = self._current()
+        if entry is None:
+            return
+        if entry.status == "failed":
+            self.notify(
+                f"#{entry.id} failed and the outbox retries it by itself (last error: "
+                f"{entry.error or 'unknown'}).",
+                severity="warning",
+            )
+            return
+        if entry.status != "dead":
+            self.notify(f"#{entry.id} is {entry.status}: only a dead action can be retried.",
+                        severity="warning")
+            return
+        self.act(lambda backend: backend.retry(entry.id))
+
+    def action_undo(self) -> None:
+        entry = self._current()
+        if entry is not None:
+            self.act(lambda backend: backend.undo([entry.id]))
+
+    @work(thread=True, group="history-act")
+    def act(self, run: Callable[[Backend], DecisionReport]) -> None:
+        try:
+            report = run(self.ambient.backend)
+        except self.ambient.decision_errors as error:
+            self.app.call_from_thread(self.notify, str(error), severity="error", timeout=10)
+            return
+        self.app.call_from_thread(self._acted, report)
+
+    def _acted(self, report: DecisionReport) -> None:
+        for approval_id in report.done:
+            self.notify(f"#{approval_id} {report.verb}")
+        for approval_id, reason in report.refused:
+            self.notify(f"#{approval_id}: {reason}", severity="error", timeout=10)
+        self.reload()
+
+    def action_filter(self) -> None:
+        def chosen(queue_filter: QueueFilter | None) -> None:
+            if queue_filter is not None:
+                self.queue_filter = queue_filter
+                self.reload()
+
+        self.app.push_screen(
+            FilterDialog(self.queue_filter, statuses=HISTORY_STATUSES, default_status=""), chosen
+        )
+

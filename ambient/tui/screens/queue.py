@@ -1,0 +1,353 @@
+"""The main screen: the queue of pending actions, the detail of one, a key per decision."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from ambient.tui.backend import Backend, DecisionReport
+from ambient.tui.edit_flow import EditFlow
+from ambient.tui.screens.filter import FilterDialog
+from ambient.tui.screens.prompt import Confirm, TextPrompt
+from ambient.tui.timefmt import age
+from ambient.tui.views import ApprovalView, QueueEntry, QueueFilter, kind_label
+from ambient.tui.widgets.detail import DetailPane
+from ambient.tui.widgets.row_list import Column, Row, RowList
+from ambient.tui.widgets.status_bar import StatusBar, StatusSnapshot
+
+if TYPE_CHECKING:
+    from ambient.tui.app import AmbientApp
+
+QUEUE_COLUMNS = (
+    Column("kind", 7),
+    Column("who / what", 22),
+    Column("summary", 0),
+    Column("age", 4, align_right=True),
+    Column("!", 1),
+)
+FULL_RELOAD_EVERY = 15  # polls; a safety net under the change token
+
+
+def queue_row(entry: QueueEntry, now_age: Callable[[QueueEntry], str]) -> Row:
+    flag = "✖" if entry.status == "blocked" else ("⚠" if entry.warnings else "")
+    return Row(
+        key=entry.id,
+        cells=(kind_label(entry.kind), entry.concerns, entry.summary, now_age(entry), flag),
+        warning=bool(entry.warnings),
+    )
+
+
+class QueueScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("a", "approve", "Approve"),
+        Binding("e", "edit", "Edit"),
+        Binding("f", "feedback", "Feedback"),
+        Binding("r", "reject", "Reject"),
+        Binding("i", "ignore", "Ignore"),
+        Binding("u", "undo", "Undo"),
+        Binding("x", "clear_marks", "Unmark all", show=False),
+        Binding("slash", "filter", "Filter"),
+        Binding("h", "history", "History", show=False),
+        Binding("m", "memory", "Memory", show=False),
+        Binding("question_mark", "help", "Help"),
+        Binding("ctrl+l", "refresh", "Refresh", show=False),
+        Binding("q", "app.quit", "Quit"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queue_filter = QueueFilter()
+        self.entries: dict[int, QueueEntry] = {}
+        self.undo_stack: list[tuple[int, ...]] = []
+        self._token: tuple[object, ...] | None = None
+        self._polls = 0
+        self._last_error: str | None = None
+        self.loaded = False  # the first listing has arrived (tests and the bench wait on it)
+
+    @property
+    def ambient(self) -> AmbientApp:
+        from ambient.tui.app import AmbientApp
+
+        assert isinstance(self.app, AmbientApp)
+        return self.app
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(id="status")
+        yield Static("", id="queue-header", classes="list-header")
+        yield RowList(QUEUE_COLUMNS, empty_text="Nothing waits for you. ✓", id="queue")
+        yield DetailPane(id="detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(RowList).focus()
+        self._update_header()
+        self.refresh_all(force=True)
+        self.set_interval(self.ambient.poll_seconds, self.refresh_all)
+
+    def on_resize(self) -> None:
+        self._update_header()
+
+    # ---- polling ---------------------------------------------------------------------------
+    def refresh_all(self, force: bool = False) -> None:
+        self._polls += 1
+        self.poll_queue(force or self._polls % FULL_RELOAD_EVERY == 0)
+        self.poll_status()
+
+    @work(exclusive=True, thread=True, group="queue")
+    def poll_queue(self, force: bool) -> None:
+        backend = self.ambient.backend
+        queue_filter = self.queue_filter
+        try:
+            token = backend.queue_token(queue_filter)
+            if not force and token == self._token:
+                self.app.call_from_thread(self._poll_ok)
+                return
+            entries = backend.queue_entries(queue_filter)
+        except self.ambient.storage_errors as error:
+            self.app.call_from_thread(self.report_error, error)
+            return
+        self.app.call_from_thread(self._show_entries, entries, token, queue_filter)
+
+    @work(exclusive=True, thread=True, group="status")
+    def poll_status(self) -> None:
+        try:
+            snapshot = self.ambient.backend.status()
+        except self.ambient.storage_errors as error:
+            self.app.call_from_thread(self.report_error, error)
+            return
+        self.app.call_from_thread(self._show_status, snapshot)
+
+    def _show_status(self, snapshot: StatusSnapshot) -> None:
+        self.query_one(StatusBar).show(snapshot)
+
+    def _poll_ok(self) -> None:
+        self._last_error = None
+
+    def report_error(self, error: BaseException) -> None:
+        message = f"database: {error}".splitlines()[0][:300]
+        if message != self._last_error:  # once per problem, not once a second
+            self._last_error = message
+            self.notify(message, severity="error", timeout=8)
+
+    def _show_entries(
+        self, entries: list[QueueEntry], token: tuple[object, ...], queue_filter: QueueFilter
+    ) -> None:
+        if queue_filter != self.queue_filter:
+            return  # the filter changed while this listing was read
+        self._last_error = None
+        self._token = token
+        self.entries = {entry.id: entry for entry in entries}
+        now = self.ambient.clock.now()
+        row_list = self.query_one(RowList)
+        row_list.set_rows([queue_row(e, lambda e: age(e.created_at, now)) for e in entries])
+        self.loaded = True
+        self._update_header()
+        detail = self.query_one(DetailPane)
+        current = row_list.current_key
+        if current is None:
+            detail.show(None, now, self._empty_text())
+        elif detail.view is None or detail.view.id != current or (
+            detail.view.shown_hash != self.entries[current].shown_hash
+        ):
+            self.load_detail(current)
+
+    def _empty_text(self) -> str:
+        if self.queue_filter.active:
+            return f"Nothing matches {self.queue_filter.describe()} (/ to change)."
+        return "Nothing waits for you. New drafts appear here as the daemon writes them."
+
+    def _update_header(self) -> None:
+        row_list = self.query_one(RowList)
+        width = max(self.size.width, 20)
+        header = Text(row_list.header_text(width - 1), no_wrap=True, overflow="ellipsis")
+        count = len(row_list.rows)
+        marked = len(row_list.marked)
+        note = f" {count} shown" + (f", {marked} marked" if marked else "")
+        if self.queue_filter.active:
+            note += f" · {self.queue_filter.describe()}"
+        header = Text(header.plain[: max(width - len(note) - 1, 0)].ljust(width - len(note) - 1))
+        header.append(note, style="italic")
+        self.query_one("#queue-header", Static).update(header)
+
+    # ---- the detail -----------------------------------------------------------------------
+    def on_row_list_highlighted(self, event: RowList.Highlighted) -> None:
+        if event.key is None:
+            self.query_one(DetailPane).show(None, self.ambient.clock.now(), self._empty_text())
+        else:
+            self.load_detail(event.key)
+
+    def on_row_list_marks_changed(self, event: RowList.MarksChanged) -> None:
+        self._update_header()
+
+    @work(exclusive=True, thread=True, group="detail")
+    def load_detail(self, approval_id: int) -> None:
+        try:
+            view = self.ambient.backend.approval_view(approval_id)
+        except self.ambient.storage_errors as error:
+            self.app.call_from_thread(self.report_error, error)
+            return
+        self.app.call_from_thread(self._show_detail, view)
+
+    def _show_detail(self, view: ApprovalView) -> None:
+        if self.query_one(RowList).current_key == view.id:
+            self.query_one(DetailPane).show(view, self.ambient.clock.now())
+
+    def shown_view(self) -> ApprovalView | None:
+        """The highlighted approval as the human sees it now (None while it loads)."""
+        row_list = self.query_one(RowList)
+        view = self.query_one(DetailPane).view
+        if row_list.current_key is None:
+            self.notify("Nothing selected.", severity="warning")
+            return None
+        if view is None or view.id != row_list.current_key:
+            self.notify("Still loading the detail; try again.", severity="warning")
+            return None
+        return view
+
+    def targets(self) -> list[tuple[int, str]]:
+        """Marked rows (each with the hash of its row as listed), else the highlighted one."""
+        row_list = self.query_one(RowList)
+        if row_list.marked:
+            return [
+                (key, self.entries[key].shown_hash)
+                for key in sorted(row_list.marked)
+                if key in self.entries
+            ]
+        view = self.shown_view()
+        return [(view.id, view.shown_hash)] if view else []
+
+    # ---- decisions -------------------------------------------------------------------------
+    def action_approve(self) -> None:
+        targets = self.targets()
+        if not targets:
+            return
+        blocked = [i for i, _ in targets if self.entries.get(i) and self.entries[i].status == "blocked"]
+        if blocked:
+            self.notify(
+                f"#{blocked[0]} is blocked by policy: edit it (e) or reject it (r).",
+                severity="error",
+            )
+            return
+        warnings = [w for i, _ in targets for w in (self.entries[i].warnings if i in self.entries else ())]
+        if not warnings:
+            self.decide(lambda b: b.approve(targets, acknowledge_warnings=False))
+            return
+        body = "\n".join(f"⚠ {warning}" for warning in warnings)
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.decide(lambda b: b.approve(targets, acknowledge_warnings=True))
+
+        self.app.push_screen(Confirm("The policy gate warns. Approve anyway?", body), answered)
+
+    def action_reject(self) -> None:
+        targets = self.targets()
+        if not targets:
+            return
+        what = f"#{targets[0][0]}" if len(targets) == 1 else f"{len(targets)} actions"
+
+        def answered(reason: str | None) -> None:
+            if reason is not None:
+                self.decide(lambda b: b.reject(targets, reason))
+
+        self.app.push_screen(
+            TextPrompt(f"Reject {what}: why? (memory learns from it)", required=False), answered
+        )
+
+    def action_ignore(self) -> None:
+        targets = self.targets()
+        if targets:
+            self.decide(lambda b: b.ignore(targets))
+
+    def action_feedback(self) -> None:
+        if self.query_one(RowList).marked:
+            self.notify("Feedback is for one draft at a time (x clears the marks).", severity="warning")
+            return
+        view = self.shown_view()
+        if view is None:
+            return
+
+        def answered(message: str | None) -> None:
+            if message:
+                self.decide(lambda b: b.feedback(view.id, view.shown_hash, message))
+
+        self.app.push_screen(
+            TextPrompt(f"Feedback on #{view.id}: what should the agent change?"), answered
+        )
+
+    def action_edit(self) -> None:
+        if self.query_one(RowList).marked:
+            self.notify("Edit one draft at a time (x clears the marks).", severity="warning")
+            return
+        view = self.shown_view()
+        if view is not None:
+            EditFlow(self.ambient, view, self.decide).start()
+
+    def action_undo(self) -> None:
+        if not self.undo_stack:
+            self.notify("Nothing to undo.", severity="warning")
+            return
+        ids = self.undo_stack.pop()
+        self.decide(lambda b: b.undo(ids), undoable=False)
+
+    def action_clear_marks(self) -> None:
+        self.query_one(RowList).clear_marks()
+
+    @work(thread=True, group="decide")
+    def decide(
+        self, decision: Callable[[Backend], DecisionReport], undoable: bool = True
+    ) -> None:
+        try:
+            report = decision(self.ambient.backend)
+        except self.ambient.decision_errors as error:
+            self.app.call_from_thread(self._decision_failed, error)
+            return
+        self.app.call_from_thread(self._decided, report, undoable)
+
+    def _decision_failed(self, error: BaseException) -> None:
+        self.notify(str(error), severity="error", timeout=10)
+        self.refresh_all(force=True)
+
+    def _decided(self, report: DecisionReport, undoable: bool) -> None:
+        self.ambient.decisions_stored += len(report.done)
+        if report.done:
+            if report.verb != "undone":
+                self.query_one(RowList).remove_keys(set(report.done))
+            if undoable:
+                self.undo_stack.append(report.done)
+            ids = ", ".join(f"#{i}" for i in report.done)
+            hint = " (u to undo)" if undoable else ""
+            self.notify(f"{ids} {report.verb}{hint}", timeout=4)
+        for approval_id, reason in report.refused:
+            self.notify(f"#{approval_id}: {reason}", severity="error", timeout=10)
+        self.refresh_all(force=True)
+
+    # ---- other screens -----------------------------------------------------------------------
+    def action_filter(self) -> None:
+        def chosen(queue_filter: QueueFilter | None) -> None:
+            if queue_filter is not None and queue_filter != self.queue_filter:
+                self.queue_filter = queue_filter
+                self.query_one(RowList).clear_marks()
+                self._update_header()
+                self.refresh_all(force=True)
+
+        self.app.push_screen(FilterDialog(self.queue_filter), chosen)
+
+    def action_refresh(self) -> None:
+        self.refresh_all(force=True)
+
+    def action_help(self) -> None:
+        self.ambient.action_help()
+
+    def action_history(self) -> None:
+        self.ambient.action_history()
+
+    def action_memory(self) -> None:
+        self.ambient.action_memory()

@@ -1,0 +1,164 @@
+"""The detail pane: warnings, the drafted action, the agent's reasons, the original item.
+
+Email content is untrusted: it is appended as plain text, never parsed as markup.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from rich.text import Text
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from ambient.tui.draft_text import BODY_FIELDS, header_name
+from ambient.tui.timefmt import age, stamp
+from ambient.tui.views import ApprovalView, ItemView
+
+MAX_ITEM_CHARS = 20_000
+
+
+def _section(text: Text, title: str) -> None:
+    text.append(f"\n── {title} ", style="bold cyan")
+    text.append("─" * 40 + "\n", style="cyan dim")
+
+
+def _args(text: Text, view: ApprovalView) -> None:
+    body_field = BODY_FIELDS.get(view.kind)
+    for name, value in view.args.items():
+        if name == body_field:
+            continue
+        shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+        text.append(f"{header_name(name)}: ", style="bold")
+        text.append(shown + "\n")
+    if body_field and body_field in view.args:
+        body = view.args[body_field]
+        if not isinstance(body, str):
+            body = json.dumps(body, indent=2, ensure_ascii=False)
+        text.append("\n")
+        if view.kind == "memory_update":
+            _diff(text, body)
+        else:
+            text.append(body.rstrip("\n") + "\n")
+
+
+def _diff(text: Text, diff: str) -> None:
+    for line in diff.splitlines():
+        if line.startswith(("+++", "---")):
+            style = "bold"
+        elif line.startswith("+"):
+            style = "green"
+        elif line.startswith("-"):
+            style = "red"
+        elif line.startswith("@@"):
+            style = "cyan"
+        else:
+            style = ""
+        text.append(line + "\n", style=style)
+
+
+def _item(text: Text, item: ItemView) -> None:
+    _section(text, f"original item #{item.id} ({item.source}, {item.state})")
+    if item.problem:
+        text.append(f"cannot read it: {item.problem}\n", style="red")
+    for name, value in item.headers:
+        if value:
+            text.append(f"{name}: ", style="bold")
+            text.append(value + "\n")
+    if item.attachments:
+        text.append("Attachments: ", style="bold")
+        text.append(", ".join(item.attachments) + "\n")
+    body = item.text
+    if len(body) > MAX_ITEM_CHARS:
+        body = body[:MAX_ITEM_CHARS] + f"\n[… {len(item.text) - MAX_ITEM_CHARS} more characters]"
+    text.append("\n" + body + "\n")
+
+
+def _triage(text: Text, view: ApprovalView) -> None:
+    triage = view.item.triage if view.item else None
+    if not view.rationale and not triage:
+        return
+    _section(text, "why")
+    if view.rationale:
+        text.append(view.rationale.strip() + "\n")
+    if triage:
+        text.append("triage: ", style="bold")
+        text.append(
+            " · ".join(
+                str(triage[key]) for key in ("decision", "priority", "summary") if triage.get(key)
+            )
+            + "\n"
+        )
+        if triage.get("reason"):
+            text.append(str(triage["reason"]) + "\n", style="italic")
+
+
+def _outcome(text: Text, view: ApprovalView, now: datetime) -> None:
+    if not (view.decision or view.executed_at or view.error or view.result):
+        return
+    _section(text, "outcome")
+    if view.decision:
+        who = f" by {view.decided_by}" if view.decided_by else ""
+        text.append(f"{view.decision}{who} at {stamp(view.decided_at)}\n", style="bold")
+    if view.decision_note:
+        text.append(view.decision_note + "\n", style="italic")
+    if view.executed_at:
+        text.append(f"executed at {stamp(view.executed_at)}\n")
+    if view.result:
+        text.append(view.result + "\n", style="green")
+    if view.error:
+        attempts = f" after {view.attempts} attempts" if view.attempts else ""
+        text.append(f"error{attempts}: {view.error}\n", style="red")
+
+
+def detail_text(view: ApprovalView, now: datetime) -> Text:
+    text = Text()
+    text.append(f"#{view.id} {view.kind}", style="bold")
+    text.append(f" · {view.status} · {age(view.created_at, now)} ago")
+    if view.parent_id:
+        text.append(f" · revises #{view.parent_id}", style="dim")
+    text.append("\n")
+    if view.blocked_reason:
+        text.append(f"✖ blocked by policy: {view.blocked_reason}\n", style="bold red")
+    for warning in view.warnings:
+        text.append(f"⚠ {warning}\n", style="bold yellow")
+    _section(text, "draft")
+    _args(text, view)
+    _triage(text, view)
+    _outcome(text, view, now)
+    if view.item is not None:
+        _item(text, view.item)
+    for name, value in view.extra.items():
+        text.append(f"{name}: ", style="bold")
+        text.append(value + "\n")
+    if view.trace_url:
+        _section(text, "trace")
+        text.append(view.trace_url + "\n", style=f"underline link {view.trace_url}")
+    return text
+
+
+class DetailPane(VerticalScroll, can_focus=True):
+    """Scrollable detail of the highlighted approval."""
+
+    DEFAULT_CSS = """
+    DetailPane > Static { width: 1fr; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002
+        super().__init__(id=id)
+        self.view: ApprovalView | None = None
+        self._body = Static("", markup=False)
+
+    def compose(self):  # type: ignore[no-untyped-def]
+        yield self._body
+
+    def show(self, view: ApprovalView | None, now: datetime, empty: str = "") -> None:
+        changed = view is None or self.view is None or view.id != self.view.id
+        self.view = view
+        if view is None:
+            self._body.update(Text(empty, style="dim"))
+        else:
+            self._body.update(detail_text(view, now))
+        if changed:
+            self.scroll_home(animate=False)

@@ -1,0 +1,38 @@
+#!/bin/sh
+# Debian packages the test suite needs (real servers on loopback). Installs only what is missing.
+#   postgresql     the server tests/servers/postgres.py runs as its own cluster in a temp dir
+#   dovecot-imapd  the IMAP server tests/servers/dovecot.py starts (binaries only: the fixture
+#                  runs its own instance as an unprivileged user with a temp config)
+set -eu
+
+PACKAGES="postgresql dovecot-imapd"
+# systemd: systemd-analyze, which tests/daemon/test_systemd_unit.py runs on the rendered unit
+# (verify, security); the package is not started, PID 1 stays whatever the host runs.
+PACKAGES="$PACKAGES systemd"
+
+missing=""
+for package in $PACKAGES; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $package"
+    fi
+done
+
+if [ -z "$missing" ]; then
+    echo "install-test-deps: all present ($PACKAGES)"
+    exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO="sudo"
+fi
+
+echo "install-test-deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+# shellcheck disable=SC2086 # word splitting of the package list is intended
+$SUDO apt-get install -y -q --no-install-recommends $missing
+# The package's own system service is not needed by the tests; leave it stopped if it started.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet dovecot 2>/dev/null; then
+    $SUDO systemctl stop dovecot || true
+fi
