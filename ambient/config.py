@@ -170,6 +170,7 @@ class Settings(BaseSettings):
     model: str = ""  # empty: the bundled offline model; "test": Pydantic AI's TestModel
     fallback_model: str | None = None
     database_url: str | None = None  # None: SQLite in the data dir
+    database_busy_timeout_seconds: float = Field(default=10.0, gt=0)  # SQLite: wait for a writer
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
     user_email: str | None = None

@@ -46,7 +46,7 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, busy_timeout_seconds: float = SQLITE_BUSY_TIMEOUT_MS / 1000) -> Engine:
     """An engine for the URL; SQLite gets WAL, a busy timeout, foreign keys, explicit BEGINs."""
     if url.startswith("sqlite"):
         database = url.split("///", 1)[-1]
@@ -54,24 +54,24 @@ def make_engine(url: str) -> Engine:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url,
-            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+            connect_args={"timeout": busy_timeout_seconds, "check_same_thread": False},
             poolclass=NullPool if database == ":memory:" else None,
         )
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, int(busy_timeout_seconds * 1000))
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event issue BEGIN so we can choose IMMEDIATE per transaction.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
@@ -147,10 +147,10 @@ def table_names(engine: Engine) -> list[str]:
     return sorted(inspect(engine).get_table_names())
 
 
-def open_database(url: str) -> Engine:
+def open_database(url: str, busy_timeout_seconds: float = SQLITE_BUSY_TIMEOUT_MS / 1000) -> Engine:
     """Engine plus migrations, with a clear error when the database cannot be reached."""
     try:
-        engine = make_engine(url)
+        engine = make_engine(url, busy_timeout_seconds)
         migrate(engine)
     except OperationalError as error:
         raise StorageError(f"database {url}: {error.orig}") from error

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
@@ -21,6 +23,9 @@ from ambient.daemon.worker import ItemProcessor, Worker
 from ambient.db import open_database
 from ambient.errors import ConfigError
 
+if TYPE_CHECKING:
+    from ambient.tracing.assembly import Tracing
+
 
 @dataclass
 class Runtime:
@@ -32,11 +37,14 @@ class Runtime:
     engine: Engine
     ledger: Ledger
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    tracing: Tracing | None = None  # opened on first use by build_tracing
 
 
 def open_runtime(settings: Settings, secrets: Secrets, clock: Clock | None = None) -> Runtime:
     clock = clock or SystemClock()
-    engine = open_database(settings.resolved_database_url)
+    engine = open_database(
+        settings.resolved_database_url, settings.database_busy_timeout_seconds
+    )
     ledger = Ledger(engine, clock, settings.worker)
     return Runtime(settings=settings, secrets=secrets, clock=clock, engine=engine, ledger=ledger)
 
@@ -69,7 +77,45 @@ def build_processor(runtime: Runtime) -> ItemProcessor:
 
 def build_jobs(runtime: Runtime) -> list[PeriodicJob]:
     """Periodic jobs beside polling and the worker (outbox, feedback, span forwarder...)."""
-    return []
+    jobs: list[PeriodicJob] = []
+    jobs.extend(build_memory_jobs(runtime))
+    jobs.extend(build_tracing_jobs(runtime))
+    return jobs
+
+
+def build_tracing(runtime: Runtime) -> Tracing:
+    """This process's tracing: one per process (the Langfuse SDK keeps one client per key)."""
+    if runtime.tracing is None:
+        from ambient.tracing.assembly import open_tracing
+
+        tracing = open_tracing(runtime.settings, runtime.secrets, runtime.engine, runtime.clock)
+        runtime.tracing = tracing
+
+        async def close_tracing() -> None:  # spools what is still in memory
+            await asyncio.to_thread(tracing.close)
+
+        runtime.closers.append(close_tracing)
+    return runtime.tracing
+
+
+def build_tracing_jobs(runtime: Runtime) -> list[PeriodicJob]:
+    """The span forwarder: sends the durable spool to Langfuse (nothing when tracing is off)."""
+    forwarder = build_tracing(runtime).forwarder()
+    if forwarder is None:
+        return []
+    runtime.closers.append(forwarder.aclose)
+    interval = runtime.settings.tracing.forward_interval_seconds
+    return [PeriodicJob("tracing-forwarder", interval, forwarder.tick)]
+
+
+def build_memory_jobs(runtime: Runtime) -> list[PeriodicJob]:
+    """Learning: the Reflector turns edit/feedback/reject decisions into memory proposals."""
+    from ambient.memory.reflection import build_reflector
+
+    settings = runtime.settings
+    reflector = build_reflector(settings, runtime.secrets, runtime.engine, runtime.clock)
+    interval = settings.memory.reflect_interval_seconds
+    return [PeriodicJob("memory-reflection", interval, reflector.tick)]
 
 
 def build_daemon(

@@ -108,15 +108,21 @@ class Daemon:
         except Exception as error:  # noqa: BLE001 - a source's error is recorded there
             message = describe_error(error)
             log.error("source=%s poll failed: %s", source.name, message)
-            await asyncio.to_thread(self.ledger.record_poll, source.name, error=message)
+            await self._record_poll(source.name, message)
             return created
-        await asyncio.to_thread(self.ledger.record_poll, source.name)
+        await self._record_poll(source.name, None)
         self.last_poll[source.name] = self.clock.now()
         if created:
             log.info("source=%s new items=%d", source.name, created)
             if self.worker.refill:
                 await self.worker.tick()
         return created
+
+    async def _record_poll(self, name: str, error: str | None) -> None:
+        try:
+            await asyncio.to_thread(self.ledger.record_poll, name, error=error)
+        except Exception as failure:  # noqa: BLE001 - e.g. the database is locked right now
+            log.error("source=%s cannot record the poll: %s", name, describe_error(failure))
 
     async def poll_all(self) -> int:
         counts = await asyncio.gather(*(self.poll(source) for source in self.sources))
@@ -138,14 +144,21 @@ class Daemon:
     async def run_once(self) -> dict[str, int]:
         """One pass of every job: poll every source, process every due item, run the jobs."""
         new_items = await self.poll_all()
-        processed = await self.worker.run_until_idle()
+        processed = await self._worker_pass()
         for job in self.jobs:
             if job.run_once:
                 await self._guarded(job.name, job.tick)
         # jobs (feedback re-runs, outbox) may have made more work for the worker
-        processed += await self.worker.run_until_idle()
-        await self.beat()
+        processed += await self._worker_pass()
+        await self._guarded("heartbeat", self.beat)
         return {"new": new_items, "processed": processed}
+
+    async def _worker_pass(self) -> int:
+        try:
+            return await self.worker.run_until_idle()
+        except Exception as error:  # noqa: BLE001 - e.g. the database is locked right now
+            log.error("worker pass failed: %s", describe_error(error))
+            return 0
 
     async def _guarded(self, name: str, tick: Callable[[], Awaitable[Any]]) -> None:
         task = asyncio.current_task()
