@@ -266,23 +266,217 @@ def _extension_commands() -> list[Callable[[Any], None]]:
 
 
 # ---- approvals commands ------------------------------------------------------------------
+def _cmd_approvals(args: argparse.Namespace, settings: Settings, secrets: Secrets) -> int:
+    import os
+
+    from ambient.approvals.commands import open_commands
+
+    commands = open_commands(settings, console)
+    command, as_json = args.approvals_command, args.json
+    if command == "list":
+        return commands.list_approvals(args.status, args.limit, as_json=as_json)
+    if command == "show":
+        return commands.show(args.id, as_json=as_json)
+    if command == "approve":
+        return commands.approve(args.ids, args.hash, ack=args.ack, as_json=as_json)
+    if command == "reject":
+        return commands.reject(args.ids, args.hash, args.reason, as_json=as_json)
+    if command == "ignore":
+        return commands.ignore(args.ids, args.hash, as_json=as_json)
+    if command == "feedback":
+        return commands.feedback(args.id, args.hash, args.message, as_json=as_json)
+    if command == "edit":
+        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
+        return commands.edit(
+            args.id, args.hash, assignments=args.set, args_json=args.args_json, editor=editor,
+            ack=args.ack, as_json=as_json,
+        )
+    if command == "undo":
+        return commands.undo(args.id, as_json=as_json)
+    return commands.retry(args.id, as_json=as_json)
+
+
+def _cmd_log(args: argparse.Namespace, settings: Settings, secrets: Secrets) -> int:
+    from ambient.approvals.commands import open_commands
+
+    commands = open_commands(settings, console)
+    return commands.log(args.approval, args.item, args.limit, verify=args.verify, as_json=args.json)
+
+
 def _add_approvals_commands(subparsers: Any) -> None:
-    return None
+    approvals = subparsers.add_parser("approvals", help="review and decide drafted actions")
+    sub = approvals.add_subparsers(dest="approvals_command", required=True)
+    statuses = ["pending", "blocked", "approved", "executing", "executed", "failed", "dead",
+                "feedback", "rejected", "ignored"]
+    listing = sub.add_parser("list", help="approvals waiting for you (or --status …)")
+    listing.add_argument("--status", action="append", choices=statuses, help="repeatable")
+    listing.add_argument("--limit", type=int, default=100)
+    show = sub.add_parser("show", help="one approval, exactly as a decision is bound to it")
+    show.add_argument("id", type=int)
+    hash_help = "the hash `show` printed (default: the row as printed by this command)"
+    for name, text in (("approve", "approve as drafted"), ("ignore", "drop without teaching"),
+                       ("reject", "reject (memory learns from the reason)")):
+        parser = sub.add_parser(name, help=text)
+        parser.add_argument("ids", type=int, nargs="+")
+        parser.add_argument("--hash", default=None, help=hash_help)
+        if name == "approve":
+            parser.add_argument("--ack", action="store_true", help="acknowledge policy warnings")
+        if name == "reject":
+            parser.add_argument("--reason", required=True)
+    feedback = sub.add_parser("feedback", help="deny with a message; the agent drafts again")
+    feedback.add_argument("id", type=int)
+    feedback.add_argument("--message", required=True)
+    feedback.add_argument("--hash", default=None, help=hash_help)
+    edit = sub.add_parser("edit", help="approve with changed arguments ($EDITOR, --set, --args-json)")
+    edit.add_argument("id", type=int)
+    edit.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    edit.add_argument("--args-json", default=None, help="the complete arguments as JSON")
+    edit.add_argument("--ack", action="store_true", help="acknowledge policy warnings")
+    edit.add_argument("--hash", default=None, help=hash_help)
+    for name, text in (("undo", "take back a decision before it runs"),
+                       ("retry", "run a dead action again (e.g. delivery uncertain, not sent)")):
+        parser = sub.add_parser(name, help=text)
+        parser.add_argument("id", type=int)
+    for parser in sub.choices.values():
+        parser.add_argument("--json", action="store_true")
+    approvals.set_defaults(handler=_cmd_approvals)
+
+    log = subparsers.add_parser("log", help="the audit log of decisions and executions")
+    log.add_argument("--approval", type=int, default=None)
+    log.add_argument("--item", type=int, default=None)
+    log.add_argument("--limit", type=int, default=100)
+    log.add_argument("--verify", action="store_true", help="check the hash chain (exit 1: broken)")
+    log.add_argument("--json", action="store_true")
+    log.set_defaults(handler=_cmd_log)
 
 
 # ---- triage commands ---------------------------------------------------------------------
+def _cmd_triage(args: argparse.Namespace, settings: Settings, secrets: Secrets) -> int:
+    from ambient.agent.dry_run import dry_run, render_text
+
+    report = asyncio.run(dry_run(Path(args.file), settings, secrets))
+    if args.json:
+        print_json(report.as_json())
+    else:
+        console.print(render_text(report), markup=False, highlight=False)
+    return 0
+
+
 def _add_triage_commands(subparsers: Any) -> None:
-    return None
+    triage = subparsers.add_parser(
+        "triage", help="dry run: the agent on one message; prints its decision, queues nothing"
+    )
+    triage.add_argument("file", help="an email file (.eml)")
+    triage.add_argument("--json", action="store_true")
+    triage.set_defaults(handler=_cmd_triage)
 
 
 # ---- memory commands ---------------------------------------------------------------------
+def _memory_list(args: argparse.Namespace, store: Any) -> int:
+    from ambient.memory import commands
+
+    listing = commands.list_files(store)
+    if args.json:
+        print_json(listing)
+        return 0
+    console.print(f"memory folder: {listing['folder']}", highlight=False)
+    table = Table("file", "status", "tokens", "modified", "problem")
+    for row in listing["files"]:
+        table.add_row(row["file"], row["status"], str(row["tokens"] or ""),
+                      (row["modified"] or "")[:19], row["error"] or "")
+    console.print(table)
+    return 0
+
+
+def _memory_log(args: argparse.Namespace, settings: Settings) -> int:
+    from ambient.memory import commands
+
+    if args.memory_command == "undo":
+        entries = [commands.undo(settings.memory_dir, args.revision)]
+    else:
+        entries = commands.log(settings.memory_dir, args.limit, args.file, args.patch)
+    if args.json:
+        print_json(entries[0] if args.memory_command == "undo" else entries)
+        return 0
+    for entry in entries:
+        console.print(f"[yellow]{entry['short']}[/] {entry['committed_at'][:19]} "
+                      f"{entry['subject']}", highlight=False)
+        if getattr(args, "patch", False):
+            sys.stdout.write(entry["diff"] + "\n")
+    return 0
+
+
+def _cmd_memory(args: argparse.Namespace, settings: Settings, secrets: Secrets) -> int:
+    import os
+
+    from ambient.memory import commands
+    from ambient.memory.store import MemoryStore
+
+    store, command = MemoryStore(settings.memory_dir), args.memory_command
+    if command == "list":
+        return _memory_list(args, store)
+    if command in ("log", "undo"):
+        return _memory_log(args, settings)
+    if command == "show":
+        shown = commands.show_file(store, args.file)
+        print_json(shown) if args.json else sys.stdout.write(shown["text"])
+        return 0
+    if command == "search":
+        hits = commands.search(store, args.query, args.limit)
+        lines = [f"{hit['file']}:{hit['line']}: {hit['text']}" for hit in hits]
+        print_json(hits) if args.json else sys.stdout.write("".join(f"{x}\n" for x in lines))
+        return 0 if hits else 1
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
+    edited = commands.edit_file(store, args.file, editor)
+    if args.json:
+        print_json(edited)
+    else:
+        console.print(f"{edited['file']}: " + ("saved" if edited["changed"] else "unchanged"))
+    return 0
+
+
 def _add_memory_commands(subparsers: Any) -> None:
-    return None
+    memory = subparsers.add_parser("memory", help="the memory files ambient learns into")
+    memory_sub = memory.add_subparsers(dest="memory_command", required=True)
+    listing = memory_sub.add_parser("list", help="memory files, their size and problems")
+    listing.add_argument("--json", action="store_true")
+    show = memory_sub.add_parser("show", help="print one memory file")
+    show.add_argument("file", help="e.g. triage_rules.md")
+    show.add_argument("--json", action="store_true")
+    search = memory_sub.add_parser("search", help="lines of memory matching words (exit 1: none)")
+    search.add_argument("query")
+    search.add_argument("--limit", type=int, default=50)
+    search.add_argument("--json", action="store_true")
+    edit = memory_sub.add_parser("edit", help="open a memory file in $VISUAL / $EDITOR")
+    edit.add_argument("file")
+    edit.add_argument("--json", action="store_true")
+    history = memory_sub.add_parser("log", help="the history of memory changes")
+    history.add_argument("--file", default=None, help="only changes to this file")
+    history.add_argument("--limit", type=int, default=20)
+    history.add_argument("-p", "--patch", action="store_true", help="include each diff")
+    history.add_argument("--json", action="store_true")
+    undo = memory_sub.add_parser("undo", help="revert one memory change with a new commit")
+    undo.add_argument("revision", nargs="?", default="HEAD", help="default: the newest change")
+    undo.add_argument("--json", action="store_true")
+    memory.set_defaults(handler=_cmd_memory)
 
 
 # ---- tui commands ------------------------------------------------------------------------
+def _cmd_tui(args: argparse.Namespace, settings: Settings, secrets: Secrets) -> int:
+    import os
+
+    from ambient.tui.app import run_tui
+
+    editor = args.editor or os.environ.get("VISUAL") or os.environ.get("EDITOR") or None
+    return run_tui(settings, secrets, editor=editor)
+
+
 def _add_tui_commands(subparsers: Any) -> None:
-    return None
+    tui = subparsers.add_parser("tui", help="review and decide what the agent drafted")
+    tui.add_argument(
+        "--editor", default=None, help="editor command for drafts (default: $VISUAL, $EDITOR)"
+    )
+    tui.set_defaults(handler=_cmd_tui)
 
 
 # ---- service commands --------------------------------------------------------------------
@@ -351,8 +545,38 @@ def _add_service_commands(subparsers: Any) -> None:
 
 
 # ---- eval commands -----------------------------------------------------------------------
+def _cmd_eval_export(args: argparse.Namespace, settings: Settings, secrets: Secrets) -> int:
+    from ambient.clock import SystemClock
+    from ambient.tracing.datasets import run_eval_export
+
+    report = run_eval_export(
+        settings, secrets, SystemClock(), dataset=args.dataset, path=args.output
+    )
+    if args.json:
+        print_json(report.as_json())
+        return 0
+    console.print(f"[green]exported[/] {report.examples} decided item(s) to {report.path}")
+    if report.langfuse_url:
+        console.print(f"Langfuse dataset {report.dataset!r}: {report.uploaded} item(s)")
+    else:
+        console.print(f"only the local file was written: {report.tracing}")
+    return 0
+
+
 def _add_eval_commands(subparsers: Any) -> None:
-    return None
+    from ambient.tracing.datasets import DEFAULT_DATASET
+
+    evaluation = subparsers.add_parser("eval", help="evaluation datasets from your decisions")
+    eval_sub = evaluation.add_subparsers(dest="eval_command", required=True)
+    export = eval_sub.add_parser(
+        "export", help="decided items -> a Langfuse dataset and a local JSONL file"
+    )
+    export.add_argument("--dataset", default=DEFAULT_DATASET, help="the dataset's name")
+    export.add_argument(
+        "--output", type=Path, default=None, help="JSONL path (default: <data>/eval/NAME.jsonl)"
+    )
+    export.add_argument("--json", action="store_true")
+    export.set_defaults(handler=_cmd_eval_export)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -106,6 +106,7 @@ class AgentSettings(Section):
     body_max_chars: int = Field(default=8_000, ge=200)
     provider_retries: int = Field(default=3, ge=0)
     timeout_seconds: float = Field(default=120.0, gt=0)
+    revise_interval_seconds: float = Field(default=5.0, gt=0)  # the feedback job
 
 
 class MemorySettings(Section):

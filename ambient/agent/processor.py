@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import AbstractContextManager, nullcontext
 
 from sqlalchemy import Engine
 
@@ -18,6 +19,7 @@ from ambient.agent.models import resolve_model
 from ambient.agent.runner import TriageAgent
 from ambient.agent.triage import provisional_triage
 from ambient.approvals.drafts import ActionContext
+from ambient.approvals.models import Approval
 from ambient.approvals.policy import PolicyGate
 from ambient.approvals.queue import ApprovalQueue
 from ambient.clock import Clock
@@ -27,6 +29,7 @@ from ambient.daemon.worker import ItemOutcome, PermanentItemError
 from ambient.items import ItemState
 from ambient.memory.store import MemoryStore
 from ambient.message import UnparseableMessage
+from ambient.tracing.tracer import ItemTracer, Observation, TracedItem
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +51,36 @@ def action_context(item: AgentItem) -> ActionContext:
     )
 
 
+def traced(
+    tracer: ItemTracer | None, item: TracedItem, name: str
+) -> AbstractContextManager[Observation]:
+    """A step of the item's trace (a no-op observation when tracing is not wired in)."""
+    if tracer is None:
+        return nullcontext(Observation())
+    return tracer.step(item, name, input={"item_id": item.id, "kind": item.kind})
+
+
+def draft_summary(rows: list[Approval]) -> list[dict[str, object]]:
+    return [{"approval_id": row.id, "kind": row.kind, "status": row.status.value} for row in rows]
+
+
 class AgentProcessor:
     """Implements ambient.daemon.worker.ItemProcessor with the triage agent."""
 
-    def __init__(self, agent: TriageAgent, queue: ApprovalQueue) -> None:
+    def __init__(
+        self, agent: TriageAgent, queue: ApprovalQueue, tracer: ItemTracer | None = None
+    ) -> None:
         self.agent = agent
         self.queue = queue
+        self.tracer = tracer
 
     async def process(self, item: ClaimedItem) -> ItemOutcome:
+        with traced(self.tracer, item, "agent.triage") as step:
+            outcome = await self._process(item)
+            step.update(output={"state": outcome.state.value, "triage": outcome.triage})
+            return outcome
+
+    async def _process(self, item: ClaimedItem) -> ItemOutcome:
         subject = agent_item(item)
         existing = await asyncio.to_thread(self.queue.list, item_id=item.id)
         if existing:
@@ -78,6 +103,8 @@ class AgentProcessor:
             run_state=outcome.run_state.dumps(),
             drafts=outcome.drafts,
         )
+        if self.tracer is not None:
+            self.tracer.record_step(item, "agent.drafts", output=draft_summary(rows))
         log.info(
             "item=%s trace=%s triage=%s drafts=%s",
             item.id,
@@ -92,14 +119,22 @@ def build_queue(settings: Settings, engine: Engine, clock: Clock) -> ApprovalQue
     return ApprovalQueue(engine, clock, settings, PolicyGate.from_settings(settings))
 
 
-def build_agent(settings: Settings, secrets: Secrets, clock: Clock) -> TriageAgent:
+def build_agent(
+    settings: Settings, secrets: Secrets, clock: Clock, tracer: ItemTracer | None = None
+) -> TriageAgent:
     model = resolve_model(settings, secrets)
-    return TriageAgent(settings, model, MemoryStore(settings.memory_dir), clock)
+    capabilities = tracer.agent_capabilities() if tracer is not None else []
+    memory = MemoryStore(settings.memory_dir)
+    return TriageAgent(settings, model, memory, clock, capabilities=capabilities)
 
 
 def build_processor(
-    settings: Settings, secrets: Secrets, engine: Engine, clock: Clock
+    settings: Settings,
+    secrets: Secrets,
+    engine: Engine,
+    clock: Clock,
+    tracer: ItemTracer | None = None,
 ) -> AgentProcessor:
     """The entry point ambient.daemon.assembly uses."""
-    agent = build_agent(settings, secrets, clock)
-    return AgentProcessor(agent, build_queue(settings, engine, clock))
+    agent = build_agent(settings, secrets, clock, tracer)
+    return AgentProcessor(agent, build_queue(settings, engine, clock), tracer)

@@ -18,20 +18,23 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pydantic_ai import DeferredToolResults, ToolApproved, ToolDenied
+from sqlalchemy import Engine
 
 from ambient.agent.deps import AgentItem
-from ambient.agent.processor import action_context
+from ambient.agent.processor import action_context, build_agent, build_queue, traced
 from ambient.agent.runner import RunOutcome, TriageAgent
 from ambient.agent.state import RunState, RunStateError
 from ambient.approvals.drafts import DraftedAction
 from ambient.approvals.models import Approval, ApprovalStatus
 from ambient.approvals.queue import ApprovalQueue
 from ambient.clock import Clock
-from ambient.config import WorkerSettings
+from ambient.config import Secrets, Settings, WorkerSettings
 from ambient.daemon.ledger import Ledger
 from ambient.daemon.worker import PermanentItemError, describe_error
 from ambient.errors import DecisionError, NotFoundError
+from ambient.items import Item
 from ambient.message import UnparseableMessage
+from ambient.tracing.tracer import ItemTracer
 
 log = logging.getLogger(__name__)
 
@@ -108,17 +111,21 @@ class FeedbackReviser:
         ledger: Ledger,
         clock: Clock,
         settings: WorkerSettings,
+        tracer: ItemTracer | None = None,
     ) -> None:
         self.agent = agent
         self.queue = queue
         self.ledger = ledger
         self.clock = clock
         self.settings = settings
+        self.tracer = tracer
         self._backoff: dict[tuple[int, ...], _Backoff] = {}
 
     async def tick(self) -> int:
         """Revise every feedback row waiting (in groups per paused run); returns rows revised."""
         rows = await asyncio.to_thread(self.queue.awaiting_revision, BATCH)
+        # memory_update proposals have no run to resume: the memory Reflector revises them
+        rows = [row for row in rows if row.kind != "memory_update"]
         groups: dict[tuple[int, str | None], list[Approval]] = {}
         for row in rows:
             groups.setdefault((row.item_id, row.run_state), []).append(row)
@@ -147,27 +154,31 @@ class FeedbackReviser:
         if first.run_state is None:
             raise RunStateError(f"approval {first.id} has no run state to resume")
         state = RunState.loads(first.run_state)
-        item = await asyncio.to_thread(self._item, first.item_id)
+        row, item = await asyncio.to_thread(self._item, first.item_id)
         siblings = await asyncio.to_thread(self.queue.list, item_id=first.item_id, limit=1000)
-        siblings = [row for row in siblings if row.run_state == first.run_state]
-        outcome = await self.agent.resume(item, state, revision_results(state, feedback, siblings))
-        new_ids = await asyncio.to_thread(self._queue_revision, item, feedback, outcome)
+        siblings = [sibling for sibling in siblings if sibling.run_state == first.run_state]
+        results = revision_results(state, feedback, siblings)
+        with traced(self.tracer, row, "agent.revise") as step:
+            outcome = await self.agent.resume(item, state, results)
+            new_ids = await asyncio.to_thread(self._queue_revision, item, feedback, outcome)
+            step.update(output={"revised": [r.id for r in feedback], "new_drafts": new_ids})
         log.info(
             "item=%s trace=%s revised approvals=%s -> new=%s",
             item.item_id,
             item.trace_id,
-            [row.id for row in feedback],
+            [r.id for r in feedback],
             new_ids,
         )
         return new_ids
 
-    def _item(self, item_id: int) -> AgentItem:
+    def _item(self, item_id: int) -> tuple[Item, AgentItem]:
         row = self.ledger.get(item_id)
         raw = self.ledger.content(item_id)
         metadata = json.loads(row.metadata_json or "{}")
-        return AgentItem.from_raw(
+        item = AgentItem.from_raw(
             item_id, row.trace_id or "", raw, kind=row.kind, metadata=metadata
         )
+        return row, item
 
     def _queue_revision(
         self, item: AgentItem, feedback: list[Approval], outcome: RunOutcome
@@ -212,3 +223,21 @@ class FeedbackReviser:
         log.error("approvals=%s cannot be revised, closed without a new draft: %s", ids, reason)
         for approval_id in ids:
             self.queue.mark_revised(approval_id, [])
+
+
+def build_reviser(
+    settings: Settings,
+    secrets: Secrets,
+    engine: Engine,
+    clock: Clock,
+    tracer: ItemTracer | None = None,
+) -> FeedbackReviser:
+    """The feedback job as the daemon runs it (ambient.daemon.assembly)."""
+    return FeedbackReviser(
+        build_agent(settings, secrets, clock, tracer),
+        build_queue(settings, engine, clock),
+        Ledger(engine, clock, settings.worker),
+        clock,
+        settings.worker,
+        tracer,
+    )

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic_ai import Agent, DeferredToolRequests, DeferredToolResults, ModelRetry, RunContext
+from pydantic_ai.capabilities import AbstractCapability
 from pydantic_ai.exceptions import (
     ContentFilterError,
     ModelContextWindowExceededError,
@@ -109,11 +112,18 @@ class TriageAgent:
     """The Pydantic AI agent with ambient's tools, instructions and limits."""
 
     def __init__(
-        self, settings: Settings, model: Model | str, memory: MemoryStore, clock: Clock
+        self,
+        settings: Settings,
+        model: Model | str,
+        memory: MemoryStore,
+        clock: Clock,
+        *,
+        capabilities: Sequence[AbstractCapability[Any]] = (),
     ) -> None:
         self.settings = settings
         self.memory = memory
         self.clock = clock
+        self.capabilities = list(capabilities)  # e.g. tracing's Instrumentation
         toolset = build_toolset()
         self.agent: Agent[AgentDeps, Output] = Agent(
             model,
@@ -183,6 +193,7 @@ class TriageAgent:
                 usage_limits=self.usage_limits,
                 timeout=self.settings.agent.timeout_seconds,
                 metadata={"item_id": deps.item.item_id, "trace_id": deps.item.trace_id},
+                capabilities=self.capabilities or None,
             )
         except Exception as error:
             classified = classify_failure(error)

@@ -29,6 +29,13 @@ from ambient.errors import AmbientError
 from ambient.memory.store import SECTION_MAX_CHARS, MemoryStore
 
 APPROVED_RESULT = "approved by the user; the outbox executes it (do not call it again)"
+
+
+def approved(summary: str) -> str:
+    """What an approved call returns on a resumed run: no side effect, just the facts."""
+    return f"{APPROVED_RESULT}: {summary}"
+
+
 SEARCH_MAX_HITS = 20
 RATIONALE_HELP = "Why this action, in one sentence; the user reads it before approving."
 
@@ -98,22 +105,23 @@ def build_toolset() -> FunctionToolset[AgentDeps]:
     @toolset.tool(requires_approval=True, args_validator=_check_reply)
     def reply_email(ctx: RunContext[AgentDeps], reply: ReplyEmailDraft) -> str:
         """Draft a reply to the message, threaded under it. Runs only after the user approves."""
-        return APPROVED_RESULT
+        to = ", ".join(reply.to) or ctx.deps.item.reply_address
+        return approved(f"reply to {to}, subject {reply.subject or ctx.deps.item.reply_subject!r}")
 
     @toolset.tool(requires_approval=True)
     def send_email(ctx: RunContext[AgentDeps], email: SendEmailDraft) -> str:
         """Draft a new email (not a reply). Runs only after the user approves."""
-        return APPROVED_RESULT
+        return approved(f"email to {', '.join(email.to)}, subject {email.subject!r}")
 
     @toolset.tool(requires_approval=True, args_validator=_check_note)
     def write_note(ctx: RunContext[AgentDeps], note: WriteNoteDraft) -> str:
         """Draft a markdown note in the user's notes folder. Runs only after the user approves."""
-        return APPROVED_RESULT
+        return approved(f"note {note.path!r}")
 
     @toolset.tool(requires_approval=True, args_validator=_check_webhook)
     def call_webhook(ctx: RunContext[AgentDeps], call: CallWebhookDraft) -> str:
         """Draft a POST of a JSON payload to an allow-listed URL. Runs only after approval."""
-        return APPROVED_RESULT
+        return approved(f"POST to {call.url}")
 
     @toolset.tool
     def read_section(ctx: RunContext[AgentDeps], file: str, heading: str = "") -> str:

@@ -108,7 +108,9 @@ def describe_errors(kind: str, error: ValidationError) -> str:
     parts = []
     for detail in error.errors():
         where = ".".join(str(part) for part in detail["loc"]) or "arguments"
-        message = "unknown field" if detail["type"] == "extra_forbidden" else detail["msg"]
+        message = detail["msg"].removeprefix("Value error, ")
+        if detail["type"] == "extra_forbidden":
+            message = "unknown field"
         parts.append(f"{where}: {message}")
     return f"{kind}: " + "; ".join(parts)
 

@@ -63,7 +63,9 @@ def newer_in_thread(session: Session, row: Approval) -> Item | None:
         .limit(1)
     )
     if item.message_id:  # a second delivery of the same message is not news
-        query = query.where(or_(col(Item.message_id).is_(None), Item.message_id != item.message_id))
+        query = query.where(
+            or_(col(Item.message_id).is_(None), col(Item.message_id) != item.message_id)
+        )
     if item.received_at is not None:  # an older message found late is not news either
         query = query.where(
             or_(col(Item.received_at).is_(None), col(Item.received_at) >= item.received_at)
@@ -79,7 +81,12 @@ def requeue(session: Session, row: Approval, now: datetime, reason: str, actor: 
     refresh_hash(row)
     session.add(row)
     append_entry(
-        session, at=now, actor=actor, event="requeued", approval_id=row.id, item_id=row.item_id,
+        session,
+        at=now,
+        actor=actor,
+        event="requeued",
+        approval_id=row.id,
+        item_id=row.item_id,
         details={"reason": reason, "round": row.review_round},
     )
 

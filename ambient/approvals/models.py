@@ -59,7 +59,12 @@ AWAITING_HUMAN = frozenset({ApprovalStatus.PENDING, ApprovalStatus.BLOCKED})
 """Statuses a human decision applies to."""
 
 UNDOABLE = frozenset(
-    {ApprovalStatus.APPROVED, ApprovalStatus.REJECTED, ApprovalStatus.IGNORED, ApprovalStatus.FEEDBACK}
+    {
+        ApprovalStatus.APPROVED,
+        ApprovalStatus.REJECTED,
+        ApprovalStatus.IGNORED,
+        ApprovalStatus.FEEDBACK,
+    }
 )
 FINAL = frozenset(
     {ApprovalStatus.EXECUTED, ApprovalStatus.DEAD, ApprovalStatus.REJECTED, ApprovalStatus.IGNORED}
@@ -90,9 +95,7 @@ class Approval(SQLModel, table=True):
     rationale: str = Field(default="", sa_type=Text)
     run_state: str | None = Field(default=None, sa_type=Text)  # opaque JSON to resume the run
     trace_id: str = Field(default="", max_length=64)
-    status: ApprovalStatus = Field(
-        default=ApprovalStatus.PENDING, sa_type=_enum(ApprovalStatus)
-    )
+    status: ApprovalStatus = Field(default=ApprovalStatus.PENDING, sa_type=_enum(ApprovalStatus))
     # what the human is shown, and the hash a decision must carry
     item_version: str = Field(default="", max_length=500)
     thread_addresses_json: str = "[]"

@@ -29,9 +29,9 @@ from urllib.parse import urlsplit
 from ambient.approvals.actions import (
     EMAIL_KINDS,
     CallWebhook,
+    EmailAction,
     MemoryUpdate,
     WriteNote,
-    EmailAction,
     address_domain,
     parse_action,
 )
@@ -127,7 +127,9 @@ class PolicyGate:
         unknown = sorted(set(settings.rules) - set(DEFAULT_RULES))
         if unknown:
             known = ", ".join(sorted(DEFAULT_RULES))
-            raise ConfigError(f"ambient.toml: policy.rules.{unknown[0]}: unknown rule (known: {known})")
+            raise ConfigError(
+                f"ambient.toml: policy.rules.{unknown[0]}: unknown rule (known: {known})"
+            )
         self.settings = settings
         self.notes_dir = notes_dir
         self.rules: Mapping[str, RuleAction] = {**DEFAULT_RULES, **settings.rules}
@@ -194,8 +196,10 @@ class PolicyGate:
                 self._add(findings, "domain_not_allowed", f"{address}: domain {domain} not allowed")
         if len(recipients) > self.settings.max_recipients:
             self._add(
-                findings, "too_many_recipients",
-                f"{len(recipients)} recipients (policy.max_recipients = {self.settings.max_recipients})",
+                findings,
+                "too_many_recipients",
+                f"{len(recipients)} recipients "
+                f"(policy.max_recipients = {self.settings.max_recipients})",
             )
         self._check_size(len(action.body), "body", findings)
         self._check_attachments(action.attachments, findings)
@@ -203,8 +207,10 @@ class PolicyGate:
     def _check_size(self, size: int, what: str, findings: list[Finding]) -> None:
         if size > self.settings.max_body_chars:
             self._add(
-                findings, "body_too_large",
-                f"{what} has {size} characters (policy.max_body_chars = {self.settings.max_body_chars})",
+                findings,
+                "body_too_large",
+                f"{what} has {size} characters "
+                f"(policy.max_body_chars = {self.settings.max_body_chars})",
             )
 
     def _check_attachments(self, attachments: list[str], findings: list[Finding]) -> None:
@@ -212,7 +218,8 @@ class PolicyGate:
             return
         if len(attachments) > self.settings.max_attachments:
             self._add(
-                findings, "attachments",
+                findings,
+                "attachments",
                 f"{len(attachments)} attachment(s) (policy.max_attachments = "
                 f"{self.settings.max_attachments})",
             )
@@ -230,7 +237,8 @@ class PolicyGate:
         limit = self.settings.max_attachment_bytes
         if total > limit:
             self._add(
-                findings, "attachments",
+                findings,
+                "attachments",
                 f"attachments total {total} bytes (policy.max_attachment_bytes = {limit})",
             )
 
@@ -246,7 +254,11 @@ class PolicyGate:
 
     def _check_webhook(self, action: CallWebhook, findings: list[Finding]) -> None:
         if not url_allowed(action.url, self.settings.webhook_allowlist):
-            self._add(findings, "webhook_not_allowed", f"{action.url!r} is not on policy.webhook_allowlist")
+            self._add(
+                findings,
+                "webhook_not_allowed",
+                f"{action.url!r} is not on policy.webhook_allowlist",
+            )
         self._check_size(len(canonical_json(action.payload)), "payload", findings)
 
 

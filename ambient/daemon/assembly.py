@@ -42,9 +42,7 @@ class Runtime:
 
 def open_runtime(settings: Settings, secrets: Secrets, clock: Clock | None = None) -> Runtime:
     clock = clock or SystemClock()
-    engine = open_database(
-        settings.resolved_database_url, settings.database_busy_timeout_seconds
-    )
+    engine = open_database(settings.resolved_database_url, settings.database_busy_timeout_seconds)
     ledger = Ledger(engine, clock, settings.worker)
     return Runtime(settings=settings, secrets=secrets, clock=clock, engine=engine, ledger=ledger)
 
@@ -71,13 +69,20 @@ def build_sources(runtime: Runtime) -> list[Source]:
 
 def build_processor(runtime: Runtime) -> ItemProcessor:
     from ambient.agent.processor import build_processor as build_agent_processor
+    from ambient.tracing.traced_processor import TracedProcessor
 
-    return build_agent_processor(runtime.settings, runtime.secrets, runtime.engine, runtime.clock)
+    tracer = build_tracing(runtime).tracer
+    processor = build_agent_processor(
+        runtime.settings, runtime.secrets, runtime.engine, runtime.clock, tracer
+    )
+    return TracedProcessor(processor, tracer)  # each item inside its trace's root (tracing)
 
 
 def build_jobs(runtime: Runtime) -> list[PeriodicJob]:
     """Periodic jobs beside polling and the worker (outbox, feedback, span forwarder...)."""
     jobs: list[PeriodicJob] = []
+    jobs.extend(build_agent_jobs(runtime))
+    jobs.extend(build_approvals_jobs(runtime))
     jobs.extend(build_memory_jobs(runtime))
     jobs.extend(build_tracing_jobs(runtime))
     return jobs
@@ -106,6 +111,29 @@ def build_tracing_jobs(runtime: Runtime) -> list[PeriodicJob]:
     runtime.closers.append(forwarder.aclose)
     interval = runtime.settings.tracing.forward_interval_seconds
     return [PeriodicJob("tracing-forwarder", interval, forwarder.tick)]
+
+
+def build_agent_jobs(runtime: Runtime) -> list[PeriodicJob]:
+    """The feedback loop: paused runs resumed with the human's feedback, revised drafts queued."""
+    from ambient.agent.reviser import build_reviser
+
+    settings = runtime.settings
+    tracer = build_tracing(runtime).tracer
+    reviser = build_reviser(settings, runtime.secrets, runtime.engine, runtime.clock, tracer)
+    return [PeriodicJob("agent-feedback", settings.agent.revise_interval_seconds, reviser.tick)]
+
+
+def build_approvals_jobs(runtime: Runtime) -> list[PeriodicJob]:
+    """The outbox: approved actions executed exactly once (SMTP, notes, webhooks, memory)."""
+    from ambient.approvals.wiring import build_outbox
+    from ambient.memory.executor import build_memory_executor
+
+    settings = runtime.settings
+    memory = build_memory_executor(settings, runtime.engine, runtime.clock)
+    outbox = build_outbox(
+        settings, runtime.secrets, runtime.engine, runtime.clock, {"memory_update": memory}
+    )
+    return [PeriodicJob("outbox", settings.outbox.interval_seconds, outbox.tick)]
 
 
 def build_memory_jobs(runtime: Runtime) -> list[PeriodicJob]:

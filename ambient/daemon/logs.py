@@ -95,7 +95,9 @@ class RedactingFilter(logging.Filter):
 
     def __init__(self, values: Iterable[str]) -> None:
         super().__init__()
-        self.values = [value for value in values if value]
+        plain = [value for value in values if value]
+        escaped = [json.dumps(value)[1:-1] for value in plain]  # as a JSON line spells it
+        self.values = sorted({*plain, *escaped}, key=len, reverse=True)
 
     def redact(self, text: str) -> str:
         for value in self.values:
@@ -214,6 +216,18 @@ def check_format(log_format: str) -> str:
 _HANDLER_NAME = "ambient-stderr"
 
 
+class RedactingStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Redacts the finished line too: ids bound by log_context are added while formatting."""
+
+    def __init__(self, stream: TextIO, redactor: RedactingFilter) -> None:
+        super().__init__(stream)
+        self.redactor = redactor
+        self.addFilter(redactor)
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.redactor.redact(super().format(record))
+
+
 def configure_logging(
     level: str = "INFO",
     log_format: str = "text",
@@ -228,13 +242,13 @@ def configure_logging(
     log_format = check_format(log_format)
     stream = stream or sys.stderr
     environ = os.environ if environ is None else environ
-    handler = logging.StreamHandler(stream)
+    redactor = RedactingFilter(secret_values(secrets or Secrets({}), redact))
+    handler = RedactingStreamHandler(stream, redactor)
     handler.set_name(_HANDLER_NAME)
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(TextFormatter(journald=stderr_is_journal(environ, stream)))
-    handler.addFilter(RedactingFilter(secret_values(secrets or Secrets({}), redact)))
     root = logging.getLogger()
     for existing in list(root.handlers):
         if existing.get_name() == _HANDLER_NAME:

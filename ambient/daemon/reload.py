@@ -89,7 +89,9 @@ class Reloader:
         to_build = [
             config
             for config in settings.sources
-            if old_configs.get(config.name) != config or config.name not in running
+            if old_configs.get(config.name) != config
+            or config.name not in running
+            or _secret_of(config, secrets) != _secret_of(config, self.runtime.secrets)
         ]
         partial = replace(
             self.runtime,
@@ -99,11 +101,14 @@ class Reloader:
         built = {source.name: source for source in build_sources(partial)}
         sources = [built.get(config.name) or running[config.name] for config in settings.sources]
         processor = None
-        if _processor_inputs(settings) != _processor_inputs(old) or dict(secrets.values) != dict(
-            self.runtime.secrets.values
-        ):
+        same_settings = _processor_inputs(settings) == _processor_inputs(old)
+        if not same_settings or _variables(secrets) != _variables(self.runtime.secrets):
             fresh = replace(self.runtime, settings=settings, secrets=secrets)
             processor = self.wrap_processor(build_processor(fresh))
+            log.warning(
+                "reload: the periodic jobs (feedback, reflection, trace forwarding) keep their "
+                "model and settings until the daemon restarts"
+            )
         return ReloadPlan(settings, secrets, sources, processor, describe_memory(settings))
 
     async def apply(self, plan: ReloadPlan) -> None:
@@ -121,6 +126,16 @@ class Reloader:
 
 def _processor_inputs(settings: Settings) -> dict[str, Any]:
     return settings.model_dump(exclude=_NOT_FOR_PROCESSOR)
+
+
+def _secret_of(config: object, secrets: Secrets) -> str | None:
+    """The password a source reads from a variable (a changed one rebuilds the source)."""
+    return secrets.get(getattr(config, "password_env", None))
+
+
+def _variables(secrets: Secrets) -> dict[str, str]:
+    # NOTIFY_SOCKET is taken out of the environment once read; it is not the processor's input
+    return {name: value for name, value in secrets.values.items() if name != "NOTIFY_SOCKET"}
 
 
 def describe_memory(settings: Settings) -> str:

@@ -30,7 +30,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Coroutine, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -158,7 +158,9 @@ class DaemonProcess:
             daemon.hooks.on_ready.append(lambda: self._spawn(self._announce_ready(), "ready"))
             daemon.hooks.on_stopping.append(self._announce_stopping)
             daemon.hooks.status.append(self._report_status)
-            if not self.stop_requested:
+            if self.stop_requested:  # a signal arrived while starting: close what was opened
+                await daemon.shutdown()
+            else:
                 await daemon.run(self.stop)
         except AmbientError as error:  # the CLI prints it; systemd sees the exit code
             self.notifier.status(f"failed: {one_line(str(error))}")
@@ -193,7 +195,7 @@ class DaemonProcess:
         scheduler = self.daemon.scheduler if self.daemon is not None else None
         return self.stop.is_set() or scheduler is None or scheduler.running
 
-    def _spawn(self, coroutine: Any, name: str) -> None:
+    def _spawn(self, coroutine: Coroutine[Any, Any, Any], name: str) -> None:
         task = asyncio.get_running_loop().create_task(coroutine, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -250,3 +250,10 @@ def verify_unit(path: Path, *, user: bool = True) -> tuple[int, str] | None:
             command, capture_output=True, text=True, env=env, timeout=60, check=False
         )
     return result.returncode, (result.stdout + result.stderr).strip()
+
+
+if __name__ == "__main__":  # regenerate systemd/ambient.service (a test checks they match)
+    from ambient.config import load_settings
+
+    defaults, _secrets = load_settings({"AMBIENT_HOME": "/nonexistent-ambient-home"})
+    sys.stdout.write(render_unit(shipped_spec(defaults)))

@@ -22,6 +22,7 @@ HEADER = (
     "read_section(file, heading); search(query) finds lines in every file.\n\n"
 )
 EMPTY = "# Memory\nNo memory files are available.\n"
+_OMITTED_RESERVE = len("[999 more memory files not shown; use search]\n")
 
 
 def _whole(memory_file: MemoryFile) -> str:
@@ -84,12 +85,14 @@ def build_prompt_context(
     parts = [HEADER]
     used = len(HEADER)
     omitted: list[str] = []
-    for memory_file in files:
+    for index, memory_file in enumerate(files):
         if omitted:
             omitted.append(memory_file.name)
             continue
+        # keep room to say that later files were left out
+        reserve = _OMITTED_RESERVE if index < len(files) - 1 else 0
         for choice in _representations(memory_file, inline_file_max_tokens):
-            if used + len(choice) <= limit:
+            if used + len(choice) + reserve <= limit:
                 parts.append(choice)
                 used += len(choice)
                 break

@@ -23,12 +23,13 @@ from ambient.approvals.executors import (
 )
 from ambient.approvals.models import Approval
 from ambient.clock import Clock
+from ambient.config import Settings
 from ambient.errors import NotFoundError
+from ambient.memory.causes import commit_subject, describe_cause
 from ambient.memory.changes import ChangeConflict, MemoryChanges
 from ambient.memory.diffs import DiffError
 from ambient.memory.history import MemoryHistoryError
 from ambient.memory.paths import MemoryPathError
-from ambient.memory.reflection import commit_subject, describe_cause
 from ambient.memory.reproposals import ReproposalQueue
 
 log = logging.getLogger(__name__)
@@ -99,3 +100,8 @@ class MemoryUpdateExecutor:
             summary,
             {"file": applied.file, "revision": applied.revision, "sha256": applied.new_sha256},
         )
+
+
+def build_memory_executor(settings: Settings, engine: Engine, clock: Clock) -> MemoryUpdateExecutor:
+    """The executor the outbox runs for kind "memory_update"."""
+    return MemoryUpdateExecutor(engine, clock, settings.memory_dir)

@@ -119,13 +119,14 @@ class MemoryHistory:
         """Exclusive access for a read-modify-commit sequence (threads and processes)."""
         if not self.folder.is_dir():
             raise NotFoundError(f"memory folder {self.folder} does not exist; run `ambient init`")
-        self.ensure_repository()
-        with _process_lock, (self.folder / ".git" / "ambient.lock").open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with _process_lock:
+            self.ensure_repository()
+            with (self.folder / ".git" / "ambient.lock").open("a") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
 
     # ---- writing ----------------------------------------------------------------------------
     def ensure_repository(self) -> bool:

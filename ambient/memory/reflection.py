@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
-from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 
 from pydantic_ai.models import Model
 from pydantic_ai.usage import UsageLimits
@@ -23,10 +22,12 @@ from sqlmodel import col, select
 from ambient.approvals.actions import MemoryUpdate
 from ambient.approvals.drafts import ActionContext, DraftedAction
 from ambient.approvals.models import Approval, ApprovalStatus, ReflectionStatus
+from ambient.approvals.policy import PolicyGate
 from ambient.approvals.queue import ApprovalQueue
 from ambient.clock import Clock
-from ambient.config import Settings
+from ambient.config import Secrets, Settings
 from ambient.db import read_session
+from ambient.memory.causes import cause_id, commit_subject, describe_cause
 from ambient.memory.changes import MemoryChanges
 from ambient.memory.diffs import ChangeLimits
 from ambient.memory.prompts import decision_prompt, reproposal_prompt, revision_prompt
@@ -35,42 +36,20 @@ from ambient.memory.reflection_agent import (
     ReflectionDeps,
     ReflectionOutput,
     build_reflection_agent,
+    resolve_reflection_model,
 )
 from ambient.memory.reproposals import MemoryReproposal, ReproposalQueue
 from ambient.memory.store import MemoryStore
 
 log = logging.getLogger(__name__)
 
-_Unit = Callable[[Approval], Awaitable[None]]
-
-MAX_ATTEMPTS = 3
+MAX_ATTEMPTS = 5
 MEMORY_UPDATE = "memory_update"
-CAUSE_PREFIX = "reflection-"
-_CAUSE = re.compile(rf"^{CAUSE_PREFIX}(\d+)$")
-_NOUNS = {"edited": "edit", "feedback": "feedback on", "rejected": "rejection"}
 
 
-def cause_id(approval_id: int) -> str:
-    """The tool_call_id of a memory_update: it names the approval the change was learned from."""
-    return f"{CAUSE_PREFIX}{approval_id}"
-
-
-def describe_cause(engine: Engine, tool_call_id: str) -> str | None:
-    """'rejection of approval 12 (item 7)' for a memory_update's tool_call_id, if known."""
-    match = _CAUSE.match(tool_call_id)
-    if match is None:
-        return None
-    with read_session(engine) as session:
-        cause = session.get(Approval, int(match.group(1)))
-    if cause is None:
-        return f"approval {match.group(1)}"
-    decision = cause.decision.value if cause.decision else cause.status.value
-    noun = _NOUNS.get(decision, decision)
-    return f"{noun} of approval {cause.id} (item {cause.item_id})"
-
-
-def commit_subject(file: str, cause: str | None) -> str:
-    return f"memory: {file} — learned from {cause}" if cause else f"memory: {file} — update"
+def describe_error(error: BaseException) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 class Reflector:
@@ -96,46 +75,62 @@ class Reflector:
         self.agent = build_reflection_agent(model)
         self.limits = ChangeLimits(max_changed_lines=settings.memory.max_changed_lines)
         self.batch = batch
+        self.clock = clock
         self._failures: dict[str, int] = {}
+        self._retry_at: dict[str, datetime] = {}
 
     # ---- the job ------------------------------------------------------------------------
     async def tick(self) -> int:
         """One round of learning; returns how many rows it finished."""
         finished = 0
-        for approval in await asyncio.to_thread(self.queue.pending_reflections, self.batch):
-            finished += await self._guarded(
-                f"reflection of approval {approval.id}", approval, self._reflect
-            )
-        for approval in await asyncio.to_thread(self.queue.awaiting_revision, self.batch * 4):
-            if approval.kind == MEMORY_UPDATE:
-                finished += await self._guarded(
-                    f"revision of approval {approval.id}", approval, self._revise
-                )
-        for row in await asyncio.to_thread(self.reproposals.pending, self.batch):
-            finished += await self._guarded_reproposal(row)
+        window = self.batch * 4  # rows waiting for a retry don't hold up the others
+        reflections = await asyncio.to_thread(self.queue.pending_reflections, window)
+        for approval in self._due(reflections, "reflection"):
+            finished += await self._guarded(f"reflection of approval {approval.id}", approval)
+        revisions = await asyncio.to_thread(self.queue.awaiting_revision, window)
+        mine = [row for row in revisions if row.kind == MEMORY_UPDATE]
+        for approval in self._due(mine, "revision"):
+            finished += await self._guarded(f"revision of approval {approval.id}", approval)
+        for row in await asyncio.to_thread(self.reproposals.pending, window):
+            if self._is_due(f"re-proposal of approval {row.approval_id}"):
+                finished += await self._guarded_reproposal(row)
         return finished
 
-    async def _guarded(self, what: str, approval: Approval, unit: _Unit) -> int:
+    def _due(self, rows: list[Approval], what: str) -> list[Approval]:
+        due = [row for row in rows if self._is_due(f"{what} of approval {row.id}")]
+        return due[: self.batch]
+
+    def _is_due(self, what: str) -> bool:
+        retry_at = self._retry_at.get(what)
+        return retry_at is None or retry_at <= self.clock.now()
+
+    def _record_failure(self, what: str, item_id: int, trace_id: str, error: Exception) -> bool:
+        """Log a row's failure with its ids and schedule its retry; True when giving up."""
+        attempts = self._failures.get(what, 0) + 1
+        self._failures[what] = attempts
+        give_up = attempts >= MAX_ATTEMPTS
+        log.error(
+            "memory: %s failed (item=%s trace=%s attempt %d/%d%s): %s",
+            what, item_id, trace_id, attempts, MAX_ATTEMPTS,
+            ", giving up" if give_up else "", describe_error(error),
+        )  # fmt: skip
+        delay = self.settings.memory.reflect_interval_seconds * 2 ** (attempts - 1)
+        self._retry_at[what] = self.clock.now() + timedelta(seconds=delay)
+        if give_up:
+            self._failures.pop(what, None)
+            self._retry_at.pop(what, None)
+        return give_up
+
+    async def _guarded(self, what: str, approval: Approval) -> int:
+        unit = self._revise if what.startswith("revision") else self._reflect
         try:
             await unit(approval)
         except Exception as error:  # noqa: BLE001 - one row's failure; the job goes on
-            attempts = self._failures.get(what, 0) + 1
-            self._failures[what] = attempts
-            give_up = attempts >= MAX_ATTEMPTS
-            log.error(
-                "memory: %s failed (item=%s trace=%s attempt %d/%d%s): %s",
-                what,
-                approval.item_id,
-                approval.trace_id,
-                attempts,
-                MAX_ATTEMPTS,
-                ", giving up" if give_up else "",
-                error,
-            )
-            if give_up:
+            if self._record_failure(what, approval.item_id, approval.trace_id, error):
                 await self._give_up(approval)
             return 0
         self._failures.pop(what, None)
+        self._retry_at.pop(what, None)
         return 1
 
     async def _give_up(self, approval: Approval) -> None:
@@ -148,23 +143,17 @@ class Reflector:
 
     async def _guarded_reproposal(self, row: MemoryReproposal) -> int:
         assert row.id is not None
+        what = f"re-proposal of approval {row.approval_id}"
         try:
             await self._repropose(row)
         except Exception as error:  # noqa: BLE001 - one row's failure; the job goes on
-            give_up = row.attempts + 1 >= MAX_ATTEMPTS
-            log.error(
-                "memory: re-proposal of approval %s failed (item=%s trace=%s attempt %d/%d): %s",
-                row.approval_id,
-                row.item_id,
-                row.trace_id,
-                row.attempts + 1,
-                MAX_ATTEMPTS,
-                error,
-            )
+            give_up = self._record_failure(what, row.item_id, row.trace_id, error)
             await asyncio.to_thread(
-                self.reproposals.record_failure, row.id, str(error), give_up=give_up
+                self.reproposals.record_failure, row.id, describe_error(error), give_up=give_up
             )
             return 0
+        self._failures.pop(what, None)
+        self._retry_at.pop(what, None)
         return 1
 
     # ---- the three kinds of work --------------------------------------------------------
@@ -313,3 +302,18 @@ class Reflector:
         )
         with read_session(self.engine) as session:
             return session.exec(query).first() is not None
+
+
+def build_reflector(
+    settings: Settings, secrets: Secrets, engine: Engine, clock: Clock
+) -> Reflector:
+    """The Reflector as the daemon runs it (ambient.daemon.assembly schedules its tick)."""
+    queue = ApprovalQueue(engine, clock, settings, PolicyGate.from_settings(settings))
+    return Reflector(
+        engine=engine,
+        clock=clock,
+        settings=settings,
+        queue=queue,
+        store=MemoryStore(settings.memory_dir),
+        model=resolve_reflection_model(settings, secrets),
+    )

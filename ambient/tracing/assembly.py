@@ -48,6 +48,7 @@ class Tracing:
     tracer: ItemTracer
     langfuse: Langfuse | None = None
     provider: TracerProvider | None = None
+    owns_client: bool = True  # False: another Tracing in this process built the SDK's client
     _closed: bool = field(default=False, repr=False)
 
     def forwarder(self) -> SpanForwarder | None:
@@ -68,9 +69,13 @@ class Tracing:
         if self._closed:
             return
         self._closed = True
-        if self.langfuse is not None:
-            self.langfuse.shutdown()
-            _forget_resources(self.connection.public_key)
+        if self.langfuse is None:
+            return
+        if not self.owns_client:
+            self.langfuse.flush()  # the pipeline is shared: leave it running for its owner
+            return
+        self.langfuse.shutdown()
+        _forget_resources(self.connection.public_key)
         if self.provider is not None:
             self.provider.shutdown()
 
@@ -91,8 +96,9 @@ def open_tracing(
     trace_log = TraceLog(engine, clock, redactor)
     metadata = {"ambient_version": __version__, "model": settings.model_name[:150]}
     langfuse = provider = None
+    owns_client = True
     if connection.enabled:
-        langfuse, provider = _langfuse_client(settings, connection, spool, redactor)
+        langfuse, provider, owns_client = _langfuse_client(settings, connection, spool, redactor)
     tracer = ItemTracer(
         trace_log=trace_log,
         clock=clock,
@@ -113,12 +119,13 @@ def open_tracing(
         tracer=tracer,
         langfuse=langfuse,
         provider=provider,
+        owns_client=owns_client,
     )
 
 
 def _langfuse_client(
     settings: Settings, connection: LangfuseConnection, spool: Spool, redactor: Redactor
-) -> tuple[Langfuse, TracerProvider]:
+) -> tuple[Langfuse, TracerProvider, bool]:
     from langfuse import Langfuse
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -142,15 +149,14 @@ def _langfuse_client(
         flush_interval=settings.tracing.spool_interval_seconds,
     )
     resources = client._resources
-    if resources is not None and resources.tracer_provider is not provider:
-        # Another client for these keys already lives in this process; the SDK hands back
-        # its pipeline, so use that provider for agent spans too (same spool, same trace).
+    existing = resources.tracer_provider if resources is not None else None
+    if existing is not None and existing is not provider:
+        # Another client for these keys already lives in this process and the SDK hands back
+        # its pipeline (same spool): use its provider for agent spans too, and leave it open.
         log.warning("tracing: a Langfuse client for these keys already exists; reusing it")
-        existing = resources.tracer_provider
-        if existing is not None:
-            provider.shutdown()
-            provider = existing
-    return client, provider
+        provider.shutdown()
+        return client, existing, False
+    return client, provider, True
 
 
 def _forget_resources(public_key: str) -> None:

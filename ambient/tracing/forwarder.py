@@ -82,20 +82,31 @@ class SpanForwarder:
                 if batch is None:
                     break
                 try:
-                    await self._send(batch)
+                    delivered += await self._deliver(batch)
                 except DeliveryError as error:
-                    if not error.permanent:
-                        await asyncio.to_thread(self.spool.release, batch.ids, str(error))
-                        self._failed(error, delivered)
-                        return delivered
-                    log.error(
-                        "tracing: Langfuse rejected %d %s for good, dropping them: %s",
-                        batch.records, kind.value, error,
-                    )
-                await asyncio.to_thread(self.spool.delete, batch.ids)
-                delivered += batch.records
+                    await asyncio.to_thread(self.spool.release, batch.ids, str(error))
+                    self._failed(error, delivered)
+                    return delivered
         self._recovered(delivered)
         return delivered
+
+    async def _deliver(self, batch: SpooledBatch) -> int:
+        """Send one batch, then forget it; 0 if Langfuse rejected it for good (it is dropped)."""
+        try:
+            await self._send(batch)
+        except DeliveryError as error:
+            if not error.permanent:
+                raise
+            log.error(
+                "tracing: Langfuse rejected %d %s for good, dropping them: %s",
+                batch.records,
+                batch.kind.value,
+                error,
+            )
+            await asyncio.to_thread(self.spool.delete, batch.ids)
+            return 0
+        await asyncio.to_thread(self.spool.delete, batch.ids)
+        return batch.records
 
     def _failed(self, error: DeliveryError, delivered: int) -> None:
         self.failures += 1
@@ -108,7 +119,10 @@ class SpanForwarder:
         if self.failures == 1:
             log.warning(
                 "tracing: cannot deliver to Langfuse at %s: %s; spans stay in the local spool, "
-                "retrying in %.0fs", self.connection.base_url, error, delay,
+                "retrying in %.0fs",
+                self.connection.base_url,
+                error,
+                delay,
             )
         else:
             log.debug("tracing: delivery attempt %d failed: %s", self.failures, error)
@@ -118,7 +132,8 @@ class SpanForwarder:
         if self.failures:
             log.info(
                 "tracing: Langfuse reachable again after %d failed attempt(s); delivered %d",
-                self.failures, delivered,
+                self.failures,
+                delivered,
             )
         self.failures = 0
         self.retry_at = None
@@ -173,7 +188,8 @@ class SpanForwarder:
         if isinstance(response, CreateScoreBatchResults) and response.rejected:
             log.error(
                 "tracing: Langfuse rejected %d of %d score(s) (not retried): %s",
-                response.rejected, len(scores),
+                response.rejected,
+                len(scores),
                 "; ".join(error.message for error in response.errors),
             )
 

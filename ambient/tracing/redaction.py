@@ -23,12 +23,17 @@ log = logging.getLogger(__name__)
 
 REDACTED = "[REDACTED]"
 SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|PASS|PWD|PW|KEY|TOKEN|SECRET|CREDENTIALS?)$")
+NOT_SECRET = frozenset({"LANGFUSE_PUBLIC_KEY"})  # sent in every request header by design
 MIN_SECRET_LENGTH = 4  # shorter values would blank out ordinary text
 
 
 def secret_names(settings: Settings, secrets: Secrets) -> set[str]:
     """Variables whose values are secrets: *_PASSWORD/_KEY/_TOKEN/_SECRET and every *_env."""
-    names = {name for name in secrets.values if SECRET_NAME.search(name.upper())}
+    names = {
+        name
+        for name in secrets.values
+        if SECRET_NAME.search(name.upper()) and name not in NOT_SECRET
+    }
     for source in settings.sources:
         password_env = getattr(source, "password_env", None)
         if password_env:

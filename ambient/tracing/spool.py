@@ -69,14 +69,19 @@ class Spool:
         with self._lock:
             self.dropped += records
             now = time.monotonic()
-            if now - self._last_full_warning < FULL_WARNING_EVERY_SECONDS and self.dropped > records:
+            if (
+                now - self._last_full_warning < FULL_WARNING_EVERY_SECONDS
+                and self.dropped > records
+            ):
                 return
             self._last_full_warning = now
             dropped = self.dropped
         log.warning(
             "tracing spool full (%d rows, tracing.spool_max_rows=%d): dropping new spans and "
             "scores (%d dropped so far); is Langfuse reachable?",
-            rows, self.max_rows, dropped,
+            rows,
+            self.max_rows,
+            dropped,
         )
 
     # ---- the forwarder ------------------------------------------------------------------
@@ -109,7 +114,9 @@ class Spool:
             if not chosen:
                 return None
             rows = session.exec(
-                select(SpoolEntry).where(col(SpoolEntry.id).in_(chosen)).order_by(col(SpoolEntry.id))
+                select(SpoolEntry)
+                .where(col(SpoolEntry.id).in_(chosen))
+                .order_by(col(SpoolEntry.id))
             ).all()
             session.execute(
                 update(SpoolEntry)
@@ -143,8 +150,9 @@ class Spool:
     def counts(self) -> SpoolCounts:
         with read_session(self.engine) as session:
             rows = session.exec(
-                select(SpoolEntry.kind, func.count(col(SpoolEntry.id)), func.sum(SpoolEntry.records))
-                .group_by(SpoolEntry.kind)
+                select(
+                    SpoolEntry.kind, func.count(col(SpoolEntry.id)), func.sum(SpoolEntry.records)
+                ).group_by(SpoolEntry.kind)
             ).all()
             oldest = session.exec(select(func.min(SpoolEntry.created_at))).one()
         by_kind = {SpoolKind(kind): (int(count), int(total or 0)) for kind, count, total in rows}

@@ -1,4 +1,4 @@
-"""What a trace shows of an item: who, what, when, and the start of the text. Never the raw bytes."""
+"""What a trace shows of an item: who, what, when, and the start of the text; never raw bytes."""
 
 from __future__ import annotations
 

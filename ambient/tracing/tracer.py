@@ -9,8 +9,12 @@ With tracing to Langfuse off, every call still works and still writes the local 
             result = await agent.run(prompt, capabilities=tracer.agent_capabilities())
         tracer.record_step(item, "action queued", input=args, output={"approval_id": 7})
         root.update(output={"state": "awaiting_approval"})
-    tracer.record_step(item, "human decision", output={"decision": "approved"})   # the TUI
-    tracer.score_decision(item.trace_id, "approved", approval_id=7)
+    tracer.record_decision(item_id, approval_id=7, decision="edited", comment=None)  # the TUI
+    tracer.record_step(item_id, "execution", input={"approval_id": 7}, output=result)  # outbox
+    tracer.finish_item(item_id, "done")
+
+An item id (int) is looked up in the ledger; an Item row or a ClaimedItem is used as it is.
+Tracing never stops the work: a span that cannot be made is logged and the step goes on.
 """
 
 from __future__ import annotations
@@ -22,121 +26,47 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
-from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any
 
-from opentelemetry import context, trace
+from sqlalchemy.exc import SQLAlchemyError
 
 from ambient.clock import Clock
-from ambient.tracing.trace_log import TraceLog
-from ambient.tracing.context import (
-    forced_ids,
-    fresh_root_context,
-    item_root_context,
-    root_span_id_for_trace,
-)
-from ambient.tracing.ids import trace_id_for_item
+from ambient.db import read_session
+from ambient.errors import NotFoundError
+from ambient.items import Item
+from ambient.tracing.observations import StepType, inside_trace, langfuse_observation
 from ambient.tracing.redaction import Redactor
 from ambient.tracing.spool import Spool
+from ambient.tracing.subjects import (
+    Decision,
+    ItemRef,
+    Observation,
+    TracedItem,
+    decision_value,
+)
 from ambient.tracing.tables import SpoolKind
+from ambient.tracing.trace_log import TraceLog
 
 if TYPE_CHECKING:
     from langfuse import Langfuse
     from opentelemetry.sdk.trace import TracerProvider
     from pydantic_ai.capabilities import AbstractCapability
 
+__all__ = [
+    "Decision",
+    "ItemLike",
+    "ItemRef",
+    "ItemTracer",
+    "Observation",
+    "TracedItem",
+    "decision_value",
+]
+
 log = logging.getLogger(__name__)
 
 ROOT_NAME = "item"
-TRACE_NAME = "ambient item"
 SCORE_NAME = "human_decision"
-StepType = Literal["span", "agent", "tool", "chain", "retriever", "evaluator", "guardrail"]
-
-
-class Decision(StrEnum):
-    APPROVED = "approved"
-    EDITED = "edited"
-    FEEDBACK = "feedback"
-    REJECTED = "rejected"
-    IGNORED = "ignored"
-
-
-_DECISION_VERBS = {
-    "approve": Decision.APPROVED,
-    "edit": Decision.EDITED,
-    "reject": Decision.REJECTED,
-    "ignore": Decision.IGNORED,
-}
-
-
-def decision_value(decision: str) -> Decision:
-    """"approve"/"approved" -> Decision.APPROVED; anything else is a programming error."""
-    word = str(decision).lower()
-    return _DECISION_VERBS.get(word) or Decision(word)
-
-
-class TracedItem(Protocol):
-    """What tracing needs of an item: the ledger's Item row and ClaimedItem both fit."""
-
-    @property
-    def source(self) -> str: ...
-    @property
-    def key(self) -> str: ...
-    @property
-    def kind(self) -> str: ...
-    @property
-    def thread_key(self) -> str | None: ...
-    @property
-    def trace_id(self) -> str | None: ...
-    @property
-    def id(self) -> int | None: ...
-
-
-@dataclass(frozen=True)
-class ItemRef:
-    trace_id: str
-    source: str
-    key: str
-    kind: str = "email"
-    thread_key: str | None = None
-    item_id: int | None = None
-
-    @classmethod
-    def of(cls, item: TracedItem | ItemRef) -> ItemRef:
-        if isinstance(item, ItemRef):
-            return item
-        trace_id = item.trace_id or trace_id_for_item(item.source, item.key)
-        return cls(trace_id, item.source, item.key, item.kind, item.thread_key, item.id)
-
-
-def _ascii_id(value: str | None, prefix: str) -> str | None:
-    """Langfuse wants US-ASCII ids of at most 200 characters; hash anything else."""
-    if not value:
-        return None
-    if value.isascii() and len(value) <= 200:
-        return value
-    return f"{prefix}-{hashlib.sha256(value.encode()).hexdigest()[:32]}"
-
-
-class Observation:
-    """One step as its caller sees it: set the output, mark it failed. Safe with tracing off."""
-
-    def __init__(self) -> None:
-        self.span: Any = None  # the Langfuse observation, when tracing to Langfuse is on
-        self.output: Any = None
-        self.error: str | None = None
-
-    def update(self, *, output: Any = None, metadata: dict[str, Any] | None = None) -> None:
-        if output is not None:
-            self.output = output
-        if self.span is not None:
-            self.span.update(output=output, metadata=metadata)
-
-    def fail(self, message: str) -> None:
-        self.error = message
-        if self.span is not None:
-            self.span.update(level="ERROR", status_message=message)
+ItemLike = TracedItem | ItemRef | int  # an int is an item id, looked up in the ledger
 
 
 class ItemTracer:
@@ -166,17 +96,39 @@ class ItemTracer:
         """True when spans and scores go (through the spool) to Langfuse."""
         return self.langfuse is not None
 
+    def resolve(self, item: ItemLike) -> ItemRef:
+        """The item's reference; an item id is looked up in the ledger."""
+        if not isinstance(item, int):
+            return ItemRef.of(item)
+        with read_session(self.trace_log.engine) as session:
+            row = session.get(Item, item)
+        if row is None:
+            raise NotFoundError(f"item {item} does not exist")
+        return ItemRef.of(row)
+
+    def _lookup(self, item: ItemLike) -> ItemRef | None:
+        """Like resolve, but a missing item is logged, not raised: tracing never stops work."""
+        try:
+            return self.resolve(item)
+        except (NotFoundError, SQLAlchemyError) as error:
+            log.error("tracing: %s; step not traced", error)
+            return None
+
     # ---- steps --------------------------------------------------------------------------
     @contextmanager
-    def item_span(self, item: TracedItem | ItemRef, *, input: Any = None) -> Iterator[Observation]:
+    def item_span(self, item: ItemLike, *, input: Any = None) -> Iterator[Observation]:
         """The item's root observation; steps and agent spans inside become its children."""
-        with self._observe(ItemRef.of(item), ROOT_NAME, "span", input, None, root=True) as obs:
+        ref = self._lookup(item)
+        if ref is None:
+            yield Observation()
+            return
+        with self._observe(ref, ROOT_NAME, "span", input, None, root=True) as obs:
             yield obs
 
     @contextmanager
     def step(
         self,
-        item: TracedItem | ItemRef,
+        item: ItemLike,
         name: str,
         *,
         input: Any = None,
@@ -184,12 +136,16 @@ class ItemTracer:
         metadata: dict[str, Any] | None = None,
     ) -> Iterator[Observation]:
         """A child of the item's root, from any process; nested if already inside the item."""
-        with self._observe(ItemRef.of(item), name, as_type, input, metadata, root=False) as obs:
+        ref = self._lookup(item)
+        if ref is None:
+            yield Observation()
+            return
+        with self._observe(ref, name, as_type, input, metadata, root=False) as obs:
             yield obs
 
     def record_step(
         self,
-        item: TracedItem | ItemRef,
+        item: ItemLike,
         name: str,
         *,
         input: Any = None,
@@ -204,7 +160,31 @@ class ItemTracer:
             if error:
                 obs.fail(error)
 
-    def finish_item(self, item: TracedItem | ItemRef, state: str, *, input: Any = None) -> None:
+    def record_decision(
+        self,
+        item: ItemLike,
+        *,
+        approval_id: int,
+        decision: str,
+        comment: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> str:
+        """The human decision: a "human decision" step and the score; returns the score id."""
+        ref = self._lookup(item)
+        if ref is None:
+            return ""
+        value = decision_value(decision)
+        self.record_step(
+            ref,
+            "human decision",
+            input={"approval_id": approval_id, **(details or {})},
+            output={"decision": value.value, "comment": comment},
+        )
+        return self.score_decision(
+            ref.trace_id, value, comment, approval_id=approval_id, item_id=ref.item_id
+        )
+
+    def finish_item(self, item: ItemLike, state: str, *, input: Any = None) -> None:
         """The item reached its final state: the root observation's output says so."""
         with self.item_span(item, input=input) as root:
             root.update(output={"state": state})
@@ -222,13 +202,25 @@ class ItemTracer:
     ) -> Iterator[Observation]:
         observation = Observation()
         started = time.monotonic()
-        standalone = root or not _inside_trace(ref.trace_id)
+        standalone = root or not inside_trace(ref.trace_id)
         try:
             with ExitStack() as stack:
                 if self.langfuse is not None:
-                    observation.span = stack.enter_context(
-                        self._langfuse_span(ref, name, as_type, input, metadata, root=root)
-                    )
+                    try:
+                        observation.span = stack.enter_context(
+                            langfuse_observation(
+                                self.langfuse,
+                                ref,
+                                name,
+                                as_type=as_type,
+                                input=input,
+                                metadata=metadata,
+                                trace_metadata=self.metadata,
+                                root=root,
+                            )
+                        )
+                    except Exception:  # noqa: BLE001 - tracing must never stop the work
+                        log.exception("trace=%s step %r: span not created", ref.trace_id, name)
                 try:
                     yield observation
                 except BaseException as error:
@@ -246,46 +238,6 @@ class ItemTracer:
             )
             if standalone:
                 self.flush()
-
-    @contextmanager
-    def _langfuse_span(
-        self,
-        ref: ItemRef,
-        name: str,
-        as_type: StepType,
-        input: Any,
-        metadata: dict[str, Any] | None,
-        *,
-        root: bool,
-    ) -> Iterator[Any]:
-        from langfuse import propagate_attributes
-
-        assert self.langfuse is not None
-        with ExitStack() as stack:
-            if root:
-                stack.enter_context(_attached(fresh_root_context()))
-            elif not _inside_trace(ref.trace_id):
-                stack.enter_context(_attached(item_root_context(ref.trace_id)))
-            stack.enter_context(
-                propagate_attributes(
-                    user_id=_ascii_id(ref.source, "account"),
-                    session_id=_ascii_id(ref.thread_key, "thread"),
-                    tags=[ref.source, ref.kind],
-                    metadata=self.metadata,
-                    trace_name=TRACE_NAME,
-                )
-            )
-            start = self.langfuse.start_as_current_observation
-            if root:
-                with forced_ids(ref.trace_id, root_span_id_for_trace(ref.trace_id)):
-                    span = stack.enter_context(
-                        start(name=name, as_type=as_type, input=input, metadata=metadata)
-                    )
-            else:
-                span = stack.enter_context(
-                    start(name=name, as_type=as_type, input=input, metadata=metadata)
-                )
-            yield span
 
     # ---- scores, agent spans, flushing --------------------------------------------------
     def score_decision(
@@ -318,7 +270,10 @@ class ItemTracer:
         }
         body = self.redactor.value({key: item for key, item in body.items() if item is not None})
         if self.spool is not None and self.enabled:
-            self.spool.append(SpoolKind.SCORE, json.dumps(body).encode(), 1)
+            try:
+                self.spool.append(SpoolKind.SCORE, json.dumps(body).encode(), 1)
+            except SQLAlchemyError as error:  # the decision itself stands; say what was lost
+                log.error("trace=%s decision score not spooled: %s", trace_id, error)
         self.trace_log.record(
             trace_id=trace_id,
             item_id=item_id,
@@ -349,17 +304,3 @@ class ItemTracer:
         """Move every finished span into the spool now (a few local writes, no network)."""
         if self.provider is not None:
             self.provider.force_flush()
-
-
-def _inside_trace(trace_id: str) -> bool:
-    current = trace.get_current_span().get_span_context()
-    return current.is_valid and format(current.trace_id, "032x") == trace_id
-
-
-@contextmanager
-def _attached(ctx: context.Context) -> Iterator[None]:
-    token = context.attach(ctx)
-    try:
-        yield
-    finally:
-        context.detach(token)

@@ -27,8 +27,6 @@ from ambient.memory.store import MemoryStore
 from ambient.tui.backend import Backend, trace_base_url
 from ambient.tui.editing import EditStore, run_editor
 
-STYLES = Path(__file__).parent / "styles"
-
 
 def default_actor() -> str:
     """Who decides, as the audit log records it: `tui:user@host`."""
@@ -41,7 +39,7 @@ def default_actor() -> str:
 
 class AmbientApp(App[None]):
     TITLE = "ambient"
-    CSS_PATH: ClassVar[list[str | Path]] = [STYLES / "app.tcss"]  # type: ignore[misc]
+    CSS_PATH = "styles/app.tcss"
     ENABLE_COMMAND_PALETTE = False
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark", "help", "Help", show=False),

@@ -147,7 +147,9 @@ def text_to_args(kind: str, text: str) -> dict[str, Any]:
             try:
                 args[body_field] = json.loads(body) if body.strip() else {}
             except json.JSONDecodeError as error:
-                raise DraftTextError(f"{kind}: {header_name(body_field)}: not JSON: {error}") from None
+                raise DraftTextError(
+                    f"{kind}: {header_name(body_field)}: not JSON: {error}"
+                ) from None
     return validate_args(kind, args)
 
 

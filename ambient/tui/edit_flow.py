@@ -57,10 +57,13 @@ class EditFlow:
                 f"Edit #{view.id} ({view.kind})",
                 text,
                 validate=lambda edited: text_to_args(view.kind, edited),
-                keep=lambda edited: self.app.edits.save(view.id, edited),
+                keep=self._keep,
             ),
             self._edited,
         )
+
+    def _keep(self, text: str) -> None:
+        self.app.edits.save(self.view.id, text)
 
     def _edited(self, text: str | None) -> None:
         if text is None:

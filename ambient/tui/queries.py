@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, or_
+from sqlalchemy import Engine, func, or_
 from sqlmodel import col, select
 
 from ambient.approvals.models import AWAITING_HUMAN, Approval, ApprovalStatus
@@ -23,7 +23,7 @@ from ambient.tui.views import QueueEntry, QueueFilter, concerns, summary
 PRIORITY_ORDER = {"high": 0, "normal": 1, "low": 2}
 HISTORY_LIMIT = 500
 
-_LIST_COLUMNS = (
+_LIST_COLUMNS: tuple[Any, ...] = (
     Approval.id,
     Approval.kind,
     Approval.status,
@@ -80,7 +80,7 @@ def queue_token(engine: Engine, queue_filter: QueueFilter) -> tuple[Any, ...]:
         func.max(Approval.queued_at),
     ).select_from(Approval)
     if queue_filter.source or queue_filter.sender or queue_filter.text:
-        query = query.join(Item, and_(Item.id == Approval.item_id))
+        query = query.join(Item, col(Item.id) == col(Approval.item_id))
     with read_session(engine) as session:
         row = session.exec(_filtered(query, queue_filter, statuses_for(queue_filter.status))).one()
     return tuple(row)
@@ -88,8 +88,21 @@ def queue_token(engine: Engine, queue_filter: QueueFilter) -> tuple[Any, ...]:
 
 def _entry(row: Any) -> QueueEntry:
     (
-        approval_id, kind, status, args_json, edited_json, created_at, warnings_json,
-        block_reason, shown_hash, decided_at, decision, last_error, source, sender, subject,
+        approval_id,
+        kind,
+        status,
+        args_json,
+        edited_json,
+        created_at,
+        warnings_json,
+        block_reason,
+        shown_hash,
+        decided_at,
+        decision,
+        last_error,
+        source,
+        sender,
+        subject,
         triage_json,
     ) = row
     args: dict[str, Any] = json.loads(edited_json or args_json or "{}")
@@ -121,7 +134,7 @@ def _entry(row: Any) -> QueueEntry:
 def queue_entries(engine: Engine, queue_filter: QueueFilter) -> list[QueueEntry]:
     """Everything awaiting a decision: most urgent first (triage priority), then newest."""
     query = _filtered(
-        select(*_LIST_COLUMNS).join(Item, and_(Item.id == Approval.item_id)),
+        select(*_LIST_COLUMNS).join(Item, col(Item.id) == col(Approval.item_id)),
         queue_filter,
         statuses_for(queue_filter.status),
     ).order_by(col(Approval.id).desc())
@@ -141,17 +154,14 @@ def history_entries(
         decided if queue_filter.status in ("", "pending") else statuses_for(queue_filter.status)
     )
     query = _filtered(
-        select(*_LIST_COLUMNS).join(Item, and_(Item.id == Approval.item_id)),
+        select(*_LIST_COLUMNS).join(Item, col(Item.id) == col(Approval.item_id)),
         queue_filter,
         statuses,
     )
-    query = (
-        query.order_by(
-            func.coalesce(Approval.decided_at, Approval.created_at).desc(),
-            col(Approval.id).desc(),
-        )
-        .limit(limit)
-    )
+    query = query.order_by(
+        func.coalesce(Approval.decided_at, Approval.created_at).desc(),
+        col(Approval.id).desc(),
+    ).limit(limit)
     with read_session(engine) as session:
         rows = session.exec(query).all()
     return [_entry(row) for row in rows]

@@ -82,9 +82,10 @@ def tool_returns(messages: Sequence[ModelMessage]) -> list[ToolReturnPart]:
 
 
 def user_prompt(messages: Sequence[ModelMessage]) -> str:
+    """The prompt carrying the email (Pydantic AI may put a note on lookalike tags before it)."""
     for message in messages:
         if isinstance(message, ModelRequest):
             for part in message.parts:
-                if isinstance(part, UserPromptPart) and isinstance(part.content, str):
-                    return part.content
-    raise AssertionError("no user prompt")
+                if isinstance(part, UserPromptPart) and "<untrusted_email" in str(part.content):
+                    return str(part.content)
+    raise AssertionError("no user prompt with the email")

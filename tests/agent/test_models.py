@@ -1,4 +1,4 @@
-"""AMBIENT_MODEL: every model-string form, its errors, and provider retries against a real server."""
+"""AMBIENT_MODEL: every model-string form, its errors, provider retries against a real server."""
 
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ from pydantic_ai.models.openai import OpenAIChatModel, OpenAIResponsesModel
 from pydantic_ai.models.test import TestModel
 from pydantic_ai.providers.openai import OpenAIProvider
 
-from ambient.agent.local_model import LocalModel
 from ambient.agent.models import resolve_model
 from ambient.config import Secrets, Settings
 from ambient.errors import ConfigError

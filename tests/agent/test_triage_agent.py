@@ -67,33 +67,58 @@ async def test_every_action_tool_is_deferred_never_run(make_agent, settings) -> 
     script = Script(
         respond(
             call("reply_email", **REPLY),
-            call("send_email", to=["Lee <lee@example.com>"], subject="Budget", body="FYI",
-                 rationale="Lee owns the budget"),
-            call("write_note", path="meetings/dana.md", content="# Dana\nFriday 10:00",
-                 rationale="keep a note"),
-            call("call_webhook", url="https://hooks.example.com/ambient/calendar",
-                 payload={"when": "Fri 10:00"}, rationale="book the room"),
+            call(
+                "send_email",
+                to=["Lee <lee@example.com>"],
+                subject="Budget",
+                body="FYI",
+                rationale="Lee owns the budget",
+            ),
+            call(
+                "write_note",
+                path="meetings/dana.md",
+                content="# Dana\nFriday 10:00",
+                rationale="keep a note",
+            ),
+            call(
+                "call_webhook",
+                url="https://hooks.example.com/ambient/calendar",
+                payload={"when": "Fri 10:00"},
+                rationale="book the room",
+            ),
         )
     )
     outcome = await make_agent(script.model).triage(item_from(meeting_email()))
     assert [draft.kind for draft in outcome.drafts] == [
-        "reply_email", "send_email", "write_note", "call_webhook"
+        "reply_email",
+        "send_email",
+        "write_note",
+        "call_webhook",
     ]
     send, note, hook = outcome.drafts[1:]
     assert send.args["to"] == ["lee@example.com"]  # normalized by the action model
     assert note.args == {"path": "meetings/dana.md", "content": "# Dana\nFriday 10:00"}
     assert hook.args == {
-        "url": "https://hooks.example.com/ambient/calendar", "payload": {"when": "Fri 10:00"}
+        "url": "https://hooks.example.com/ambient/calendar",
+        "payload": {"when": "Fri 10:00"},
     }
     assert len(script.requests) == 1  # the run paused; no tool body ran
     assert not settings.notes_dir.exists()
 
 
-async def test_webhook_outside_the_allow_list_is_sent_back_to_the_model(make_agent, settings) -> None:
+async def test_webhook_outside_the_allow_list_is_sent_back_to_the_model(
+    make_agent, settings
+) -> None:
     settings.policy.webhook_allowlist = ["https://hooks.example.com/ambient/"]
     script = Script(
-        respond(call("call_webhook", url="https://hooks.example.com.evil.net/x", payload={},
-                     rationale="r")),
+        respond(
+            call(
+                "call_webhook",
+                url="https://hooks.example.com.evil.net/x",
+                payload={},
+                rationale="r",
+            )
+        ),
         respond(triage("notify")),
     )
     outcome = await make_agent(script.model).triage(item_from(meeting_email()))
@@ -117,8 +142,15 @@ async def test_note_paths_that_leave_the_notes_folder_are_sent_back(make_agent) 
 
 async def test_invalid_addresses_are_sent_back_to_the_model(make_agent) -> None:
     script = Script(
-        respond(call("send_email", to=["not an address"], subject="x\nBcc: evil@x.com", body="b",
-                     rationale="r")),
+        respond(
+            call(
+                "send_email",
+                to=["not an address"],
+                subject="x\nBcc: evil@x.com",
+                body="b",
+                rationale="r",
+            )
+        ),
         respond(triage("notify")),
     )
     outcome = await make_agent(script.model).triage(item_from(meeting_email()))
@@ -129,8 +161,10 @@ async def test_invalid_addresses_are_sent_back_to_the_model(make_agent) -> None:
 
 async def test_memory_tools_read_sections_and_search(make_agent) -> None:
     script = Script(
-        respond(call("read_section", file="triage_rules.md", heading="Meetings"),
-                call("search", query="newsletters")),
+        respond(
+            call("read_section", file="triage_rules.md", heading="Meetings"),
+            call("search", query="newsletters"),
+        ),
         respond(call("read_section", file="../../etc/passwd")),
         respond(triage("notify")),
     )
@@ -165,11 +199,16 @@ async def test_triage_given_with_the_actions_keeps_both(make_agent) -> None:
 
 async def test_rationale_falls_back_to_the_text_before_the_call(make_agent) -> None:
     script = Script(
-        respond(text("Dana wants to meet; I will accept."),
-                call("reply_email", body="Yes", rationale=""), call("reply_email", body="Also", rationale=""))
+        respond(
+            text("Dana wants to meet; I will accept."),
+            call("reply_email", body="Yes", rationale=""),
+            call("reply_email", body="Also", rationale=""),
+        )
     )
     outcome = await make_agent(script.model).triage(item_from(meeting_email()))
-    assert [draft.rationale for draft in outcome.drafts] == ["Dana wants to meet; I will accept."] * 2
+    assert [draft.rationale for draft in outcome.drafts] == [
+        "Dana wants to meet; I will accept."
+    ] * 2
     script = Script(respond(call("reply_email", body="Yes", rationale="")))
     outcome = await make_agent(script.model).triage(item_from(meeting_email()))
     assert outcome.drafts[0].rationale == NO_RATIONALE
@@ -198,4 +237,3 @@ async def test_the_test_model_drafts_through_the_same_path(make_agent) -> None:
     outcome = await make_agent(TestModel()).triage(item_from(meeting_email()))
     assert {draft.kind for draft in outcome.drafts} <= {"reply_email", "send_email", "write_note"}
     assert outcome.drafts and isinstance(outcome.run_state.requests, DeferredToolRequests)
-

@@ -115,6 +115,7 @@ ssl = yes
 ssl_cert = <{cert}
 ssl_key = <{key}
 mail_location = maildir:~/Maildir
+mail_fsync = never
 mail_max_userip_connections = 50
 passdb {{
   driver = passwd-file
@@ -137,6 +138,10 @@ service imap-login {{
 }}
 service anvil {{
   chroot =
+  # no growing delay after the login-failure tests (every test logs in from 127.0.0.1)
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
 }}
 service stats {{
   chroot =
@@ -176,6 +181,13 @@ class DovecotServer:
         """Drop every connection of a user (as a server restart or a network drop would)."""
         result = self.doveadm("kick", user)
         assert result.returncode == 0, result.stderr
+
+    def session_pids(self, user: str) -> list[int]:
+        """The imap processes (one per connection) serving a user, from ``doveadm who -1``."""
+        result = self.doveadm("who", "-1", user)
+        assert result.returncode == 0, result.stderr
+        rows = [line.split() for line in result.stdout.splitlines()[1:]]
+        return [int(row[2]) for row in rows if len(row) >= 3 and row[0] == user]
 
     def log_text(self) -> str:
         return (self.root / "dovecot.log").read_text(errors="replace")

@@ -284,7 +284,10 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "GET" and path == "/api/public/dataset-items":
             return self._list_dataset_items
         if method == "GET" and path == "/api/public/projects":
-            return lambda *_: (200, {"data": [{"id": "project-test", "name": "tests", "metadata": {}}]})
+            return lambda *_: (
+                200,
+                {"data": [{"id": "project-test", "name": "tests", "metadata": {}}]},
+            )
         return None
 
     def _reply(self, method: str, status: int, payload: Any) -> None:
@@ -304,7 +307,9 @@ class _Handler(BaseHTTPRequestHandler):
         spans = decode_spans(body, public_key)
         with self.receiver.lock:
             recording.spans.extend(spans)
-            recording.span_requests.append({key.lower(): value for key, value in self.headers.items()})
+            recording.span_requests.append(
+                {key.lower(): value for key, value in self.headers.items()}
+            )
         return 200, {}
 
     def _scores(self, recording: Recording, public_key: str, body: bytes) -> tuple[int, Any]:
@@ -314,7 +319,9 @@ class _Handler(BaseHTTPRequestHandler):
             recording.scores.extend(scores)
         return 202, {"message": "Accepted"}
 
-    def _create_dataset(self, recording: Recording, public_key: str, body: bytes) -> tuple[int, Any]:
+    def _create_dataset(
+        self, recording: Recording, public_key: str, body: bytes
+    ) -> tuple[int, Any]:
         request = json.loads(body)
         with self.receiver.lock:
             dataset = recording.datasets.get(request["name"]) or {

@@ -77,11 +77,17 @@ def test_tracing_off_says_so_once_and_still_records_every_step_locally(
     assert tracing.spool.counts().rows == 0
     events = list(reversed(tracing.trace_log.events(trace_id=item.trace_id)))
     assert [(event.kind, event.name) for event in events] == [
-        ("step", "agent run"), ("item", "item"), ("score", "human_decision")
+        ("step", "agent run"),
+        ("item", "item"),
+        ("score", "human_decision"),
     ]
     assert events[0].detail["output"] == {"decision": "act"}
     assert events[1].detail["output"] == {"state": "awaiting_approval"}
-    assert events[2].detail == {"decision": "feedback", "comment": "not this week", "approval_id": 9}
+    assert events[2].detail == {
+        "decision": "feedback",
+        "comment": "not this week",
+        "approval_id": 9,
+    }
     assert all(event.item_id == 3 for event in events)
     tracing.close()
 
@@ -98,4 +104,17 @@ def test_a_failing_step_is_marked_as_an_error_and_the_error_goes_on(
     (event,) = tracing.trace_log.events(trace_id=item.trace_id)
     assert (event.name, event.status) == ("execution", "error")
     assert event.detail["error"] == "TimeoutError: smtp server did not answer"
+    tracing.close()
+
+
+def test_a_step_for_an_unknown_item_is_logged_and_the_caller_goes_on(
+    settings: Settings, engine: Engine, clock: FrozenClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    tracing = open_tracing(settings, Secrets({}), engine, clock)
+
+    tracing.tracer.record_step(404, "execution", output={"sent": True})
+    assert tracing.tracer.record_decision(404, approval_id=1, decision="approved") == ""
+
+    assert tracing.trace_log.events() == []
+    assert "item 404 does not exist; step not traced" in caplog.text
     tracing.close()

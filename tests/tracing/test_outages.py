@@ -62,7 +62,10 @@ async def test_after_an_outage_every_span_and_score_arrives_exactly_once(
     outage_spans = received.spans[before:]
     assert {span.trace_id for span in outage_spans} == {second.trace_id}
     assert sorted(span.name for span in outage_spans) == [
-        "action queued", "human decision", "ingest", "item"
+        "action queued",
+        "human decision",
+        "ingest",
+        "item",
     ]
     keys = Counter((span.span_id, span.end_ns) for span in received.spans)
     assert max(keys.values()) == 1

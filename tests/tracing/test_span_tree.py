@@ -11,8 +11,8 @@ from pydantic_ai.models.test import TestModel
 from sqlalchemy import Engine
 
 from ambient import __version__
-from ambient.config import Settings
-from ambient.tracing.assembly import Tracing
+from ambient.config import Secrets, Settings
+from ambient.tracing.assembly import Tracing, open_tracing
 from ambient.tracing.context import root_span_id_for_trace
 from ambient.tracing.forwarder import SpanForwarder
 from ambient.tracing.ids import trace_id_for_item
@@ -50,8 +50,8 @@ async def trace_one_item(tracing: Tracing, item: ItemRef, raw: bytes) -> None:
             item, "action queued", input={"tool": "reply_email"}, output={"approval_id": 7}
         )
         root.update(output={"state": "awaiting_approval"})
-    tracer.record_step(item, "human decision", output={"decision": "edited"})
-    tracer.score_decision(item.trace_id, "edit", "shorter, please", approval_id=7)
+    assert item.item_id is not None  # the TUI knows the item by its id
+    tracer.record_decision(item.item_id, approval_id=7, decision="edit", comment="shorter, please")
     tracer.record_step(item, "execution", output={"sent": True})
     tracer.record_step(item, "memory change", output={"file": "writing-style.md"})
     tracer.finish_item(item, "done")
@@ -119,10 +119,16 @@ async def test_an_item_becomes_one_trace_with_every_step_under_its_root(
     assert roots[-1].json_attribute("langfuse.observation.output") == {"state": "done"}
     assert [span.attributes.get("langfuse.internal.is_app_root") for span in spans].count(True) == 2
     # the decision, as a categorical score on the item's trace
+    assert named["human decision"][0].json_attribute("langfuse.observation.output") == {
+        "decision": "edited",
+        "comment": "shorter, please",
+    }
     (score,) = received.scores
     assert score["traceId"] == item.trace_id
     assert (score["name"], score["value"], score["dataType"]) == (
-        "human_decision", "edited", "CATEGORICAL"
+        "human_decision",
+        "edited",
+        "CATEGORICAL",
     )
     assert score["comment"] == "shorter, please"
     # exactly once, and nothing left behind
@@ -166,3 +172,27 @@ def test_trace_ids_match_the_sdks_own_seeded_derivation() -> None:
     assert trace_id_for_item("inbox", "cur/1") == Langfuse.create_trace_id(
         seed="ambient-item:inbox/cur/1"
     )
+
+
+async def test_a_second_tracing_in_one_process_shares_the_first_ones_pipeline(
+    tracing: Tracing,
+    forwarder: SpanForwarder,
+    langfuse_project: LangfuseProject,
+    tracing_settings: Settings,
+    langfuse_secrets: Secrets,
+    engine: Engine,
+    clock: FrozenClock,
+) -> None:
+    item = ItemRef(trace_id=trace_id_for_item("inbox", "k"), source="inbox", key="k")
+    second = open_tracing(tracing_settings, langfuse_secrets, engine, clock)
+    assert not second.owns_client and second.provider is tracing.provider
+    second.tracer.record_step(item, "ingest")
+    second.close()  # must not shut the first one's pipeline down
+    tracing.tracer.record_step(item, "execution")
+
+    await forwarder.tick()
+
+    assert sorted(span.name for span in langfuse_project.received.spans) == [
+        "execution",
+        "ingest",
+    ]

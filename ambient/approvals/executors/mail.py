@@ -37,7 +37,11 @@ class SendingAccount:
 def resolve_account(settings: Settings, secrets: Secrets, source_name: str) -> SendingAccount:
     """The SMTP server of the item's IMAP account, else ``[smtp]``; the password by name."""
     imap = next(
-        (s for s in settings.sources if isinstance(s, ImapSourceSettings) and s.name == source_name),
+        (
+            s
+            for s in settings.sources
+            if isinstance(s, ImapSourceSettings) and s.name == source_name
+        ),
         None,
     )
     smtp = imap.smtp if imap is not None and imap.smtp is not None else settings.smtp

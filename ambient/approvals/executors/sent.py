@@ -42,12 +42,13 @@ class ImapSentFolder:
         )
         from ambient.daemon.sources.imap_sent import sent_folder
 
+        failures: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, imaplib.IMAP4.error)
         client = connect(self.account, self.password)
         try:
             folder = sent_folder(client, self.account.sent_mailbox or "Sent")
             client.select_folder(folder, readonly=True)
             return bool(client.search(["HEADER", "Message-ID", message_id]))
-        except (*CONNECTION_ERRORS, imaplib.IMAP4.error) as error:
+        except failures as error:
             raise SourceError(describe_failure(self.account, error)) from error
         finally:
             disconnect(client)

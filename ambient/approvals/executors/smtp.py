@@ -108,8 +108,12 @@ class SmtpExecutor:
         attachments = read_attachments(self.settings.notes_dir, action.attachments)
         now = self.clock.now()
         message = build_email(
-            action, idempotency_key=idempotency_key, account=account,
-            sender_name=self.settings.user_name, now=now, original=original,
+            action,
+            idempotency_key=idempotency_key,
+            account=account,
+            sender_name=self.settings.user_name,
+            now=now,
+            original=original,
             attachments=attachments,
         )
         message_id = str(message["Message-ID"])
@@ -132,9 +136,7 @@ class SmtpExecutor:
             recovered = "already accepted by the server"
         else:
             recipients = [*action.to, *action.cc]
-            await asyncio.to_thread(
-                self._transmit, account, recipients, outgoing, idempotency_key
-            )
+            await asyncio.to_thread(self._transmit, account, recipients, outgoing, idempotency_key)
         details: dict[str, object] = {
             "message_id": message_id,
             "to": action.to,
@@ -160,7 +162,9 @@ class SmtpExecutor:
         try:
             return parse_message(raw)
         except UnparseableMessage as error:
-            raise PermanentExecutionError(f"cannot reply: the item is not an email ({error})")
+            raise PermanentExecutionError(
+                f"cannot reply: the item is not an email ({error})"
+            ) from None
 
     async def _in_sent(self, folder: SentFolder, message_id: str) -> bool:
         try:

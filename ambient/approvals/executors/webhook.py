@@ -34,9 +34,13 @@ class WebhookExecutor:
             try:
                 response = await client.post(action.url, json=action.payload, headers=headers)
             except httpx.TimeoutException as error:
-                raise ExecutionError(f"webhook timed out after {self.timeout_seconds:g}s: {error}")
+                raise ExecutionError(
+                    f"webhook timed out after {self.timeout_seconds:g}s: {error}"
+                ) from None
             except httpx.HTTPError as error:
-                raise ExecutionError(f"webhook unreachable: {type(error).__name__}: {error}")
+                raise ExecutionError(
+                    f"webhook unreachable: {type(error).__name__}: {error}"
+                ) from None
         status = response.status_code
         body = response.text[:RESPONSE_CHARS]
         if 200 <= status < 300:

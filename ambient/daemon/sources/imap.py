@@ -49,6 +49,7 @@ POLL_BATCH = 200  # messages per poll call; the daemon keeps polling while batch
 WAKE_RETRY_SECONDS = 0.25
 WAKE_RETRIES = 40
 STOP_SECONDS = 10.0
+LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 
 Result = TypeVar("Result")
 
@@ -79,6 +80,8 @@ class ImapSource:
         self._poll_started_at = 0.0
         self._wake_wanted_at = 0.0
         self.watchers: list[IdleWatcher] = []
+        if settings.security == "none" and settings.host not in LOOPBACK:
+            log.warning("%s: security = none: the password crosses the network in clear", self)
 
     def __repr__(self) -> str:
         return f"ImapSource({account_label(self.settings)})"
@@ -203,8 +206,8 @@ class ImapSource:
     # ---- push ---------------------------------------------------------------------------
     async def watch(self, wake: Callable[[], Awaitable[None]]) -> None:
         """IDLE on every mailbox until cancelled; each announcement becomes ``wake()``."""
-        if not self.settings.idle:
-            return
+        if not self.settings.idle or not self._password:
+            return  # without a password the polls report the error; IDLE would only repeat it
         loop = asyncio.get_running_loop()
         pending = asyncio.Event()
 

@@ -21,6 +21,11 @@ from ambient.errors import SourceError
 
 log = logging.getLogger(__name__)
 
+
+class ConnectionLost(ConnectionError):
+    """The server ended the connection (BYE) or closed it."""
+
+
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (OSError, imaplib.IMAP4.abort, EOFError)
 """Errors that mean the connection is gone (reconnecting may help), not that a command failed."""
 
@@ -69,6 +74,8 @@ def describe_failure(settings: ImapSourceSettings, error: BaseException) -> str:
         )
     if isinstance(error, ssl.SSLError):
         return f"{label}: TLS handshake failed: {error.reason or _server_text(error)}"
+    if isinstance(error, ConnectionLost):
+        return f"{label}: connection dropped: {error}"
     if isinstance(error, socket.gaierror):
         return f"{label}: host name {settings.host!r} cannot be resolved: {error.strerror}"
     if isinstance(error, ConnectionRefusedError):

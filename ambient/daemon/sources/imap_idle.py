@@ -22,6 +22,7 @@ from imapclient import IMAPClient
 from ambient.config import ImapSourceSettings
 from ambient.daemon.sources.imap_connection import (
     IMAP_ERRORS,
+    ConnectionLost,
     connect,
     describe_failure,
     disconnect,
@@ -34,10 +35,6 @@ log = logging.getLogger(__name__)
 RECONNECT_INITIAL_SECONDS = 0.5
 RECONNECT_MAX_SECONDS = 300.0
 CHECK_MAX_SECONDS = 60.0  # a safety net: stop() normally wakes the thread at once
-
-
-class IdleConnectionLost(ConnectionError):
-    """The server ended the IDLE connection (BYE) or it closed."""
 
 
 class IdleWatcher:
@@ -54,6 +51,7 @@ class IdleWatcher:
         self.notify = notify
         self.connects = 0
         self.renewals = 0
+        self.failures = 0
         self.supported = True
         self.last_error: str | None = None
         self.finished = False
@@ -125,6 +123,10 @@ class IdleWatcher:
         except IMAP_ERRORS as error:
             if not self._stop.is_set():
                 self._failed(describe_failure(self.settings, error))
+        except Exception as error:  # noqa: BLE001 - this thread must outlive any one failure
+            if not self._stop.is_set():  # (when stopping, the socket was torn down under us)
+                log.exception("%s: unexpected error in IDLE", self.label)
+                self._failed(f"{type(error).__name__}: {error}")
         finally:
             with self._lock:
                 self._client = None
@@ -135,6 +137,7 @@ class IdleWatcher:
         return idling
 
     def _failed(self, message: str) -> None:
+        self.failures += 1
         self.last_error = message
         log.warning("%s: IDLE connection failed, retrying with backoff: %s", self.label, message)
 
@@ -174,7 +177,7 @@ class IdleWatcher:
                 continue
             if response[0] == b"BYE":
                 said = b" ".join(part for part in response[1:] if isinstance(part, bytes))
-                raise IdleConnectionLost(f"server said BYE: {said.decode('utf-8', 'replace')}")
+                raise ConnectionLost(f"server said BYE: {said.decode('utf-8', 'replace')}")
             if response[1] == b"EXISTS":
                 arrived = True
         if arrived:

@@ -43,7 +43,9 @@ class DraftEditor(ModalScreen[str | None]):
             yield Label(self.title_text, classes="dialog-title")
             yield TextArea(self.initial, id="draft", soft_wrap=True, show_line_numbers=False)
             yield Label("", id="problem", classes="dialog-error")
-            yield Label("Ctrl+S: check and continue · Esc: leave (edit kept)", classes="dialog-hint")
+            yield Label(
+                "Ctrl+S: check and continue · Esc: leave (edit kept)", classes="dialog-hint"
+            )
 
     def on_mount(self) -> None:
         self.query_one(TextArea).focus()

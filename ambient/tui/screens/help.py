@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
@@ -47,16 +47,15 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
 )
 
 
-def keys_table() -> Table:
-    table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold cyan", no_wrap=True)
-    table.add_column()
+def keys_text() -> Text:
+    text = Text()
     for title, keys in KEYS:
-        table.add_row(f"[bold]{title}[/]", "")
+        text.append(title + "\n", style="bold underline")
         for key, meaning in keys:
-            table.add_row(key, meaning)
-        table.add_row("", "")
-    return table
+            text.append(f"  {key:<15}", style="bold cyan")
+            text.append(meaning + "\n")
+        text.append("\n")
+    return text
 
 
 class HelpScreen(ModalScreen[None]):
@@ -67,7 +66,7 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog wide"):
             yield Label("ambient — keys", classes="dialog-title")
-            yield Static(keys_table())
+            yield Static(keys_text())
 
     def action_close(self) -> None:
         self.dismiss(None)

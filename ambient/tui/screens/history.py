@@ -32,7 +32,11 @@ HISTORY_COLUMNS = (
 
 
 def history_row(entry: QueueEntry, when: str) -> Row:
-    status = entry.decision if entry.status == "approved" and entry.decision == "edited" else entry.status
+    status = (
+        entry.decision
+        if entry.status == "approved" and entry.decision == "edited"
+        else entry.status
+    )
     return Row(
         key=entry.id,
         cells=(status, kind_label(entry.kind), entry.concerns, entry.summary, when),
@@ -67,7 +71,7 @@ class HistoryScreen(Screen[None]):
         yield Static("", id="history-header", classes="list-header")
         yield RowList(HISTORY_COLUMNS, empty_text="No decisions yet.", id="history")
         yield DetailPane(id="history-detail")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one(RowList).focus()
@@ -141,8 +145,10 @@ class HistoryScreen(Screen[None]):
             )
             return
         if entry.status != "dead":
-            self.notify(f"#{entry.id} is {entry.status}: only a dead action can be retried.",
-                        severity="warning")
+            self.notify(
+                f"#{entry.id} is {entry.status}: only a dead action can be retried.",
+                severity="warning",
+            )
             return
         self.act(lambda backend: backend.retry(entry.id))
 
@@ -176,4 +182,3 @@ class HistoryScreen(Screen[None]):
         self.app.push_screen(
             FilterDialog(self.queue_filter, statuses=HISTORY_STATUSES, default_status=""), chosen
         )
-

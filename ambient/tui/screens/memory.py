@@ -38,9 +38,9 @@ class MemoryScreen(Screen[None]):
         Binding("2", "tab('proposals')", "Proposals"),
         Binding("3", "tab('log')", "History"),
         Binding("e", "edit_file", "Edit file"),
-        Binding("a", "approve", "Approve", show=False),
-        Binding("r", "reject", "Reject", show=False),
-        Binding("u", "undo", "Undo change", show=False),
+        Binding("a", "approve", "Approve"),
+        Binding("r", "reject", "Reject"),
+        Binding("u", "undo", "Undo change"),
         Binding("escape,q,m", "app.pop_screen", "Back"),
     ]
 
@@ -74,7 +74,7 @@ class MemoryScreen(Screen[None]):
                 yield OptionList(id="commit-list")
                 with VerticalScroll(classes="preview"):
                     yield Static("", id="commit-preview", markup=False)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.reload()
@@ -88,8 +88,12 @@ class MemoryScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Show each tab's own keys in the footer."""
         active = self.query_one(TabbedContent).active if self.is_mounted else "files"
-        wanted = {"edit_file": "files", "approve": "proposals", "reject": "proposals",
-                  "undo": "log"}
+        wanted = {
+            "edit_file": "files",
+            "approve": "proposals",
+            "reject": "proposals",
+            "undo": "log",
+        }
         if action in wanted:
             return active == wanted[action]
         return True
@@ -139,7 +143,9 @@ class MemoryScreen(Screen[None]):
     def _file_label(status: MemoryFileStatus) -> str:
         if status.status != "ok":
             return f"{status.name}  ({status.status})"
-        return f"{status.name}  {status.size} bytes, ~{status.tokens} tokens, {stamp(status.modified)}"
+        return (
+            f"{status.name}  {status.size} bytes, ~{status.tokens} tokens, {stamp(status.modified)}"
+        )
 
     def _fill(self, list_id: str, labels: list[str], empty: str) -> None:
         option_list = self.query_one(list_id, OptionList)
@@ -208,7 +214,9 @@ class MemoryScreen(Screen[None]):
             shown = self.ambient.backend.memory_show(revision)
         except self.ambient.storage_errors as error:
             shown = f"cannot show {revision[:10]}: {error}"
-        self.app.call_from_thread(self.query_one("#commit-preview", Static).update, diff_text(shown))
+        self.app.call_from_thread(
+            self.query_one("#commit-preview", Static).update, diff_text(shown)
+        )
 
     # ---- actions ---------------------------------------------------------------------------
     def action_edit_file(self) -> None:
@@ -237,8 +245,9 @@ class MemoryScreen(Screen[None]):
                 self.write_file(name, text)
 
         self.app.push_screen(
-            DraftEditor(f"Edit memory: {name}", current, validate=lambda _: None,
-                        keep=lambda _: None),
+            DraftEditor(
+                f"Edit memory: {name}", current, validate=lambda _: None, keep=lambda _: None
+            ),
             saved,
         )
 
@@ -252,7 +261,9 @@ class MemoryScreen(Screen[None]):
             temporary.write_text(text, encoding="utf-8")
             os.replace(temporary, path)
         except OSError as error:
-            self.app.call_from_thread(self.notify, f"cannot write {name}: {error}", severity="error")
+            self.app.call_from_thread(
+                self.notify, f"cannot write {name}: {error}", severity="error"
+            )
             return
         self.commit_edit(name)
 
@@ -289,7 +300,9 @@ class MemoryScreen(Screen[None]):
             if reason is not None:
                 self.act(lambda backend: backend.reject(targets, reason))
 
-        self.app.push_screen(TextPrompt("Reject this memory change: why?", required=False), answered)
+        self.app.push_screen(
+            TextPrompt("Reject this memory change: why?", required=False), answered
+        )
 
     def action_undo(self) -> None:
         index = self._selected("#commit-list", list(self.commits))

@@ -83,7 +83,7 @@ class QueueScreen(Screen[None]):
         yield Static("", id="queue-header", classes="list-header")
         yield RowList(QUEUE_COLUMNS, empty_text="Nothing waits for you. ✓", id="queue")
         yield DetailPane(id="detail")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one(RowList).focus()
@@ -153,15 +153,17 @@ class QueueScreen(Screen[None]):
         current = row_list.current_key
         if current is None:
             detail.show(None, now, self._empty_text())
-        elif detail.view is None or detail.view.id != current or (
-            detail.view.shown_hash != self.entries[current].shown_hash
+        elif (
+            detail.view is None
+            or detail.view.id != current
+            or (detail.view.shown_hash != self.entries[current].shown_hash)
         ):
             self.load_detail(current)
 
     def _empty_text(self) -> str:
         if self.queue_filter.active:
             return f"Nothing matches {self.queue_filter.describe()} (/ to change)."
-        return "Nothing waits for you. New drafts appear here as the daemon writes them."
+        return "New drafts appear here as the daemon writes them. Press ? for every key."
 
     def _update_header(self) -> None:
         row_list = self.query_one(RowList)
@@ -228,14 +230,15 @@ class QueueScreen(Screen[None]):
         targets = self.targets()
         if not targets:
             return
-        blocked = [i for i, _ in targets if self.entries.get(i) and self.entries[i].status == "blocked"]
+        entries = [self.entries[i] for i, _ in targets if i in self.entries]
+        blocked = [entry.id for entry in entries if entry.status == "blocked"]
         if blocked:
             self.notify(
                 f"#{blocked[0]} is blocked by policy: edit it (e) or reject it (r).",
                 severity="error",
             )
             return
-        warnings = [w for i, _ in targets for w in (self.entries[i].warnings if i in self.entries else ())]
+        warnings = [warning for entry in entries for warning in entry.warnings]
         if not warnings:
             self.decide(lambda b: b.approve(targets, acknowledge_warnings=False))
             return
@@ -268,7 +271,7 @@ class QueueScreen(Screen[None]):
 
     def action_feedback(self) -> None:
         if self.query_one(RowList).marked:
-            self.notify("Feedback is for one draft at a time (x clears the marks).", severity="warning")
+            self.notify("Feedback is for one draft at a time (x clears marks).", severity="warning")
             return
         view = self.shown_view()
         if view is None:
@@ -301,9 +304,7 @@ class QueueScreen(Screen[None]):
         self.query_one(RowList).clear_marks()
 
     @work(thread=True, group="decide")
-    def decide(
-        self, decision: Callable[[Backend], DecisionReport], undoable: bool = True
-    ) -> None:
+    def decide(self, decision: Callable[[Backend], DecisionReport], undoable: bool = True) -> None:
         try:
             report = decision(self.ambient.backend)
         except self.ambient.decision_errors as error:

@@ -12,6 +12,7 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from ambient.approvals.actions import ACTION_MODELS
 from ambient.tui.draft_text import BODY_FIELDS, header_name
 from ambient.tui.timefmt import age, stamp
 from ambient.tui.views import ApprovalView, ItemView
@@ -24,10 +25,18 @@ def _section(text: Text, title: str) -> None:
     text.append("─" * 40 + "\n", style="cyan dim")
 
 
+def _ordered(view: ApprovalView) -> list[str]:
+    """Arguments in the action model's order (To, Cc, Subject, ...), unknown ones after."""
+    model = ACTION_MODELS.get(view.kind)
+    names = list(model.model_fields) if model else []
+    return [n for n in names if n in view.args] + [n for n in view.args if n not in names]
+
+
 def _args(text: Text, view: ApprovalView) -> None:
     body_field = BODY_FIELDS.get(view.kind)
-    for name, value in view.args.items():
-        if name == body_field:
+    for name in _ordered(view):
+        value = view.args[name]
+        if name == body_field or value in ([], "", None):
             continue
         shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
         text.append(f"{header_name(name)}: ", style="bold")
@@ -123,10 +132,10 @@ def detail_text(view: ApprovalView, now: datetime) -> Text:
         text.append(f"✖ blocked by policy: {view.blocked_reason}\n", style="bold red")
     for warning in view.warnings:
         text.append(f"⚠ {warning}\n", style="bold yellow")
-    _section(text, "draft")
+    _outcome(text, view, now)  # a decided action: what became of it comes first
+    _section(text, "draft" if not view.decision else "action")
     _args(text, view)
     _triage(text, view)
-    _outcome(text, view, now)
     if view.item is not None:
         _item(text, view.item)
     for name, value in view.extra.items():

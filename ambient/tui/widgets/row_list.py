@@ -35,7 +35,6 @@ def fit(text: str, width: int, *, align_right: bool = False) -> str:
     """Exactly `width` cells: cut with an ellipsis, or padded."""
     if width <= 0:
         return ""
-    text = " ".join(text.split())
     if cell_len(text) > width:
         return set_cell_size(text, width - 1) + "…"
     padding = " " * (width - cell_len(text))
@@ -56,7 +55,7 @@ def column_widths(columns: Sequence[Column], total: int) -> list[int]:
 def render_cells(columns: Sequence[Column], cells: Sequence[str], total: int) -> str:
     widths = column_widths(columns, total)
     parts = [
-        " " + fit(cell, width, align_right=column.align_right)
+        " " + fit(" ".join(cell.split()), width, align_right=column.align_right)
         for column, cell, width in zip(columns, cells, widths, strict=False)
     ]
     return fit("".join(parts), total)
@@ -72,7 +71,7 @@ class RowList(ScrollView, can_focus=True):
         Binding("pagedown", "page(1)", "Page down", show=False),
         Binding("home,g", "jump(0)", "First", show=False),
         Binding("end,G", "jump(-1)", "Last", show=False),
-        Binding("space", "toggle_mark", "Mark"),
+        Binding("space", "toggle_mark", "Mark", show=False),
     ]
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
@@ -228,14 +227,14 @@ class RowList(ScrollView, can_focus=True):
         row = self.rows[index]
         mark = "●" if row.key in self.marked else " "
         text = mark + render_cells(self.columns, row.cells, width - 1)
-        style: Style = base
+        row_style: Style = base
         if row.warning:
-            style += self.get_component_rich_style("row-list--warning")
+            row_style += self.get_component_rich_style("row-list--warning")
         if row.key in self.marked:
-            style += self.get_component_rich_style("row-list--marked")
+            row_style += self.get_component_rich_style("row-list--marked")
         if index == self.cursor:
-            style += self.get_component_rich_style("row-list--cursor")
-        return Strip([Segment(text, style)], width)
+            row_style += self.get_component_rich_style("row-list--cursor")
+        return Strip([Segment(text, row_style)], width)
 
     def header_text(self, width: int) -> str:
         return " " + render_cells(self.columns, [c.title for c in self.columns], width - 1)

@@ -43,23 +43,23 @@ def status_text(snapshot: StatusSnapshot) -> Text:
     text = Text(no_wrap=True, overflow="ellipsis")
     health = snapshot.health
     if health.alive:
-        text.append("● daemon up", style="bold green")
+        text.append("● daemon running", style="bold green")
     else:
         text.append(f"○ daemon {health.status}", style="bold red")
+    text.append(f" · {snapshot.model or 'model ?'}", style="italic")
     for source in snapshot.sources:
         text.append(" │ ", style="dim")
         style = "red" if source.last_error else ""
         marker = "!" if source.last_error else ""
         text.append(f"{source.name}{marker} {age(source.last_poll_at, snapshot.now)}", style=style)
     text.append(" │ ", style="dim")
-    text.append(f"{snapshot.pending} pending", style="bold")
-    for state, label in STATE_LABELS.items():
-        count = snapshot.item_counts.get(state, 0)
-        if count:
-            style = "red" if state in ("failed", "quarantined") else ""
-            text.append(f" {label} {count}", style=style)
-    text.append(" │ ", style="dim")
-    text.append(snapshot.model or "model ?", style="italic")
+    text.append(f"{snapshot.pending} to decide", style="bold")
+    counted = [(s, label) for s, label in STATE_LABELS.items() if snapshot.item_counts.get(s)]
+    if counted:
+        text.append(" │ items:", style="dim")
+    for state, label in counted:
+        style = "red" if state in ("failed", "quarantined") else ""
+        text.append(f" {label} {snapshot.item_counts[state]}", style=style)
     return text
 
 

@@ -1,0 +1,339 @@
+"""The outbox: the daemon runs approved actions, exactly once, with retries.
+
+    approved ──claim──► executing ──► executed
+                           │  ├──► failed ──(backoff)──► executing …
+                           │  └──► dead (after outbox.max_attempts, or a permanent error)
+                           └──► blocked (the policy gate, checked again right before running)
+
+A claim is a lease (SQLite: BEGIN IMMEDIATE; Postgres: FOR UPDATE SKIP LOCKED, so several
+daemons share the outbox). A row left "executing" by a crashed process is claimed again when
+its lease expires and run again with the same idempotency key; each executor makes that repeat
+harmless (see ambient.approvals.executors). Executors run the approved arguments as they are:
+no model is called.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, and_, exists, not_, or_
+from sqlmodel import Session, col, select
+
+from ambient.approvals.audit import append_entry
+from ambient.approvals.decisions import human_recipients, lock_approval, refresh_hash, settle_item
+from ambient.approvals.executors import (
+    ExecutionError,
+    ExecutionResult,
+    Executor,
+    PermanentExecutionError,
+)
+from ambient.approvals.models import FINAL, Approval, ApprovalStatus
+from ambient.approvals.policy import PolicyGate
+from ambient.approvals.shown import canonical_json
+from ambient.clock import Clock
+from ambient.config import Secrets, Settings
+from ambient.db import is_sqlite, read_session, write_session
+from ambient.errors import AmbientError
+from ambient.items import Item, ItemState
+
+log = logging.getLogger(__name__)
+
+MAX_ERROR_CHARS = 4000
+
+
+def _error_text(error: BaseException) -> str:
+    text = str(error).strip()
+    return (f"{type(error).__name__}: {text}" if text else type(error).__name__)[:MAX_ERROR_CHARS]
+
+
+class Outbox:
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock,
+        settings: Settings,
+        secrets: Secrets,
+        policy: PolicyGate,
+        executors: dict[str, Executor],
+        owner: str | None = None,
+    ) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.settings = settings
+        self.outbox_settings = settings.outbox
+        self.secrets = secrets
+        self.policy = policy
+        self.executors = dict(executors)
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:outbox"
+
+    async def tick(self) -> int:
+        """Run every due action once; returns how many were executed."""
+        executed = 0
+        claimed = await asyncio.to_thread(self.claim)
+        for row in claimed:
+            if await self.run(row):
+                executed += 1
+        await asyncio.to_thread(self.settle_items)
+        return executed
+
+    async def run_until_idle(self, max_rounds: int = 100) -> int:
+        """Tick until nothing is due (tests, `ambient run --once`)."""
+        total = 0
+        for _ in range(max_rounds):
+            if not await asyncio.to_thread(self._due_count):
+                break
+            total += await self.tick()
+        return total
+
+    # ---- claiming ----------------------------------------------------------------------
+    def _due(self, now: datetime) -> Any:
+        return and_(
+            col(Approval.kind).in_(sorted(self.executors)),
+            or_(
+                and_(
+                    col(Approval.status) == ApprovalStatus.APPROVED,
+                    or_(
+                        col(Approval.next_attempt_at).is_(None),
+                        col(Approval.next_attempt_at) <= now,
+                    ),
+                ),
+                and_(
+                    col(Approval.status) == ApprovalStatus.FAILED,
+                    col(Approval.next_attempt_at) <= now,
+                ),
+                and_(
+                    col(Approval.status) == ApprovalStatus.EXECUTING,
+                    col(Approval.lease_expires_at) < now,
+                ),
+            ),
+        )
+
+    def _due_count(self) -> int:
+        with read_session(self.engine) as session:
+            return len(list(session.exec(select(Approval.id).where(self._due(self.clock.now())))))
+
+    def claim(self) -> list[Approval]:
+        """Lease the due actions (oldest first) for this process."""
+        now = self.clock.now()
+        lease = timedelta(seconds=self.outbox_settings.lease_seconds)
+        claimed: list[Approval] = []
+        with write_session(self.engine) as session:
+            query = (
+                select(Approval)
+                .where(self._due(now))
+                .order_by(col(Approval.id))
+                .limit(self.outbox_settings.batch_size)
+            )
+            if not is_sqlite(self.engine):
+                query = query.with_for_update(skip_locked=True)
+            for row in session.exec(query):
+                recovered = row.status == ApprovalStatus.EXECUTING
+                if recovered:
+                    log.warning(
+                        "approval=%s lease of %s expired; running it again (same key)",
+                        row.id,
+                        row.lease_owner,
+                    )
+                row.status = ApprovalStatus.EXECUTING
+                row.lease_owner = self.owner
+                row.lease_expires_at = now + lease
+                row.attempts += 1
+                session.add(row)
+                append_entry(
+                    session,
+                    at=now,
+                    actor="outbox",
+                    event="executing",
+                    approval_id=row.id,
+                    item_id=row.item_id,
+                    details={"attempt": row.attempts, "recovered": recovered, "owner": self.owner},
+                )
+                claimed.append(row)
+        return claimed
+
+    # ---- running -----------------------------------------------------------------------
+    async def run(self, row: Approval) -> bool:
+        """Execute one claimed row and record the outcome; True when it was executed."""
+        assert row.id is not None and row.idempotency_key is not None
+        if row.delivery_stage is None:  # nothing has begun: the gate decides again
+            report = self.policy.check(
+                row.kind,
+                row.effective_args,
+                thread_addresses=row.thread_addresses,
+                human_recipients=human_recipients(row),
+            )
+            if report.blocked:
+                await asyncio.to_thread(self._blocked, row.id, report.block_reason or "")
+                return False
+        executor = self.executors[row.kind]
+        log.info(
+            "executing approval=%s kind=%s item=%s trace=%s attempt=%s",
+            row.id,
+            row.kind,
+            row.item_id,
+            row.trace_id,
+            row.attempts,
+        )
+        try:
+            result = await executor.execute(row, row.idempotency_key)
+        except PermanentExecutionError as error:
+            await asyncio.to_thread(self._failed, row.id, error, permanent=True)
+            return False
+        except (ExecutionError, AmbientError, OSError) as error:
+            await asyncio.to_thread(self._failed, row.id, error, permanent=False)
+            return False
+        except Exception as error:  # noqa: BLE001 - an executor's bug belongs to this action
+            log.exception("approval=%s executor raised", row.id)
+            await asyncio.to_thread(self._failed, row.id, error, permanent=False)
+            return False
+        return await asyncio.to_thread(self._executed, row.id, result)
+
+    def _held(self, session: Session, approval_id: int) -> Approval | None:
+        row = lock_approval(session, self.engine, approval_id)
+        if row is None or row.status != ApprovalStatus.EXECUTING or row.lease_owner != self.owner:
+            log.warning("approval=%s lease lost; outcome not recorded here", approval_id)
+            return None
+        return row
+
+    def _release(self, row: Approval) -> None:
+        row.lease_owner = None
+        row.lease_expires_at = None
+
+    def _executed(self, approval_id: int, result: ExecutionResult) -> bool:
+        now = self.clock.now()
+        with write_session(self.engine) as session:
+            row = self._held(session, approval_id)
+            if row is None:
+                return False
+            row.status = ApprovalStatus.EXECUTED
+            row.executed_at = now
+            row.result_json = canonical_json({"summary": result.summary, **result.details})
+            row.last_error = None
+            row.next_attempt_at = None
+            self._release(row)
+            session.add(row)
+            append_entry(
+                session,
+                at=now,
+                actor="outbox",
+                event="executed",
+                approval_id=row.id,
+                item_id=row.item_id,
+                details={
+                    "kind": row.kind,
+                    "args": row.effective_args,
+                    "summary": result.summary,
+                    "result": result.details,
+                    "attempt": row.attempts,
+                },
+            )
+            settle_item(session, row.item_id, now)
+        log.info("executed approval=%s: %s", approval_id, result.summary)
+        return True
+
+    def _failed(self, approval_id: int, error: BaseException, *, permanent: bool) -> None:
+        now = self.clock.now()
+        message = _error_text(error)
+        with write_session(self.engine) as session:
+            row = self._held(session, approval_id)
+            if row is None:
+                return
+            row.last_error = message
+            self._release(row)
+            if permanent or row.attempts >= self.outbox_settings.max_attempts:
+                row.status = ApprovalStatus.DEAD
+                row.next_attempt_at = None
+                event = "dead"
+                log.error("approval=%s dead after %s attempt(s): %s", row.id, row.attempts, message)
+            else:
+                row.status = ApprovalStatus.FAILED
+                row.next_attempt_at = now + self._backoff(row.attempts)
+                event = "failed"
+                log.warning(
+                    "approval=%s failed (attempt %s, retry at %s): %s",
+                    row.id,
+                    row.attempts,
+                    row.next_attempt_at.isoformat(),
+                    message,
+                )
+            session.add(row)
+            append_entry(
+                session,
+                at=now,
+                actor="outbox",
+                event=event,
+                approval_id=row.id,
+                item_id=row.item_id,
+                details={
+                    "error": message,
+                    "attempt": row.attempts,
+                    "retry_at": row.next_attempt_at,
+                },
+            )
+            settle_item(session, row.item_id, now)
+
+    def _blocked(self, approval_id: int, reason: str) -> None:
+        """The gate refused it right before running: back to the human, with the reason."""
+        now = self.clock.now()
+        with write_session(self.engine) as session:
+            row = self._held(session, approval_id)
+            if row is None:
+                return
+            row.status = ApprovalStatus.BLOCKED
+            row.block_reason = f"at execution: {reason}"
+            row.stale_reason = "the policy gate refused it right before it ran"
+            row.review_round += 1
+            row.queued_at = now
+            row.attempts = 0
+            self._release(row)
+            refresh_hash(row)
+            session.add(row)
+            append_entry(
+                session,
+                at=now,
+                actor="outbox",
+                event="blocked",
+                approval_id=row.id,
+                item_id=row.item_id,
+                details={"block_reason": row.block_reason},
+            )
+        log.warning("approval=%s blocked at execution: %s", approval_id, reason)
+
+    def _backoff(self, attempts: int) -> timedelta:
+        seconds = self.outbox_settings.backoff_seconds * (2 ** max(attempts - 1, 0))
+        return timedelta(seconds=min(seconds, self.outbox_settings.backoff_max_seconds))
+
+    # ---- items -------------------------------------------------------------------------
+    def settle_items(self, limit: int = 100) -> int:
+        """Items awaiting approval whose approvals are all final become done (a decision made
+        before the worker finished the item is caught here)."""
+        open_row = and_(
+            col(Approval.item_id) == Item.id,
+            not_(col(Approval.status).in_(list(FINAL))),
+            or_(
+                col(Approval.status) != ApprovalStatus.FEEDBACK, col(Approval.revised_at).is_(None)
+            ),
+        )
+        query = (
+            select(Item.id)
+            .where(
+                Item.state == ItemState.AWAITING_APPROVAL,
+                exists().where(col(Approval.item_id) == Item.id),
+                not_(exists().where(open_row)),
+            )
+            .limit(limit)
+        )
+        with read_session(self.engine) as session:
+            item_ids = [item_id for item_id in session.exec(query) if item_id is not None]
+        if not item_ids:
+            return 0
+        now = self.clock.now()
+        with write_session(self.engine) as session:
+            for item_id in item_ids:
+                settle_item(session, item_id, now)
+        return len(item_ids)

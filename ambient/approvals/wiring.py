@@ -1,0 +1,47 @@
+"""Building the approvals parts from Settings (used by the daemon's assembly, the CLI, the TUI)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy import Engine
+
+from ambient.approvals.executors import Executor
+from ambient.approvals.executors.notes import NotesExecutor
+from ambient.approvals.executors.smtp import SmtpExecutor
+from ambient.approvals.executors.webhook import WebhookExecutor
+from ambient.approvals.journal import DeliveryJournal
+from ambient.approvals.outbox import Outbox
+from ambient.approvals.policy import PolicyGate
+from ambient.approvals.queue import ApprovalQueue
+from ambient.clock import Clock
+from ambient.config import Secrets, Settings
+
+
+def build_queue(settings: Settings, engine: Engine, clock: Clock) -> ApprovalQueue:
+    return ApprovalQueue(engine, clock, settings, PolicyGate.from_settings(settings))
+
+
+def default_executors(
+    settings: Settings, secrets: Secrets, engine: Engine, clock: Clock
+) -> dict[str, Executor]:
+    """SMTP for both email kinds, notes, webhooks (memory_update comes from ambient.memory)."""
+    smtp = SmtpExecutor(engine, clock, settings, secrets, DeliveryJournal(engine, clock))
+    return {
+        "reply_email": smtp,
+        "send_email": smtp,
+        "write_note": NotesExecutor(settings.notes_dir, settings.data_dir / "outbox" / "notes"),
+        "call_webhook": WebhookExecutor(settings.outbox.webhook_timeout_seconds),
+    }
+
+
+def build_outbox(
+    settings: Settings,
+    secrets: Secrets,
+    engine: Engine,
+    clock: Clock,
+    extra_executors: Mapping[str, Executor] | None = None,
+) -> Outbox:
+    executors = {**default_executors(settings, secrets, engine, clock), **(extra_executors or {})}
+    policy = PolicyGate.from_settings(settings)
+    return Outbox(engine, clock, settings, secrets, policy, executors)

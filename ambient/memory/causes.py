@@ -1,0 +1,42 @@
+"""Which human decision a memory change was learned from, as its commit message says it.
+
+A memory_update approval's ``tool_call_id`` is ``reflection-<approval id>``: the approval whose
+edit, feedback or rejection taught it. Revisions and re-proposals keep it, so the commit that
+finally lands still names the original decision.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import Engine
+
+from ambient.approvals.models import Approval
+from ambient.db import read_session
+
+CAUSE_PREFIX = "reflection-"
+_CAUSE = re.compile(rf"^{CAUSE_PREFIX}(\d+)$")
+_NOUNS = {"edited": "edit", "feedback": "feedback on", "rejected": "rejection"}
+
+
+def cause_id(approval_id: int) -> str:
+    """The tool_call_id of a memory_update learned from approval `approval_id`."""
+    return f"{CAUSE_PREFIX}{approval_id}"
+
+
+def describe_cause(engine: Engine, tool_call_id: str) -> str | None:
+    """'rejection of approval 12 (item 7)' for a memory_update's tool_call_id, if known."""
+    match = _CAUSE.match(tool_call_id)
+    if match is None:
+        return None
+    with read_session(engine) as session:
+        cause = session.get(Approval, int(match.group(1)))
+    if cause is None:
+        return f"approval {match.group(1)}"
+    decision = cause.decision.value if cause.decision else cause.status.value
+    noun = _NOUNS.get(decision, decision)
+    return f"{noun} of approval {cause.id} (item {cause.item_id})"
+
+
+def commit_subject(file: str, cause: str | None) -> str:
+    return f"memory: {file} — learned from {cause}" if cause else f"memory: {file} — update"

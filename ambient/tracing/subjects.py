@@ -1,0 +1,95 @@
+"""What a trace is about: the item (by reference), the human decision, and one step's handle."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+
+from ambient.tracing.ids import trace_id_for_item
+
+
+class Decision(StrEnum):
+    APPROVED = "approved"
+    EDITED = "edited"
+    FEEDBACK = "feedback"
+    REJECTED = "rejected"
+    IGNORED = "ignored"
+
+
+_DECISION_VERBS = {
+    "approve": Decision.APPROVED,
+    "edit": Decision.EDITED,
+    "reject": Decision.REJECTED,
+    "ignore": Decision.IGNORED,
+}
+
+
+def decision_value(decision: str) -> Decision:
+    """Approve or approved -> Decision.APPROVED; anything else is a programming error."""
+    word = str(decision).lower()
+    return _DECISION_VERBS.get(word) or Decision(word)
+
+
+class TracedItem(Protocol):
+    """What tracing needs of an item: the ledger's Item row and ClaimedItem both fit."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def thread_key(self) -> str | None: ...
+    @property
+    def trace_id(self) -> str | None: ...
+    @property
+    def id(self) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class ItemRef:
+    trace_id: str
+    source: str
+    key: str
+    kind: str = "email"
+    thread_key: str | None = None
+    item_id: int | None = None
+
+    @classmethod
+    def of(cls, item: TracedItem | ItemRef) -> ItemRef:
+        if isinstance(item, ItemRef):
+            return item
+        trace_id = item.trace_id or trace_id_for_item(item.source, item.key)
+        return cls(trace_id, item.source, item.key, item.kind, item.thread_key, item.id)
+
+
+def ascii_id(value: str | None, prefix: str) -> str | None:
+    """Langfuse wants US-ASCII ids of at most 200 characters; hash anything else."""
+    if not value:
+        return None
+    if value.isascii() and len(value) <= 200:
+        return value
+    return f"{prefix}-{hashlib.sha256(value.encode()).hexdigest()[:32]}"
+
+
+class Observation:
+    """One step as its caller sees it: set the output, mark it failed. Safe with tracing off."""
+
+    def __init__(self) -> None:
+        self.span: Any = None  # the Langfuse observation, when tracing to Langfuse is on
+        self.output: Any = None
+        self.error: str | None = None
+
+    def update(self, *, output: Any = None, metadata: dict[str, Any] | None = None) -> None:
+        if output is not None:
+            self.output = output
+        if self.span is not None:
+            self.span.update(output=output, metadata=metadata)
+
+    def fail(self, message: str) -> None:
+        self.error = message
+        if self.span is not None:
+            self.span.update(level="ERROR", status_message=message)

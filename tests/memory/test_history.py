@@ -1,0 +1,158 @@
+"""Applying changes: atomic, committed in the folder's own git history, never over a user's edit."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ambient.memory.changes import ChangeConflict, MemoryChanges
+from ambient.memory.diffs import make_diff, sha256_text
+from ambient.memory.history import MemoryHistory, MemoryHistoryError
+from ambient.memory.store import MemoryStore
+
+NEW_RULE = "- Security alerts from our cloud provider: notify, high priority.\n"
+
+
+def add_rule(store: MemoryStore, rule: str = NEW_RULE) -> tuple[str, str]:
+    """A diff adding one rule under "## Notify", and the sha256 of the text it was made from."""
+    text = store.read("triage_rules.md")
+    anchor = "- Anything from my manager or a customer.\n"
+    return make_diff("triage_rules.md", text, text.replace(anchor, anchor + rule)), sha256_text(
+        text
+    )
+
+
+def apply(changes: MemoryChanges, diff: str, base: str, key: str = "key-1") -> str:
+    return changes.apply(
+        file="triage_rules.md",
+        diff=diff,
+        base_sha256=base,
+        subject="memory: triage_rules.md — learned from rejection of approval 12 (item 7)",
+        reason="Security alerts matter.",
+        key=key,
+    ).revision
+
+
+def git(folder: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(folder), *args], capture_output=True, text=True, check=True
+    ).stdout
+
+
+def test_an_applied_change_is_a_commit_naming_its_decision(store: MemoryStore) -> None:
+    diff, base = add_rule(store)
+
+    revision = apply(MemoryChanges(store.folder), diff, base)
+
+    assert NEW_RULE in store.read("triage_rules.md")
+    (newest, *_) = MemoryHistory(store.folder).log()
+    assert newest.revision == revision
+    assert newest.subject == (
+        "memory: triage_rules.md — learned from rejection of approval 12 (item 7)"
+    )
+    assert newest.files == ("triage_rules.md",)
+    assert "Ambient-Key: key-1" in newest.body
+    assert "+- Security alerts" in MemoryHistory(store.folder).show(revision)
+    assert git(store.folder, "status", "--porcelain") == ""
+    assert not list(store.folder.glob(".*.tmp"))  # the temporary file was renamed away
+
+
+def test_applying_twice_with_the_same_key_commits_once(store: MemoryStore) -> None:
+    diff, base = add_rule(store)
+    changes = MemoryChanges(store.folder)
+
+    first = apply(changes, diff, base)
+    again = changes.apply(
+        file="triage_rules.md", diff=diff, base_sha256=base, subject="s", reason="r", key="key-1"
+    )
+
+    assert again.already_applied and again.revision == first
+    assert store.read("triage_rules.md").count(NEW_RULE) == 1
+
+
+def test_a_users_pending_edit_is_committed_first_and_kept(store: MemoryStore) -> None:
+    diff, base = add_rule(store)
+    profile = store.folder / "profile.md"
+    profile.write_text(profile.read_text("utf-8") + "- I like tea.\n", encoding="utf-8")
+    rules = store.folder / "triage_rules.md"
+    rules.write_text(
+        "# Triage rules\nMy own first line.\n" + rules.read_text("utf-8")[15:], "utf-8"
+    )
+
+    apply(MemoryChanges(store.folder), diff, base)
+
+    subjects = [commit.subject for commit in MemoryHistory(store.folder).log()]
+    assert subjects[:2] == [
+        "memory: triage_rules.md — learned from rejection of approval 12 (item 7)",
+        "user edit: profile.md, triage_rules.md",
+    ]
+    text = rules.read_text("utf-8")
+    assert "My own first line." in text and NEW_RULE in text  # edited elsewhere: still applies
+    assert profile.read_text("utf-8").endswith("- I like tea.\n")
+
+
+def test_a_conflicting_hand_edit_is_never_overwritten(store: MemoryStore) -> None:
+    diff, base = add_rule(store)
+    rules = store.folder / "triage_rules.md"
+    mine = rules.read_text("utf-8").replace(
+        "- Anything from my manager or a customer.", "- Anything from Alex (my manager)."
+    )
+    rules.write_text(mine, encoding="utf-8")
+
+    with pytest.raises(ChangeConflict) as raised:
+        apply(MemoryChanges(store.folder), diff, base)
+
+    assert rules.read_text("utf-8") == mine
+    assert raised.value.current_text == mine and raised.value.current_sha256 == sha256_text(mine)
+    assert "edited since the proposal" in str(raised.value)
+    assert MemoryHistory(store.folder).log()[0].subject == "user edit: triage_rules.md"
+
+
+def test_undo_reverts_a_change_with_a_new_commit(store: MemoryStore) -> None:
+    before = store.read("triage_rules.md")
+    diff, base = add_rule(store)
+    revision = apply(MemoryChanges(store.folder), diff, base)
+    history = MemoryHistory(store.folder)
+
+    undone = history.undo()
+
+    assert store.read("triage_rules.md") == before
+    assert undone.subject.startswith(f"memory: undo {revision[:7]}")
+    assert [c.subject for c in history.log()][1].startswith("memory: triage_rules.md")
+    history.undo(undone.revision)  # undoing the undo brings it back
+    assert NEW_RULE in store.read("triage_rules.md")
+
+
+def test_undo_refuses_when_later_changes_touch_the_same_lines(store: MemoryStore) -> None:
+    diff, base = add_rule(store)
+    revision = apply(MemoryChanges(store.folder), diff, base)
+    rules = store.folder / "triage_rules.md"
+    edited = rules.read_text("utf-8").replace("high priority", "urgent")
+    rules.write_text(edited, encoding="utf-8")
+    history = MemoryHistory(store.folder)
+
+    with pytest.raises(MemoryHistoryError, match="later changes touch the same lines"):
+        history.undo(revision)
+
+    assert rules.read_text("utf-8") == edited  # nothing lost, nothing half-reverted
+    assert git(store.folder, "status", "--porcelain") == ""
+    with pytest.raises(MemoryHistoryError, match="start of the history"):
+        history.undo(history.log()[-1].revision)
+    with pytest.raises(MemoryHistoryError, match="not a revision"):
+        history.undo("--hard")
+
+
+def test_git_needs_no_global_configuration(
+    store: MemoryStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hostile = tmp_path / "gitconfig"
+    hostile.write_text("[commit]\n\tgpgsign = true\n[user]\n\tuseConfigOnly = true\n", "utf-8")
+    monkeypatch.setenv("HOME", str(tmp_path / "empty-home"))
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(hostile))
+    diff, base = add_rule(store)
+
+    apply(MemoryChanges(store.folder), diff, base)
+
+    assert MemoryHistory(store.folder).log()[0].author == "ambient"

@@ -1,0 +1,78 @@
+"""The daemon runs the span forwarder as a periodic job, and closes tracing when it stops."""
+
+from __future__ import annotations
+
+from ambient.config import Secrets, Settings
+from ambient.daemon.assembly import (
+    build_daemon,
+    build_tracing,
+    build_tracing_jobs,
+    open_runtime,
+)
+from ambient.daemon.sources.maildir import deliver
+from ambient.tracing.context import root_span_id_for_trace
+from ambient.tracing.ids import trace_id_for_item
+from ambient.tracing.tracer import ItemRef
+from tests.conftest import FrozenClock
+from tests.daemon.mail import email_bytes
+from tests.servers.langfuse_receiver import LangfuseProject
+
+
+async def test_the_daemon_forwards_the_spool_as_a_periodic_job(
+    tracing_settings: Settings, langfuse_project: LangfuseProject, clock: FrozenClock
+) -> None:
+    runtime = open_runtime(tracing_settings, Secrets(langfuse_project.environment()), clock)
+    try:
+        (job,) = build_tracing_jobs(runtime)
+        tracing = build_tracing(runtime)
+        assert runtime.tracing is tracing  # one per process, shared by every part
+        assert job.name == "tracing-forwarder"
+        assert job.interval_seconds == tracing_settings.tracing.forward_interval_seconds
+        item = ItemRef(trace_id=trace_id_for_item("inbox", "k"), source="inbox", key="k")
+        tracing.tracer.record_step(item, "ingest")
+
+        assert await job.tick() == 1
+        assert [span.name for span in langfuse_project.received.spans] == ["ingest"]
+    finally:
+        for close in runtime.closers:
+            await close()
+        runtime.engine.dispose()
+
+
+async def test_without_keys_the_daemon_has_no_forwarder_and_tracing_is_off(
+    settings: Settings, clock: FrozenClock
+) -> None:
+    runtime = open_runtime(settings, Secrets({}), clock)
+    try:
+        assert build_tracing_jobs(runtime) == []
+        assert runtime.tracing is not None and not runtime.tracing.tracer.enabled
+    finally:
+        for close in runtime.closers:
+            await close()
+        runtime.engine.dispose()
+
+
+async def test_a_daemon_pass_traces_the_item_with_the_agents_own_spans(
+    tracing_settings: Settings, langfuse_project: LangfuseProject, clock: FrozenClock
+) -> None:
+    runtime = open_runtime(tracing_settings, Secrets(langfuse_project.environment()), clock)
+    deliver(tracing_settings.maildir_path, email_bytes("Lunch?", message_id="<lunch@x>"))
+    try:
+        daemon = build_daemon(runtime)  # the real agent (TestModel), wrapped for tracing
+        await daemon.run_once()  # polls, processes, then runs every job: the forwarder too
+        (item,) = runtime.ledger.items()
+        assert item.trace_id is not None
+        spans = langfuse_project.wait_for(lambda: langfuse_project.received.spans)
+    finally:
+        for close in runtime.closers:
+            await close()
+        runtime.engine.dispose()
+
+    assert {span.trace_id for span in spans} == {item.trace_id}
+    root_id = root_span_id_for_trace(item.trace_id)
+    roots = [span for span in spans if span.span_id == root_id]
+    assert roots and all(span.name == "item" for span in roots)
+    assert any(span.scope == "pydantic-ai" for span in spans)
+    children = {span.span_id for span in spans}
+    for span in spans:
+        assert span.parent_span_id is None or span.parent_span_id in children, span.name

@@ -1,0 +1,149 @@
+"""`ambient eval export`: decided items become dataset items (Langfuse and a local JSONL file)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from ambient.approvals.models import Approval, ApprovalStatus, Decision
+from ambient.cli import main
+from ambient.config import Secrets, Settings
+from ambient.daemon.ledger import Ledger
+from ambient.db import write_session
+from ambient.items import InboundItem
+from ambient.tracing.assembly import Tracing
+from ambient.tracing.datasets import export_decisions, run_eval_export
+from ambient.tracing.ids import trace_id_for_item
+from ambient.tracing.redaction import REDACTED
+from tests.conftest import FrozenClock
+from tests.daemon.mail import email_bytes
+from tests.servers.langfuse_receiver import LangfuseProject
+from tests.tracing.conftest import SECRET_PASSWORD
+
+REPLY = {"to": ["dana@example.com"], "body": "Friday works."}
+
+
+def decided_inbox(engine: Engine, clock: FrozenClock, settings: Settings) -> None:
+    """Four items: approved, edited (+ an ignored action), rejected with feedback, pending."""
+    ledger = Ledger(engine, clock, settings.worker)
+    ids = [
+        ledger.ingest(
+            InboundItem("inbox", f"cur/{n}", email_bytes(f"Mail {n}", message_id=f"<{n}@x>"))
+        ).item_id
+        for n in range(1, 5)
+    ]
+
+    def approval(item_id: int, decision: Decision | None, **fields: object) -> Approval:
+        status = {
+            None: ApprovalStatus.PENDING,
+            Decision.APPROVED: ApprovalStatus.EXECUTED,
+            Decision.EDITED: ApprovalStatus.EXECUTED,
+            Decision.IGNORED: ApprovalStatus.IGNORED,
+            Decision.REJECTED: ApprovalStatus.REJECTED,
+        }[decision]
+        return Approval(
+            item_id=item_id,
+            kind=str(fields.pop("kind", "reply_email")),
+            args_json=json.dumps(REPLY),
+            created_at=clock.now(),
+            queued_at=clock.now(),
+            decided_at=clock.now() if decision else None,
+            decision=decision,
+            status=status,
+            **fields,  # type: ignore[arg-type]
+        )
+
+    with write_session(engine) as session:
+        session.add(approval(ids[0], Decision.APPROVED))
+        session.add(
+            approval(
+                ids[1], Decision.EDITED, edited_args_json=json.dumps({**REPLY, "body": "Fri!"})
+            )
+        )
+        session.add(approval(ids[1], Decision.IGNORED, kind="add_task"))
+        session.add(
+            approval(ids[2], Decision.REJECTED, decision_message=f"never share {SECRET_PASSWORD}")
+        )
+        session.add(approval(ids[3], None))
+
+
+def read_jsonl(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+async def test_decided_items_become_langfuse_dataset_items_and_a_jsonl_file(
+    tracing: Tracing,
+    langfuse_project: LangfuseProject,
+    tracing_settings: Settings,
+    engine: Engine,
+    clock: FrozenClock,
+    tmp_path: Path,
+) -> None:
+    decided_inbox(engine, clock, tracing_settings)
+    path = tmp_path / "eval.jsonl"
+
+    report = export_decisions(
+        engine, tracing.redactor, dataset="decisions", path=path, langfuse=tracing.langfuse
+    )
+
+    assert (report.examples, report.uploaded) == (3, 3)
+    received = langfuse_project.received
+    assert list(received.datasets) == ["decisions"]
+    items = sorted(received.dataset_items.values(), key=lambda item: item["metadata"]["item_id"])
+    assert [item["sourceTraceId"] for item in items] == [
+        trace_id_for_item("inbox", f"cur/{n}") for n in (1, 2, 3)
+    ]
+    assert items[0]["input"]["subject"] == "Mail 1"
+    assert items[0]["expectedOutput"] == {
+        "actions": [{"kind": "reply_email", "decision": "approved", "arguments": REPLY}],
+        "declined": [],
+    }
+    assert items[1]["expectedOutput"] == {
+        "actions": [
+            {
+                "kind": "reply_email",
+                "decision": "edited",
+                "arguments": {**REPLY, "body": "Fri!"},
+                "drafted_arguments": REPLY,
+            }
+        ],
+        "declined": [{"kind": "add_task", "decision": "ignored", "arguments": REPLY}],
+    }
+    (declined,) = items[2]["expectedOutput"]["declined"]
+    assert declined["feedback"] == f"never share {REDACTED}"
+    local = read_jsonl(path)
+    assert [row["id"] for row in local] == [item["id"] for item in items]
+    assert [row["expected_output"] for row in local] == [item["expectedOutput"] for item in items]
+
+    export_decisions(
+        engine, tracing.redactor, dataset="decisions", path=path, langfuse=tracing.langfuse
+    )
+    assert len(received.dataset_items) == 3  # exporting again updates the same items
+
+
+def test_with_tracing_off_the_export_writes_only_the_local_file(
+    settings: Settings, engine: Engine, clock: FrozenClock
+) -> None:
+    decided_inbox(engine, clock, settings)
+
+    report = run_eval_export(settings, Secrets({}), clock, dataset="offline")
+
+    assert (report.examples, report.uploaded, report.langfuse_url) == (3, 0, None)
+    assert report.path == settings.data_dir / "eval" / "offline.jsonl"
+    assert len(read_jsonl(report.path)) == 3
+
+
+def test_the_eval_export_command_reports_with_stable_json_keys(
+    settings: Settings, engine: Engine, clock: FrozenClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    decided_inbox(engine, clock, settings)
+
+    assert main(["eval", "export", "--dataset", "cli", "--json"]) == 0
+
+    report = json.loads(capsys.readouterr().out)
+    assert set(report) == {"dataset", "examples", "path", "uploaded", "langfuse_url", "tracing"}
+    assert (report["dataset"], report["examples"], report["uploaded"]) == ("cli", 3, 0)
+    assert "tracing to Langfuse is off" in report["tracing"]

@@ -1,0 +1,96 @@
+"""Secrets never leave the machine; the spool is bounded and says so when it is full."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from pydantic_ai import Agent
+from pydantic_ai.models.test import TestModel
+from sqlalchemy import Engine
+
+from ambient.config import Settings
+from ambient.tracing.assembly import Tracing
+from ambient.tracing.forwarder import SpanForwarder
+from ambient.tracing.ids import trace_id_for_item
+from ambient.tracing.redaction import REDACTED, Redactor
+from ambient.tracing.spool import Spool
+from ambient.tracing.tables import SpoolKind
+from ambient.tracing.tracer import ItemRef
+from tests.conftest import FrozenClock
+from tests.servers.langfuse_receiver import LangfuseProject
+from tests.tracing.conftest import SECRET_PASSWORD
+
+CARD = "4111-1111-1111-1111"
+ITEM = ItemRef(trace_id=trace_id_for_item("inbox", "k"), source="inbox", key="k")
+
+
+async def test_secret_values_and_redaction_patterns_never_reach_langfuse(
+    tracing: Tracing, forwarder: SpanForwarder, langfuse_project: LangfuseProject
+) -> None:
+    tracer = tracing.tracer
+    leak = f"password is {SECRET_PASSWORD}, card {CARD}"
+    with tracer.item_span(
+        ITEM, input={"text": leak, "nested": [{"quoted": f'"{SECRET_PASSWORD}"'}]}
+    ):
+        with tracer.step(ITEM, "agent run", as_type="agent"):
+            agent = Agent(TestModel(), output_type=str)
+            await agent.run(leak, capabilities=tracer.agent_capabilities())
+    tracer.score_decision(ITEM.trace_id, "feedback", f"never send {CARD}", approval_id=1)
+
+    await forwarder.tick()
+
+    received = langfuse_project.received
+    everything = json.dumps(
+        [(span.name, span.attributes) for span in received.spans] + received.scores, default=str
+    )
+    assert received.spans and received.scores
+    assert SECRET_PASSWORD not in everything
+    assert CARD not in everything
+    assert REDACTED in everything
+    assert received.scores[0]["comment"] == f"never send {REDACTED}"
+    events = json.dumps([event.detail for event in tracing.trace_log.events()])
+    assert CARD not in events
+
+
+def test_redaction_covers_json_escaped_secrets_and_ignores_tiny_values() -> None:
+    redactor = Redactor(['pa"ss\\word', "abc"], [r"sk-[a-z0-9]{8}"])
+    assert redactor.text('{"p": "pa\\"ss\\\\word"} sk-abcdef12 abc') == (
+        '{"p": "[REDACTED]"} [REDACTED] abc'
+    )
+
+
+def test_a_full_spool_drops_new_rows_with_a_warning_and_keeps_the_old_ones(
+    engine: Engine, clock: FrozenClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    spool = Spool(engine, clock, max_rows=10)
+    with caplog.at_level(logging.WARNING, logger="ambient.tracing.spool"):
+        accepted = [spool.append(SpoolKind.SPANS, b"x", 3) for _ in range(13)]
+
+    assert accepted == [True] * 10 + [False] * 3
+    assert (spool.counts().rows, spool.counts().spans, spool.dropped) == (10, 30, 9)
+    (warning,) = [record.getMessage() for record in caplog.records]
+    assert "tracing spool full (10 rows, tracing.spool_max_rows=10)" in warning
+
+
+def test_the_spool_keeps_rows_in_order_and_leases_them_to_one_forwarder(
+    engine: Engine, clock: FrozenClock, tracing_settings: Settings
+) -> None:
+    spool = Spool(engine, clock, max_rows=100)
+    for number in range(5):
+        spool.append(SpoolKind.SPANS, bytes([number]) * 400, 1)
+    spool.append(SpoolKind.SCORE, b"{}", 1)
+
+    first = spool.claim(SpoolKind.SPANS, max_bytes=1_000, lease_seconds=60)
+    second = spool.claim(SpoolKind.SPANS, max_bytes=1_000, lease_seconds=60)
+    third = spool.claim(SpoolKind.SPANS, max_bytes=1_000, lease_seconds=60)
+    assert first is not None and second is not None and third is not None
+    assert [len(batch.ids) for batch in (first, second, third)] == [2, 2, 1]
+    assert spool.claim(SpoolKind.SPANS, max_bytes=1_000, lease_seconds=60) is None
+    spool.release(second.ids, "HTTP 500")
+    again = spool.claim(SpoolKind.SPANS, max_bytes=1_000, lease_seconds=60)
+    assert again is not None and again.ids == second.ids
+    clock.advance(seconds=61)  # a forwarder that died holding a lease: the rows come back
+    expired = spool.claim(SpoolKind.SPANS, max_bytes=10_000, lease_seconds=60)
+    assert expired is not None and expired.ids == first.ids + second.ids + third.ids
