@@ -96,8 +96,12 @@ def _cmd_status(args: argparse.Namespace, settings: Settings, secrets: Secrets) 
                     for state in sources
                 }
                 | {
-                    name: {"counts": by_state, "last_poll_at": None, "last_ok_at": None,
-                           "last_error": None}
+                    name: {
+                        "counts": by_state,
+                        "last_poll_at": None,
+                        "last_ok_at": None,
+                        "last_error": None,
+                    }
                     for name, by_state in counts.by_source.items()
                     if name not in {state.name for state in sources}
                 },
@@ -119,9 +123,9 @@ def _cmd_status(args: argparse.Namespace, settings: Settings, secrets: Secrets) 
         table.add_row(state, str(count))
     console.print(table)
     table = Table("source", "items", "last poll", "last error")
-    for state in sources:
-        total = sum(counts.by_source.get(state.name, {}).values())
-        table.add_row(state.name, str(total), _when(state.last_poll_at), state.last_error or "")
+    for source in sources:
+        total = sum(counts.by_source.get(source.name, {}).values())
+        table.add_row(source.name, str(total), _when(source.last_poll_at), source.last_error or "")
     console.print(table)
     return 0
 
@@ -196,7 +200,11 @@ def _cmd_items(args: argparse.Namespace, settings: Settings, secrets: Secrets) -
     table = Table("id", "state", "source", "from", "subject", "error")
     for row in rows:
         table.add_row(
-            str(row["id"]), row["state"], row["source"], row["sender"][:30], row["subject"][:40],
+            str(row["id"]),
+            row["state"],
+            row["source"],
+            row["sender"][:30],
+            row["subject"][:40],
             (row["last_error"] or "")[:40],
         )
     console.print(table)
@@ -227,8 +235,10 @@ def _add_core_commands(subparsers: Any) -> None:
     items = subparsers.add_parser("items", help="the item ledger")
     items_sub = items.add_subparsers(dest="items_command", required=True)
     listing = items_sub.add_parser("list", help="recent items")
-    listing.add_argument("--state", choices=[
-        "new", "processing", "awaiting_approval", "done", "failed", "quarantined"])
+    listing.add_argument(
+        "--state",
+        choices=["new", "processing", "awaiting_approval", "done", "failed", "quarantined"],
+    )
     listing.add_argument("--limit", type=int, default=50)
     listing.add_argument("--json", action="store_true")
     show = items_sub.add_parser("show", help="one item")
@@ -288,8 +298,13 @@ def _cmd_approvals(args: argparse.Namespace, settings: Settings, secrets: Secret
     if command == "edit":
         editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
         return commands.edit(
-            args.id, args.hash, assignments=args.set, args_json=args.args_json, editor=editor,
-            ack=args.ack, as_json=as_json,
+            args.id,
+            args.hash,
+            assignments=args.set,
+            args_json=args.args_json,
+            editor=editor,
+            ack=args.ack,
+            as_json=as_json,
         )
     if command == "undo":
         return commands.undo(args.id, as_json=as_json)
@@ -306,16 +321,29 @@ def _cmd_log(args: argparse.Namespace, settings: Settings, secrets: Secrets) -> 
 def _add_approvals_commands(subparsers: Any) -> None:
     approvals = subparsers.add_parser("approvals", help="review and decide drafted actions")
     sub = approvals.add_subparsers(dest="approvals_command", required=True)
-    statuses = ["pending", "blocked", "approved", "executing", "executed", "failed", "dead",
-                "feedback", "rejected", "ignored"]
+    statuses = [
+        "pending",
+        "blocked",
+        "approved",
+        "executing",
+        "executed",
+        "failed",
+        "dead",
+        "feedback",
+        "rejected",
+        "ignored",
+    ]
     listing = sub.add_parser("list", help="approvals waiting for you (or --status …)")
     listing.add_argument("--status", action="append", choices=statuses, help="repeatable")
     listing.add_argument("--limit", type=int, default=100)
     show = sub.add_parser("show", help="one approval, exactly as a decision is bound to it")
     show.add_argument("id", type=int)
     hash_help = "the hash `show` printed (default: the row as printed by this command)"
-    for name, text in (("approve", "approve as drafted"), ("ignore", "drop without teaching"),
-                       ("reject", "reject (memory learns from the reason)")):
+    for name, text in (
+        ("approve", "approve as drafted"),
+        ("ignore", "drop without teaching"),
+        ("reject", "reject (memory learns from the reason)"),
+    ):
         parser = sub.add_parser(name, help=text)
         parser.add_argument("ids", type=int, nargs="+")
         parser.add_argument("--hash", default=None, help=hash_help)
@@ -327,14 +355,18 @@ def _add_approvals_commands(subparsers: Any) -> None:
     feedback.add_argument("id", type=int)
     feedback.add_argument("--message", required=True)
     feedback.add_argument("--hash", default=None, help=hash_help)
-    edit = sub.add_parser("edit", help="approve with changed arguments ($EDITOR, --set, --args-json)")
+    edit = sub.add_parser(
+        "edit", help="approve with changed arguments ($EDITOR, --set, --args-json)"
+    )
     edit.add_argument("id", type=int)
     edit.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     edit.add_argument("--args-json", default=None, help="the complete arguments as JSON")
     edit.add_argument("--ack", action="store_true", help="acknowledge policy warnings")
     edit.add_argument("--hash", default=None, help=hash_help)
-    for name, text in (("undo", "take back a decision before it runs"),
-                       ("retry", "run a dead action again (e.g. delivery uncertain, not sent)")):
+    for name, text in (
+        ("undo", "take back a decision before it runs"),
+        ("retry", "run a dead action again (e.g. delivery uncertain, not sent)"),
+    ):
         parser = sub.add_parser(name, help=text)
         parser.add_argument("id", type=int)
     for parser in sub.choices.values():
@@ -382,8 +414,13 @@ def _memory_list(args: argparse.Namespace, store: Any) -> int:
     console.print(f"memory folder: {listing['folder']}", highlight=False)
     table = Table("file", "status", "tokens", "modified", "problem")
     for row in listing["files"]:
-        table.add_row(row["file"], row["status"], str(row["tokens"] or ""),
-                      (row["modified"] or "")[:19], row["error"] or "")
+        table.add_row(
+            row["file"],
+            row["status"],
+            str(row["tokens"] or ""),
+            (row["modified"] or "")[:19],
+            row["error"] or "",
+        )
     console.print(table)
     return 0
 
@@ -399,8 +436,10 @@ def _memory_log(args: argparse.Namespace, settings: Settings) -> int:
         print_json(entries[0] if args.memory_command == "undo" else entries)
         return 0
     for entry in entries:
-        console.print(f"[yellow]{entry['short']}[/] {entry['committed_at'][:19]} "
-                      f"{entry['subject']}", highlight=False)
+        console.print(
+            f"[yellow]{entry['short']}[/] {entry['committed_at'][:19]} {entry['subject']}",
+            highlight=False,
+        )
         if getattr(args, "patch", False):
             sys.stdout.write(entry["diff"] + "\n")
     return 0
@@ -491,9 +530,15 @@ def _cmd_service(args: argparse.Namespace, settings: Settings, secrets: Secrets)
     if args.service_command == "install":
         installed = service_admin.install(settings, unit_dir)
         if args.json:
-            print_json({"unit_path": str(installed.path), "changed": installed.changed,
-                        "executable": str(installed.executable), "warnings": installed.warnings,
-                        "commands": installed.commands})
+            print_json(
+                {
+                    "unit_path": str(installed.path),
+                    "changed": installed.changed,
+                    "executable": str(installed.executable),
+                    "warnings": installed.warnings,
+                    "commands": installed.commands,
+                }
+            )
             return 0
         verb = "wrote" if installed.changed else "unchanged:"
         console.print(f"[green]{verb}[/] {installed.path} (runs {installed.executable} run)")
@@ -505,8 +550,13 @@ def _cmd_service(args: argparse.Namespace, settings: Settings, secrets: Secrets)
         removed = service_admin.uninstall(unit_dir)
         if args.json:
             removed_paths = [str(path) for path in removed.removed]
-            print_json({"unit_path": str(removed.path), "removed": removed_paths,
-                        "commands": removed.commands})
+            print_json(
+                {
+                    "unit_path": str(removed.path),
+                    "removed": removed_paths,
+                    "commands": removed.commands,
+                }
+            )
             return 0
         if not removed.removed:
             console.print(f"no unit at {removed.path}: nothing removed")
@@ -526,8 +576,9 @@ def _cmd_service(args: argparse.Namespace, settings: Settings, secrets: Secrets)
     alive = "[green]running[/]" if health.alive else "[red]not running[/]"
     console.print(f"daemon: {alive} ({health.status}); last heartbeat {_when(health.beat_at)}")
     unit_state = "installed" if status.installed else "not installed"
-    console.print(f"unit: {status.unit_path} ({unit_state}); "
-                  f"systemd: {status.systemd or 'not reachable'}")
+    console.print(
+        f"unit: {status.unit_path} ({unit_state}); systemd: {status.systemd or 'not reachable'}"
+    )
     return 0 if health.alive else 1
 
 

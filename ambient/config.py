@@ -88,6 +88,10 @@ SourceSettings = Annotated[
 ]
 
 
+def _default_sources() -> list[SourceSettings]:
+    return [MaildirSourceSettings()]
+
+
 class WorkerSettings(Section):
     concurrency: int = Field(default=4, ge=1, le=256)
     interval_seconds: float = Field(default=2.0, gt=0)
@@ -177,7 +181,7 @@ class Settings(BaseSettings):
     user_email: str | None = None
     user_name: str | None = None
     seed_samples: bool = True
-    sources: list[SourceSettings] = Field(default_factory=lambda: [MaildirSourceSettings()])
+    sources: list[SourceSettings] = Field(default_factory=lambda: _default_sources())
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     agent: AgentSettings = Field(default_factory=AgentSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)

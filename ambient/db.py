@@ -140,7 +140,9 @@ def migrate(engine: Engine) -> None:
             config.attributes["connection"] = connection
             command.upgrade(config, "heads")
     except OperationalError as error:
-        raise StorageError(f"{engine.url.render_as_string()}: cannot migrate: {error.orig}") from error
+        raise StorageError(
+            f"{engine.url.render_as_string()}: cannot migrate: {error.orig}"
+        ) from error
 
 
 def table_names(engine: Engine) -> list[str]:

@@ -1,6 +1,6 @@
 """Run every benchmark and print their figures (not part of the test run).
 
-    .venv/bin/python bench/all.py [--quick]
+.venv/bin/python bench/all.py [--quick]
 """
 
 from __future__ import annotations
@@ -23,8 +23,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller runs, 10 s idle sample")
     args = parser.parse_args()
     messages = "500" if args.quick else "2000"
-    run("pipeline.py", "--messages", messages, "--concurrency", "1", "4", "16",
-        "--model-ms", "0", "200")
+    run(
+        "pipeline.py",
+        "--messages",
+        messages,
+        "--concurrency",
+        "1",
+        "4",
+        "16",
+        "--model-ms",
+        "0",
+        "200",
+    )
     run("scaleout.py", "--items", "200" if args.quick else "400")
     run("idle.py", "--seconds", "10" if args.quick else "60")
     if (BENCH / "tui.py").exists():

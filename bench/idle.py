@@ -35,16 +35,19 @@ def measure(seconds: float) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as home:
         environ = {**os.environ, "AMBIENT_HOME": home, "AMBIENT_MODEL": "test"}
         ambient = [sys.executable, "-m", "ambient"]
-        subprocess.run([*ambient, "init", "--no-samples"], env=environ, check=True,
-                       capture_output=True)
+        subprocess.run(
+            [*ambient, "init", "--no-samples"], env=environ, check=True, capture_output=True
+        )
         started = time.perf_counter()
-        daemon = subprocess.Popen([*ambient, "run", "--log-level", "WARNING"], env=environ,
-                                  cwd=ROOT)
+        daemon = subprocess.Popen(
+            [*ambient, "run", "--log-level", "WARNING"], env=environ, cwd=ROOT
+        )
         try:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
-                status = subprocess.run([*ambient, "status", "--json"], env=environ,
-                                        capture_output=True, text=True)
+                status = subprocess.run(
+                    [*ambient, "status", "--json"], env=environ, capture_output=True, text=True
+                )
                 if '"alive": true' in status.stdout:
                     break
                 time.sleep(0.2)
@@ -57,8 +60,12 @@ def measure(seconds: float) -> dict[str, float]:
                 peak = max(peak, rss_mb(daemon.pid))
             cpu = cpu_seconds(daemon.pid) - cpu_before
             wall = time.perf_counter() - wall_before
-            return {"ready_s": ready, "rss_mb": rss_mb(daemon.pid), "peak_rss_mb": peak,
-                    "cpu_percent": 100 * cpu / wall}
+            return {
+                "ready_s": ready,
+                "rss_mb": rss_mb(daemon.pid),
+                "peak_rss_mb": peak,
+                "cpu_percent": 100 * cpu / wall,
+            }
         finally:
             daemon.send_signal(signal.SIGTERM)
             daemon.wait(timeout=60)
@@ -69,9 +76,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     args = parser.parse_args()
     figures = measure(args.seconds)
-    print(f"idle daemon over {args.seconds:.0f}s: start-to-alive {figures['ready_s']:.1f}s, "
-          f"RSS {figures['rss_mb']:.0f} MB (peak {figures['peak_rss_mb']:.0f} MB), "
-          f"CPU {figures['cpu_percent']:.2f}%")
+    print(
+        f"idle daemon over {args.seconds:.0f}s: start-to-alive {figures['ready_s']:.1f}s, "
+        f"RSS {figures['rss_mb']:.0f} MB (peak {figures['peak_rss_mb']:.0f} MB), "
+        f"CPU {figures['cpu_percent']:.2f}%"
+    )
 
 
 if __name__ == "__main__":

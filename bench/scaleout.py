@@ -76,8 +76,10 @@ def main() -> None:
     server = PostgresServer(bin_dir, root)
     server.start()
     try:
-        print(f"PostgreSQL scale-out: {args.items} items, model {args.model_ms:.0f} ms, "
-              f"concurrency {args.concurrency} per process")
+        print(
+            f"PostgreSQL scale-out: {args.items} items, model {args.model_ms:.0f} ms, "
+            f"concurrency {args.concurrency} per process"
+        )
         one = one_run(server, args.items, 1, args.concurrency, args.model_ms / 1000)
         two = one_run(server, args.items, 2, args.concurrency, args.model_ms / 1000)
         print(f"  1 process : {one:7.1f} items/s")

@@ -39,7 +39,11 @@ def test_status_json_has_count_per_state(ambient_home: Path, capsys) -> None:
     capsys.readouterr()
     status = run_json(capsys, "status")
     assert status["states"] == {
-        "new": 0, "processing": 0, "awaiting_approval": 0, "done": 0, "failed": 0,
+        "new": 0,
+        "processing": 0,
+        "awaiting_approval": 0,
+        "done": 0,
+        "failed": 0,
         "quarantined": 0,
     }
     assert status["daemon"]["alive"] is False

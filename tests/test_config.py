@@ -18,9 +18,7 @@ def test_defaults_use_ambient_home_for_config_and_data(ambient_home: Path) -> No
 
 
 def test_xdg_locations_without_ambient_home(tmp_path: Path) -> None:
-    settings, _ = load_settings(
-        {"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "cfg")}
-    )
+    settings, _ = load_settings({"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "cfg")})
     assert settings.config_dir == (tmp_path / "cfg" / "ambient").resolve()
     assert settings.data_dir == (tmp_path / ".local" / "share" / "ambient").resolve()
 

@@ -201,10 +201,11 @@ class Ledger:
 
     # ---- claims and leases --------------------------------------------------------------
     def _claimable(self, now: datetime) -> Any:
+        state = col(Item.state)
         return or_(
-            Item.state == ItemState.NEW,
-            and_(Item.state == ItemState.FAILED, col(Item.next_attempt_at) <= now),
-            and_(Item.state == ItemState.PROCESSING, col(Item.lease_expires_at) < now),
+            state == ItemState.NEW,
+            and_(state == ItemState.FAILED, col(Item.next_attempt_at) <= now),
+            and_(state == ItemState.PROCESSING, col(Item.lease_expires_at) < now),
         )
 
     def claim(self, owner: str, limit: int) -> list[ClaimedItem]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -77,10 +78,10 @@ class Worker:
             for item in claimed:
                 task = asyncio.create_task(self._run(item), name=f"item-{item.id}")
                 self._in_flight[item.id] = task
-                task.add_done_callback(lambda _t, item_id=item.id: self._finished(item_id))
+                task.add_done_callback(partial(self._finished, item.id))
             return len(claimed)
 
-    def _finished(self, item_id: int) -> None:
+    def _finished(self, item_id: int, _task: asyncio.Task[None]) -> None:
         self._in_flight.pop(item_id, None)
         if self.refill and self._accepting:
             self._refill_task = asyncio.get_running_loop().create_task(self.tick())

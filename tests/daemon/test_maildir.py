@@ -80,7 +80,7 @@ async def test_bad_files_become_quarantined_items_with_bytes_kept(
 async def test_eight_bit_headers_and_missing_message_id_are_processed(ledger, maildir):
     raw = (
         "From: Jörg Müller <jorg@example.de>\r\nSubject: Grüße aus Köln\r\n\r\nHallo Welt\r\n"
-    ).encode("utf-8") + b"\xff\xfe broken tail\r\n"
+    ).encode() + b"\xff\xfe broken tail\r\n"
     deliver(maildir, raw)
     (result,) = await poll_into(ledger, MaildirSource("inbox", maildir, owned=True))
     item = ledger.get(result.item_id)

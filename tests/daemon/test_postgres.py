@@ -17,7 +17,9 @@ from tests.daemon.mail import email_bytes
 
 
 def items(count: int) -> list[InboundItem]:
-    return [InboundItem("inbox", f"k{i}", email_bytes(message_id=f"<p{i}@x>")) for i in range(count)]
+    return [
+        InboundItem("inbox", f"k{i}", email_bytes(message_id=f"<p{i}@x>")) for i in range(count)
+    ]
 
 
 def test_migrations_on_postgres_match_the_models(postgres_url) -> None:

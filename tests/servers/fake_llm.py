@@ -67,7 +67,9 @@ class FakeLLM:
                 else:
                     self._send(200, completion(body))
 
-            def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+            def _send(
+                self, status: int, payload: Any, headers: dict[str, str] | None = None
+            ) -> None:
                 self._send_raw(status, json.dumps(payload).encode(), headers)
 
             def _send_raw(
@@ -102,11 +104,17 @@ def completion(request: dict[str, Any]) -> dict[str, Any]:
         message["content"] = json.dumps(TRIAGE)
     else:
         message["tool_calls"] = [
-            {"id": "call_1", "type": "function",
-             "function": {"name": final, "arguments": json.dumps(TRIAGE)}}
+            {
+                "id": "call_1",
+                "type": "function",
+                "function": {"name": final, "arguments": json.dumps(TRIAGE)},
+            }
         ]
     return {
-        "id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": "fake",
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "fake",
         "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
         "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
     }

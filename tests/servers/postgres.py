@@ -46,25 +46,56 @@ class PostgresServer:
         if os.geteuid() == 0:
             shutil.chown(self.root, "postgres", "postgres")
         subprocess.run(
-            _as_server_user([str(self.bin_dir / "initdb"), "-D", str(self.data), "-A", "trust",
-                             "-U", "ambient", "--no-sync", "-E", "UTF8"]),
-            check=True, capture_output=True, timeout=120,
+            _as_server_user(
+                [
+                    str(self.bin_dir / "initdb"),
+                    "-D",
+                    str(self.data),
+                    "-A",
+                    "trust",
+                    "-U",
+                    "ambient",
+                    "--no-sync",
+                    "-E",
+                    "UTF8",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+            timeout=120,
         )
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
         )
         subprocess.run(
-            _as_server_user([str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-o", options,
-                             "-l", str(self.root / "server.log"), "-w", "-t", "60", "start"]),
-            check=True, capture_output=True, timeout=90,
+            _as_server_user(
+                [
+                    str(self.bin_dir / "pg_ctl"),
+                    "-D",
+                    str(self.data),
+                    "-o",
+                    options,
+                    "-l",
+                    str(self.root / "server.log"),
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+            timeout=90,
         )
 
     def stop(self) -> None:
         subprocess.run(
-            _as_server_user([str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "fast",
-                             "-w", "stop"]),
-            capture_output=True, timeout=60,
+            _as_server_user(
+                [str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"]
+            ),
+            capture_output=True,
+            timeout=60,
         )
 
     def url(self, database: str = "postgres") -> str:

@@ -31,7 +31,7 @@ def maildir_key(file_name: str) -> str:
 
 
 def deliver(maildir: Path, raw: bytes) -> str:
-    """Deliver bytes unchanged into a Maildir's new/ (write tmp/, fsync, rename); returns the key."""
+    """Deliver bytes unchanged into new/ (write tmp/, fsync, rename); returns the key."""
     mailbox.Maildir(maildir, create=True).close()
     key = f"{time.time_ns()}.P{os.getpid()}Q{uuid.uuid4().hex[:12]}.{socket.gethostname()}"
     temporary = maildir / "tmp" / key

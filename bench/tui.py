@@ -1,0 +1,174 @@
+"""The TUI with 10,000 pending actions: time to first paint and keystroke-to-decision-stored.
+
+    .venv/bin/python bench/tui.py [--rows 10000] [--decisions 30]
+
+Targets: first paint under 1 s, a decision stored under 50 ms after its key. Runs the real app
+headless (Textual's test driver) at 80x24 over a SQLite database in a temporary AMBIENT_HOME.
+"First paint" is from building the app to the first frame that shows the listing; a decision
+is timed from the key event to the commit returning in the worker thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from ambient.approvals.models import Approval, ApprovalStatus  # noqa: E402
+from ambient.approvals.shown import canonical_json, compute_shown_hash  # noqa: E402
+from ambient.clock import SystemClock  # noqa: E402
+from ambient.config import Settings, load_settings  # noqa: E402
+from ambient.daemon.ledger import Ledger  # noqa: E402
+from ambient.db import open_database, write_session  # noqa: E402
+from ambient.items import InboundItem, Item, ItemState  # noqa: E402
+from ambient.tui import queries  # noqa: E402
+from ambient.tui.views import QueueFilter  # noqa: E402
+
+
+def message(number: int) -> bytes:
+    return (
+        f"From: Person {number} <person{number}@example.com>\r\n"
+        f"To: me@example.org\r\nSubject: Question number {number}\r\n"
+        f"Message-ID: <bench-{number}@example.com>\r\n"
+        "Date: Tue, 24 Nov 2026 08:30:00 +0000\r\n\r\n"
+        f"Hello, this is message {number}. Could you have a look?\r\n"
+    ).encode()
+
+
+def seed(settings: Settings, rows: int) -> None:
+    """`rows` items awaiting approval, one pending reply each (bulk, like a long weekend)."""
+    engine = open_database(settings.resolved_database_url)
+    clock = SystemClock()
+    ledger = Ledger(engine, clock, settings.worker)
+    results = ledger.ingest_many(
+        [InboundItem(source="inbox", key=f"k{n}", raw=message(n)) for n in range(rows)]
+    )
+    now = clock.now()
+    with write_session(engine) as session:
+        for number, result in enumerate(results):
+            item = session.get(Item, result.item_id)
+            assert item is not None
+            item.state = ItemState.AWAITING_APPROVAL
+            session.add(item)
+            row = Approval(
+                item_id=result.item_id,
+                kind="reply_email",
+                tool_call_id=f"call-{number}",
+                args_json=canonical_json(
+                    {
+                        "to": [f"person{number}@example.com"],
+                        "cc": [],
+                        "subject": f"Re: Question number {number}",
+                        "body": f"Hi,\n\nThanks for message {number}; I will look at it.\n\nMe",
+                        "attachments": [],
+                    }
+                ),
+                rationale="A direct question from a known contact.",
+                status=ApprovalStatus.PENDING,
+                item_version=f"{result.item_id}:bench",
+                thread_addresses_json=canonical_json([f"person{number}@example.com"]),
+                thread_head_id=result.item_id,
+                created_at=now,
+                queued_at=now,
+            )
+            row.shown_hash = compute_shown_hash(row)
+            session.add(row)
+    engine.dispose()
+
+
+def query_costs(settings: Settings) -> dict[str, float]:
+    engine = open_database(settings.resolved_database_url)
+    token_times, listing_times = [], []
+    for _ in range(5):
+        start = time.perf_counter()
+        queries.queue_token(engine, QueueFilter())
+        token_times.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        queries.queue_entries(engine, QueueFilter())
+        listing_times.append(time.perf_counter() - start)
+    engine.dispose()
+    return {"token": statistics.median(token_times), "listing": statistics.median(listing_times)}
+
+
+async def drive(settings: Settings, rows: int, decisions: int) -> dict[str, Any]:
+    from ambient.tui.app import make_app
+    from ambient.tui.screens.queue import QueueScreen
+    from ambient.tui.widgets.detail import DetailPane
+    from ambient.tui.widgets.row_list import RowList
+
+    engine = open_database(settings.resolved_database_url)
+    started = time.perf_counter()
+    app = make_app(settings, engine=engine, actor="bench")
+    stored_at: list[float] = []
+    backend = app.backend
+    approve = backend.approve
+
+    def timed_approve(*args: Any, **kwargs: Any) -> Any:
+        report = approve(*args, **kwargs)
+        stored_at.append(time.perf_counter())
+        return report
+
+    backend.approve = timed_approve  # type: ignore[method-assign]
+    latencies: list[float] = []
+    async with app.run_test(size=(80, 24)) as pilot:
+        while not (isinstance(app.screen, QueueScreen) and app.screen.loaded):
+            await asyncio.sleep(0.001)
+        await pilot.pause()  # the frame with the listing is composed and written
+        first_paint = time.perf_counter() - started
+        row_list = app.screen.query_one(RowList)
+        assert len(row_list.rows) == rows, len(row_list.rows)
+        for _ in range(decisions):
+            key = row_list.current_key
+            while (view := app.screen.query_one(DetailPane).view) is None or view.id != key:
+                await asyncio.sleep(0.001)  # the human reads the draft before deciding
+            before = len(stored_at)
+            pressed = time.perf_counter()
+            await pilot.press("a")
+            while len(stored_at) == before:
+                await asyncio.sleep(0.0005)
+            latencies.append(stored_at[-1] - pressed)
+            while row_list.current_key == key:
+                await asyncio.sleep(0.001)
+    engine.dispose()
+    return {"first_paint": first_paint, "latencies": latencies}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=10_000)
+    parser.add_argument("--decisions", type=int, default=30)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="ambient-bench-tui-") as home:
+        os.environ["AMBIENT_HOME"] = home
+        os.environ.setdefault("AMBIENT_MODEL", "test")
+        settings, _ = load_settings()
+        start = time.perf_counter()
+        seed(settings, args.rows)
+        print(f"seeded {args.rows} pending actions in {time.perf_counter() - start:.1f} s")
+        costs = query_costs(settings)
+        print(
+            f"poll change token: {costs['token'] * 1000:.1f} ms; "
+            f"full listing of {args.rows}: {costs['listing'] * 1000:.0f} ms"
+        )
+        figures = asyncio.run(drive(settings, args.rows, args.decisions))
+    latencies = sorted(figures["latencies"])
+    p95 = latencies[max(int(len(latencies) * 0.95) - 1, 0)]
+    print(f"time to first paint ({args.rows} rows, 80x24): {figures['first_paint']:.3f} s "
+          f"(target < 1 s)")
+    print(
+        f"keystroke to decision stored ({len(latencies)} approvals): median "
+        f"{statistics.median(latencies) * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms, max "
+        f"{latencies[-1] * 1000:.1f} ms (target < 50 ms)"
+    )
+
+
+if __name__ == "__main__":
+    main()
