@@ -34,6 +34,7 @@ def deliver_messages(settings, count: int) -> None:
 
 
 async def test_errors_then_recovery_lose_nothing(provider_settings, secrets, clock, fake_llm):
+    provider_settings.agent.timeout_seconds = 30.0  # no hangs here: keep slow machines green
     runtime = open_runtime(provider_settings, secrets, clock)
     daemon = build_daemon(runtime)
     deliver_messages(provider_settings, 4)
