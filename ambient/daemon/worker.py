@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from functools import partial
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 from ambient.config import WorkerSettings
 from ambient.daemon.ledger import ClaimedItem, Completion, Ledger
+from ambient.daemon.logs import log_context
 from ambient.items import ItemState
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,10 @@ class Worker:
             self._refill_task = asyncio.get_running_loop().create_task(self.tick())
 
     async def _run(self, item: ClaimedItem) -> None:
+        with log_context(item_id=item.id, trace_id=item.trace_id):
+            await self._run_item(item)
+
+    async def _run_item(self, item: ClaimedItem) -> None:
         renew = asyncio.create_task(self._keep_lease(item))
         try:
             outcome = await asyncio.wait_for(
