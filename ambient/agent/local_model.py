@@ -159,7 +159,7 @@ class LocalModel(Model):
         max_tokens = min(settings.get("max_tokens", self.options.max_output_tokens), context // 2)
         with runtime.lock:
             grammar = runtime.grammar(answer_grammar(choices, self.options.limits))
-            fitted = fit_to_context(turns, context - max_tokens - 16, runtime)
+            fitted = fit_to_context(turns, context - max_tokens - 32, runtime)
             try:
                 result = runtime.llama.create_chat_completion(
                     messages=[{"role": turn.role, "content": turn.content} for turn in fitted],

@@ -165,4 +165,5 @@ def build_daemon(
         jobs=build_jobs(runtime),
         heartbeat=heartbeat,
         close=runtime.closers,
+        steps=build_tracing(runtime).tracer,
     )

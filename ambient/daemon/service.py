@@ -14,20 +14,29 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from ambient.clock import Clock
 from ambient.config import Settings
 from ambient.daemon.health import HeartbeatRecorder
-from ambient.daemon.ledger import Ledger
+from ambient.daemon.ledger import IngestResult, Ledger
 from ambient.daemon.sources.base import PushSource, Source
 from ambient.daemon.worker import Worker, describe_error
+from ambient.items import InboundItem
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 5.0
+
+
+class StepRecorder(Protocol):
+    """Where the daemon records pipeline steps for an item's trace (ambient.tracing)."""
+
+    def record_step(
+        self, item: int, name: str, *, input: Any = None, output: Any = None
+    ) -> None: ...
 
 
 @dataclass
@@ -62,8 +71,10 @@ class Daemon:
         jobs: list[PeriodicJob] | None = None,
         heartbeat: HeartbeatRecorder | None = None,
         close: list[Callable[[], Awaitable[None]]] | None = None,
+        steps: StepRecorder | None = None,
     ) -> None:
         self.settings = settings
+        self.steps = steps
         self.clock = clock
         self.ledger = ledger
         self.worker = worker
@@ -103,6 +114,7 @@ class Daemon:
                 results = await asyncio.to_thread(self.ledger.ingest_many, items)
                 created += sum(result.created for result in results)
                 await source.acknowledge([item.key for item in items])
+                await self._trace_ingest(source.name, items, results)
                 if len(items) < 100:
                     break  # a large backlog is read in batches; a small one is done
         except Exception as error:  # noqa: BLE001 - a source's error is recorded there
@@ -117,6 +129,33 @@ class Daemon:
             if self.worker.refill:
                 await self.worker.tick()
         return created
+
+    async def _trace_ingest(
+        self, source: str, items: list[InboundItem], results: list[IngestResult]
+    ) -> None:
+        if self.steps is None:
+            return
+        steps = self.steps
+        created = [
+            (inbound, result)
+            for inbound, result in zip(items, results, strict=True)
+            if result.created
+        ]
+
+        def record() -> None:
+            for inbound, result in created:
+                steps.record_step(
+                    result.item_id,
+                    "ingest",
+                    input={"source": source, "key": inbound.key, "kind": inbound.kind},
+                    output={"state": result.state.value},
+                )
+
+        if created:
+            try:
+                await asyncio.to_thread(record)
+            except Exception:  # noqa: BLE001 - tracing never stops the pipeline
+                log.exception("source=%s ingest steps not traced", source)
 
     async def _record_poll(self, name: str, error: str | None) -> None:
         try:

@@ -9,10 +9,10 @@ go through :class:`ambient.approvals.queue.ApprovalQueue`.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, func, or_
+from sqlalchemy import Engine, case, func, or_
 from sqlmodel import col, select
 
 from ambient.approvals.models import AWAITING_HUMAN, Approval, ApprovalStatus
@@ -20,8 +20,8 @@ from ambient.db import read_session
 from ambient.items import Item
 from ambient.tui.views import QueueEntry, QueueFilter, concerns, summary
 
-PRIORITY_ORDER = {"high": 0, "normal": 1, "low": 2}
 HISTORY_LIMIT = 500
+CHUNK = 500  # ids per IN (...) query
 
 _LIST_COLUMNS: tuple[Any, ...] = (
     Approval.id,
@@ -131,18 +131,53 @@ def _entry(row: Any) -> QueueEntry:
     )
 
 
-def queue_entries(engine: Engine, queue_filter: QueueFilter) -> list[QueueEntry]:
-    """Everything awaiting a decision: most urgent first (triage priority), then newest."""
+def _priority_rank() -> Any:
+    """0 for high, 1 for normal (or none), 2 for low, from the item's triage (stored as JSON
+    text by the ledger); a LIKE works the same on SQLite and PostgreSQL."""
+    triage = func.coalesce(Item.triage_json, "")
+
+    def says(priority: str) -> Any:
+        return or_(
+            triage.like(f'%"priority": "{priority}"%'), triage.like(f'%"priority":"{priority}"%')
+        )
+
+    return case((says("high"), 0), (says("low"), 2), else_=1)
+
+
+def _joined(columns: Iterable[Any]) -> Any:
+    return select(*columns).join(Item, col(Item.id) == col(Approval.item_id))
+
+
+def queue_index(engine: Engine, queue_filter: QueueFilter) -> list[tuple[int, str]]:
+    """(id, shown hash) of every row the queue shows, in display order: most urgent first
+    (the triage priority), then newest. Small rows: cheap even for ten thousand."""
     query = _filtered(
-        select(*_LIST_COLUMNS).join(Item, col(Item.id) == col(Approval.item_id)),
+        _joined((Approval.id, Approval.shown_hash)),
         queue_filter,
         statuses_for(queue_filter.status),
-    ).order_by(col(Approval.id).desc())
-    with read_session(engine) as session:
-        rows = session.exec(query).all()
-    entries = [_entry(row) for row in rows]
-    entries.sort(key=lambda entry: PRIORITY_ORDER.get(entry.priority, 1))  # stable: newest first
-    return entries
+    ).order_by(_priority_rank(), col(Approval.id).desc())
+    with engine.connect() as connection:
+        return [(row[0], row[1]) for row in connection.execute(query)]
+
+
+def entries_by_id(engine: Engine, ids: Sequence[int]) -> dict[int, QueueEntry]:
+    """The listed rows for these ids (any status)."""
+    found: dict[int, QueueEntry] = {}
+    with engine.connect() as connection:
+        for start in range(0, len(ids), CHUNK):
+            chunk = list(ids[start : start + CHUNK])
+            query = _joined(_LIST_COLUMNS).where(col(Approval.id).in_(chunk))
+            for row in connection.execute(query):
+                entry = _entry(row)
+                found[entry.id] = entry
+    return found
+
+
+def queue_entries(engine: Engine, queue_filter: QueueFilter) -> list[QueueEntry]:
+    """Everything awaiting a decision, in display order (see queue_index)."""
+    index = queue_index(engine, queue_filter)
+    entries = entries_by_id(engine, [approval_id for approval_id, _ in index])
+    return [entries[approval_id] for approval_id, _ in index if approval_id in entries]
 
 
 def history_entries(
@@ -153,15 +188,10 @@ def history_entries(
     statuses: Iterable[ApprovalStatus] = (
         decided if queue_filter.status in ("", "pending") else statuses_for(queue_filter.status)
     )
-    query = _filtered(
-        select(*_LIST_COLUMNS).join(Item, col(Item.id) == col(Approval.item_id)),
-        queue_filter,
-        statuses,
-    )
+    query = _filtered(_joined(_LIST_COLUMNS), queue_filter, statuses)
     query = query.order_by(
         func.coalesce(Approval.decided_at, Approval.created_at).desc(),
         col(Approval.id).desc(),
     ).limit(limit)
-    with read_session(engine) as session:
-        rows = session.exec(query).all()
-    return [_entry(row) for row in rows]
+    with engine.connect() as connection:
+        return [_entry(row) for row in connection.execute(query)]

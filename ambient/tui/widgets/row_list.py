@@ -3,8 +3,9 @@ pending actions cost no more than ten. Used by the queue and the history screens
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import ClassVar
 
 from rich.cells import cell_len, set_cell_size
@@ -16,19 +17,23 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from ambient.tui.timefmt import age
+
 
 @dataclass(frozen=True)
 class Column:
     title: str
     width: int  # cells; 0 means "take the rest"
     align_right: bool = False
+    age: bool = False  # shows the row's `when` as an age, worked out when drawn
 
 
 @dataclass(frozen=True)
 class Row:
     key: int  # the approval id
-    cells: tuple[str, ...]
+    cells: tuple[str, ...]  # one per column (an age column's cell is ignored)
     warning: bool = False
+    when: datetime | None = None
 
 
 def fit(text: str, width: int, *, align_right: bool = False) -> str:
@@ -99,6 +104,7 @@ class RowList(ScrollView, can_focus=True):
         self,
         columns: Sequence[Column],
         *,
+        now: Callable[[], datetime],
         empty_text: str = "nothing here",
         name: str | None = None,
         id: str | None = None,  # noqa: A002 - Textual's own parameter name
@@ -106,6 +112,7 @@ class RowList(ScrollView, can_focus=True):
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.columns = list(columns)
+        self.now = now
         self.empty_text = empty_text
         self.rows: list[Row] = []
         self.cursor = 0
@@ -226,7 +233,14 @@ class RowList(ScrollView, can_focus=True):
             return Strip.blank(width, base)
         row = self.rows[index]
         mark = "●" if row.key in self.marked else " "
-        text = mark + render_cells(self.columns, row.cells, width - 1)
+        cells = row.cells
+        if row.when is not None:
+            now = self.now()
+            cells = tuple(
+                age(row.when, now) if column.age else cell
+                for column, cell in zip(self.columns, cells, strict=False)
+            )
+        text = mark + render_cells(self.columns, cells, width - 1)
         row_style: Style = base
         if row.warning:
             row_style += self.get_component_rich_style("row-list--warning")
