@@ -9,6 +9,10 @@ PACKAGES="postgresql dovecot-imapd"
 # systemd: systemd-analyze, which tests/daemon/test_systemd_unit.py runs on the rendered unit
 # (verify, security); the package is not started, PID 1 stays whatever the host runs.
 PACKAGES="$PACKAGES systemd"
+# openssl: makes the test Dovecot's self-signed certificate (TLS and certificate-error tests).
+PACKAGES="$PACKAGES openssl"
+# tmux: tests/tui/test_terminal.py runs `ambient tui` in a real 80x24 terminal and reads the pane.
+PACKAGES="$PACKAGES tmux"
 
 missing=""
 for package in $PACKAGES; do

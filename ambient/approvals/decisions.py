@@ -13,12 +13,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, or_
+from sqlalchemy import Engine, and_, exists, not_, or_
 from sqlmodel import Session, col, select
 
 from ambient.approvals.actions import EMAIL_KINDS
 from ambient.approvals.audit import append_entry
-from ambient.approvals.models import AWAITING_HUMAN, Approval, ApprovalStatus, ReflectionStatus
+from ambient.approvals.models import (
+    AWAITING_HUMAN,
+    FINAL,
+    Approval,
+    ApprovalStatus,
+    ReflectionStatus,
+)
 from ambient.approvals.shown import canonical_json, compute_shown_hash
 from ambient.db import is_sqlite
 from ambient.items import Item, ItemState
@@ -177,12 +183,22 @@ def reset_to_review(row: Approval, now: datetime) -> None:
     refresh_hash(row)
 
 
+ITEM_KINDS_EXCLUDED = frozenset({"memory_update"})
+"""Approvals that do not hold their item open (learning from a decision, not acting on it)."""
+
+
 def settle_item(session: Session, item_id: int, now: datetime) -> None:
     """The item is done once every approval of it is final, and awaiting approval if not."""
     item = session.get(Item, item_id)
     if item is None:
         return
-    rows = list(session.exec(select(Approval).where(Approval.item_id == item_id)))
+    rows = list(
+        session.exec(
+            select(Approval).where(
+                Approval.item_id == item_id, col(Approval.kind).not_in(ITEM_KINDS_EXCLUDED)
+            )
+        )
+    )
     if not rows:
         return
     all_final = all(row.is_final for row in rows)
@@ -194,6 +210,26 @@ def settle_item(session: Session, item_id: int, now: datetime) -> None:
         return
     item.updated_at = now
     session.add(item)
+
+
+def items_to_settle(session: Session, limit: int) -> list[int]:
+    """Items still awaiting approval although every approval of theirs is final."""
+    counted = and_(col(Approval.item_id) == Item.id, col(Approval.kind).not_in(ITEM_KINDS_EXCLUDED))
+    still_open = and_(
+        counted,
+        col(Approval.status).not_in(list(FINAL)),
+        or_(col(Approval.status) != ApprovalStatus.FEEDBACK, col(Approval.revised_at).is_(None)),
+    )
+    query = (
+        select(Item.id)
+        .where(
+            Item.state == ItemState.AWAITING_APPROVAL,
+            exists().where(counted),
+            not_(exists().where(still_open)),
+        )
+        .limit(limit)
+    )
+    return [item_id for item_id in session.exec(query) if item_id is not None]
 
 
 def dump_args(args: dict[str, Any]) -> str:

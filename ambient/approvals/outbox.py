@@ -21,25 +21,30 @@ import socket
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, exists, not_, or_
+from sqlalchemy import Engine, and_, or_
 from sqlmodel import Session, col, select
 
 from ambient.approvals.audit import append_entry
-from ambient.approvals.decisions import human_recipients, lock_approval, refresh_hash, settle_item
+from ambient.approvals.decisions import (
+    human_recipients,
+    items_to_settle,
+    lock_approval,
+    refresh_hash,
+    settle_item,
+)
 from ambient.approvals.executors import (
     ExecutionError,
     ExecutionResult,
     Executor,
     PermanentExecutionError,
 )
-from ambient.approvals.models import FINAL, Approval, ApprovalStatus
+from ambient.approvals.models import Approval, ApprovalStatus
 from ambient.approvals.policy import PolicyGate
 from ambient.approvals.shown import canonical_json
 from ambient.clock import Clock
 from ambient.config import Secrets, Settings
 from ambient.db import is_sqlite, read_session, write_session
 from ambient.errors import AmbientError
-from ambient.items import Item, ItemState
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +77,17 @@ class Outbox:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:outbox"
 
     async def tick(self) -> int:
-        """Run every due action once; returns how many were executed."""
+        """Run up to ``outbox.batch_size`` due actions; returns how many were executed.
+
+        Each action is claimed just before it runs, so its lease (``outbox.lease_seconds``,
+        longer than any executor's timeout) covers its own execution only.
+        """
         executed = 0
-        claimed = await asyncio.to_thread(self.claim)
-        for row in claimed:
-            if await self.run(row):
+        for _ in range(self.outbox_settings.batch_size):
+            claimed = await asyncio.to_thread(self.claim, 1)
+            if not claimed:
+                break
+            if await self.run(claimed[0]):
                 executed += 1
         await asyncio.to_thread(self.settle_items)
         return executed
@@ -117,8 +128,8 @@ class Outbox:
         with read_session(self.engine) as session:
             return len(list(session.exec(select(Approval.id).where(self._due(self.clock.now())))))
 
-    def claim(self) -> list[Approval]:
-        """Lease the due actions (oldest first) for this process."""
+    def claim(self, limit: int | None = None) -> list[Approval]:
+        """Lease up to `limit` due actions (oldest first; default outbox.batch_size)."""
         now = self.clock.now()
         lease = timedelta(seconds=self.outbox_settings.lease_seconds)
         claimed: list[Approval] = []
@@ -127,7 +138,7 @@ class Outbox:
                 select(Approval)
                 .where(self._due(now))
                 .order_by(col(Approval.id))
-                .limit(self.outbox_settings.batch_size)
+                .limit(limit or self.outbox_settings.batch_size)
             )
             if not is_sqlite(self.engine):
                 query = query.with_for_update(skip_locked=True)
@@ -312,24 +323,8 @@ class Outbox:
     def settle_items(self, limit: int = 100) -> int:
         """Items awaiting approval whose approvals are all final become done (a decision made
         before the worker finished the item is caught here)."""
-        open_row = and_(
-            col(Approval.item_id) == Item.id,
-            not_(col(Approval.status).in_(list(FINAL))),
-            or_(
-                col(Approval.status) != ApprovalStatus.FEEDBACK, col(Approval.revised_at).is_(None)
-            ),
-        )
-        query = (
-            select(Item.id)
-            .where(
-                Item.state == ItemState.AWAITING_APPROVAL,
-                exists().where(col(Approval.item_id) == Item.id),
-                not_(exists().where(open_row)),
-            )
-            .limit(limit)
-        )
         with read_session(self.engine) as session:
-            item_ids = [item_id for item_id in session.exec(query) if item_id is not None]
+            item_ids = items_to_settle(session, limit)
         if not item_ids:
             return 0
         now = self.clock.now()

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
+from stat import S_ISREG
 
 from ambient.errors import AmbientError, NotFoundError
 from ambient.memory.diffs import sha256_text
@@ -143,6 +144,8 @@ class MemoryStore:
             ) from None
         except OSError as error:
             raise MemoryReadError(f"memory file {relative!r}: {error.strerror}") from error
+        if not S_ISREG(stat.st_mode):
+            raise MemoryReadError(f"memory file {relative!r} is not a regular file")
         signature = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
         now_ns = time.time_ns()
         with self._lock:

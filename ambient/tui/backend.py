@@ -95,6 +95,12 @@ class Backend:
     def queue_entries(self, queue_filter: QueueFilter) -> list[QueueEntry]:
         return queries.queue_entries(self.engine, queue_filter)
 
+    def queue_index(self, queue_filter: QueueFilter) -> list[tuple[int, str]]:
+        return queries.queue_index(self.engine, queue_filter)
+
+    def entries_by_id(self, ids: Sequence[int]) -> dict[int, QueueEntry]:
+        return queries.entries_by_id(self.engine, ids)
+
     def history_entries(self, queue_filter: QueueFilter) -> list[QueueEntry]:
         return queries.history_entries(self.engine, queue_filter)
 

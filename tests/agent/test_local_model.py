@@ -264,6 +264,14 @@ async def test_offline_model_gives_native_structured_output(local_model: LocalMo
 
 
 @needs_llama
+async def test_offline_model_streams_its_answer(local_model: LocalModel) -> None:
+    agent = Agent(local_model, output_type=Triage, instructions=INSTRUCTIONS)
+    async with agent.run_stream(untrusted(SAMPLE_EMAILS["newsletter"])) as result:
+        output = await result.get_output()
+    assert isinstance(output, Triage)
+
+
+@needs_llama
 async def test_offline_model_answers_in_bounded_plain_text(local_model: LocalModel) -> None:
     agent = Agent(local_model, instructions="Answer in one short sentence.")
     result = await agent.run("Greet the user who just opened their inbox.")

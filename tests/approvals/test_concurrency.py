@@ -146,3 +146,47 @@ def test_two_engines_racing_on_postgres_lock_the_row(settings: Settings, postgre
         _assert_one_winner_per_row(engine, settings, wins)
     finally:
         engine.dispose()
+
+
+@pytest.mark.slow
+def test_two_outboxes_on_postgres_never_claim_the_same_action(
+    settings: Settings, secrets, postgres_url: str
+):
+    from ambient.approvals.outbox import Outbox
+
+    engine = open_database(postgres_url)
+    try:
+        rows = _queue_rows(engine, settings)
+        queue = ApprovalQueue(engine, SystemClock(), settings, PolicyGate.from_settings(settings))
+        for row in rows:
+            assert row.id is not None
+            queue.approve(row.id, shown_hash=row.shown_hash, actor="me")
+        settings.outbox.batch_size = 5
+        barrier = threading.Barrier(2)
+        claimed: dict[str, list[int]] = {"a": [], "b": []}
+
+        def claim(owner: str) -> None:
+            own_engine = make_engine(postgres_url)
+            outbox = Outbox(
+                own_engine,
+                SystemClock(),
+                settings,
+                secrets,
+                PolicyGate.from_settings(settings),
+                {"reply_email": None},  # type: ignore[dict-item]
+                owner=owner,
+            )
+            barrier.wait()
+            while batch := outbox.claim():
+                claimed[owner].extend(row.id for row in batch if row.id is not None)
+            own_engine.dispose()
+
+        threads = [threading.Thread(target=claim, args=(owner,)) for owner in claimed]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert not set(claimed["a"]) & set(claimed["b"])
+        assert sorted(claimed["a"] + claimed["b"]) == sorted(row.id for row in rows)
+    finally:
+        engine.dispose()

@@ -300,3 +300,22 @@ def test_every_decision_is_in_the_audit_chain(queue: ApprovalQueue, queue_for: Q
         ("feedback", b.id, "tui:me"),
     ]
     assert log.verify_chain().ok
+
+
+def test_a_memory_proposal_does_not_reopen_its_finished_item(
+    queue: ApprovalQueue, queue_for: Queue, ledger: Ledger
+):
+    (row,) = queue_for(reply())
+    queue.reject(row.id, shown_hash=row.shown_hash, reason="too formal", actor="me")
+    assert ledger.get(row.item_id).state == ItemState.DONE
+    args = {
+        "file": "style.md",
+        "diff": "-a\n+b\n",
+        "base_sha256": "0" * 64,
+        "reason": "less formal",
+    }
+    (proposal,) = queue_for(
+        DraftedAction("memory_update", "m", args, "learned"), item_id=row.item_id
+    )
+    assert proposal.status == ApprovalStatus.PENDING
+    assert ledger.get(row.item_id).state == ItemState.DONE

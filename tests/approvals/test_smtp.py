@@ -226,3 +226,45 @@ async def test_an_unreachable_server_is_retried_and_a_missing_server_is_explaine
     dead = approvals.get(approved_reply.id)
     assert dead.status == ApprovalStatus.DEAD
     assert "no SMTP server configured: add [smtp] to ambient.toml" in (dead.last_error or "")
+
+
+async def test_the_smtp_login_uses_the_password_from_secrets(
+    approved_reply: Approval,
+    approvals: ApprovalQueue,
+    smtp_server: SmtpServer,
+    mail_settings: Settings,
+    engine: Engine,
+    clock: FrozenClock,
+):
+    from tests.servers.smtp import PASSWORD, USERNAME
+
+    assert mail_settings.smtp is not None
+    mail_settings.smtp.username = USERNAME
+    mail_settings.smtp.password_env = "SMTP_PASSWORD"
+
+    def outbox_with(secrets: Secrets) -> Outbox:
+        smtp = SmtpExecutor(engine, clock, mail_settings, secrets, DeliveryJournal(engine, clock))
+        policy = PolicyGate.from_settings(mail_settings)
+        return Outbox(engine, clock, mail_settings, secrets, policy, {"reply_email": smtp})
+
+    await outbox_with(Secrets({"SMTP_PASSWORD": "wrong"})).tick()
+    refused = approvals.get(approved_reply.id)
+    assert refused.status == ApprovalStatus.DEAD and "login refused: 535" in (
+        refused.last_error or ""
+    )
+    assert "wrong" not in (refused.last_error or "")
+    approvals.retry(approved_reply.id, actor="me")
+    assert await outbox_with(Secrets({"SMTP_PASSWORD": PASSWORD})).tick() == 1
+    (received,) = smtp_server.messages
+    assert received.login == USERNAME
+
+
+async def test_a_missing_password_variable_is_named(
+    approved_reply: Approval, approvals: ApprovalQueue, outbox: Outbox, mail_settings: Settings
+):
+    assert mail_settings.smtp is not None
+    mail_settings.smtp.username = "ambient"
+    mail_settings.smtp.password_env = "NOT_SET_ANYWHERE"
+    await outbox.tick()
+    dead = approvals.get(approved_reply.id)
+    assert "the variable NOT_SET_ANYWHERE is not set" in (dead.last_error or "")

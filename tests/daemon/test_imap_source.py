@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import ValidationError
 
 from ambient.config import Secrets, Settings, load_settings
 from ambient.daemon.assembly import Runtime, build_daemon, build_sources, open_runtime
@@ -308,3 +309,8 @@ def test_configured_imap_and_spool_sources_are_built(
         assert isinstance(spool, SpoolSource) and spool.path == settings.spool_dir
     finally:
         runtime.engine.dispose()
+
+
+def test_a_processed_keyword_must_be_an_imap_keyword(imap_account: ImapAccount) -> None:
+    with pytest.raises(ValidationError, match="processed_keyword"):
+        imap_account.settings(processed_keyword="two words")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,14 @@ def test_a_symlink_to_another_memory_file_is_fine(tmp_path: Path) -> None:
 def test_reading_a_missing_file_names_it(tmp_path: Path) -> None:
     with pytest.raises(NotFoundError, match="nope.md"):
         MemoryStore(tmp_path).read("nope")
+
+
+def test_something_that_is_not_a_regular_file_is_not_read(tmp_path: Path) -> None:
+    folder = tmp_path / "memory"
+    folder.mkdir()
+    os.mkfifo(folder / "pipe.md")  # reading it would block forever
+
+    (row,) = [row for row in MemoryStore(folder).status() if row.name == "pipe.md"]
+
+    assert row.status == "unreadable"
+    assert row.error is not None and "not a regular file" in row.error

@@ -51,14 +51,16 @@ def _find(name: str, candidates: tuple[str, ...]) -> str | None:
 
 def _ensure_installed() -> tuple[str, str]:
     dovecot = _find("dovecot", DOVECOT_CANDIDATES)
-    if dovecot is None:
+    if dovecot is None or shutil.which("openssl") is None:
         result = subprocess.run(
             ["sh", str(INSTALL_SCRIPT)], capture_output=True, text=True, timeout=600, check=False
         )
         dovecot = _find("dovecot", DOVECOT_CANDIDATES)
-        if dovecot is None:
+        if dovecot is None or shutil.which("openssl") is None:
             reason = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
-            pytest.skip(f"dovecot-imapd is not installed and could not be installed: {reason[0]}")
+            pytest.skip(
+                f"dovecot-imapd/openssl not installed and could not be installed: {reason[0]}"
+            )
     doveadm = _find("doveadm", ("/usr/bin/doveadm", "/usr/local/bin/doveadm"))
     if doveadm is None:
         pytest.skip("dovecot is installed but doveadm is missing (dovecot-core broken?)")
@@ -229,6 +231,8 @@ def dovecot() -> Iterator[DovecotServer]:
         (root / sub).mkdir()
     cert, key = _make_certificate(root)
     port, tls_port = free_port(), free_port()
+    while tls_port == port:
+        tls_port = free_port()
     config = root / "dovecot.conf"
     config.write_text(
         CONFIG.format(
@@ -241,16 +245,17 @@ def dovecot() -> Iterator[DovecotServer]:
             group=run_as.group,
             uid=run_as.uid,
             gid=run_as.gid,
-        )  # fmt: skip
+        )
     )
     if os.geteuid() == 0:
         for path in [root, *root.rglob("*")]:
             os.chown(path, run_as.uid, run_as.gid)
-    process = subprocess.Popen(
-        [dovecot_path, "-F", "-c", str(config)],
-        stdout=subprocess.DEVNULL, stderr=(root / "stderr.log").open("wb"),
-        process_group=0, **run_as.popen_arguments(),
-    )  # fmt: skip
+    with (root / "stderr.log").open("wb") as stderr:
+        process = subprocess.Popen(
+            [dovecot_path, "-F", "-c", str(config)],
+            stdout=subprocess.DEVNULL, stderr=stderr,
+            process_group=0, **run_as.popen_arguments(),
+        )  # fmt: skip
     server = DovecotServer(
         host="127.0.0.1", port=port, tls_port=tls_port, root=root, config=config,
         ca_file=cert, doveadm_path=doveadm_path, run_as=run_as, process=process,
@@ -259,7 +264,7 @@ def dovecot() -> Iterator[DovecotServer]:
     try:
         _wait_until_listening(server)
         server.startup_seconds = time.monotonic() - started
-        log.warning("dovecot ready on 127.0.0.1:%d in %.2f s", port, server.startup_seconds)
+        log.info("dovecot ready on 127.0.0.1:%d in %.2f s", port, server.startup_seconds)
         yield server
     finally:
         _stop(process)

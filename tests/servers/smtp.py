@@ -18,9 +18,25 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from ambient.config import SmtpSettings
 from tests.servers.ports import free_port
+
+USERNAME = "ambient"
+PASSWORD = "smtp-Secret-9"  # optional AUTH (plain text on loopback); unauthenticated also works
+
+
+def _authenticate(
+    server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+) -> AuthResult:
+    good = isinstance(data, LoginPassword) and (data.login, data.password) == (
+        USERNAME.encode(),
+        PASSWORD.encode(),
+    )
+    if not good:
+        return AuthResult(success=False, handled=False)  # the server answers 535
+    return AuthResult(success=True, auth_data=data.login.decode())
 
 
 @dataclass(frozen=True)
@@ -28,6 +44,7 @@ class ReceivedMessage:
     sender: str
     recipients: list[str]
     raw: bytes
+    login: str | None = None  # who authenticated for it, if anyone
 
     @property
     def message(self) -> EmailMessage:
@@ -73,7 +90,10 @@ class SmtpRecorder:
         if self.data_answer is not None:
             return self.data_answer
         received = ReceivedMessage(
-            envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.original_content)
+            envelope.mail_from,
+            list(envelope.rcpt_tos),
+            bytes(envelope.original_content),
+            session.auth_data if session.authenticated else None,
         )
         with self.lock:
             self.messages.append(received)
@@ -127,7 +147,13 @@ class SmtpServer:
 @pytest.fixture(scope="session")
 def smtp_server_session() -> Iterator[SmtpServer]:
     recorder = SmtpRecorder()
-    controller = Controller(recorder, hostname="127.0.0.1", port=free_port())
+    controller = Controller(
+        recorder,
+        hostname="127.0.0.1",
+        port=free_port(),
+        authenticator=_authenticate,
+        auth_require_tls=False,
+    )
     controller.start()
     try:
         yield SmtpServer("127.0.0.1", controller.port, recorder)

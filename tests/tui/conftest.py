@@ -137,7 +137,7 @@ def tui(engine: Engine, clock: FrozenClock, settings: Settings) -> Callable[...,
 async def wait_for(
     pilot: Pilot[Any], condition: Callable[[], object], timeout: float = 5.0
 ) -> None:
-    """Let the app run until `condition()` holds; fail with the condition's name if it never does."""
+    """Let the app run until `condition()` holds; fail naming the condition if it never does."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:

@@ -150,15 +150,18 @@ class SmtpExecutor:
             details["sent_copy"] = await self._save_copy(folder, outgoing)
         return ExecutionResult(f"sent {message_id} to {', '.join(action.to)}", details)
 
-    def _item(self, item_id: int) -> tuple[str, bytes]:
+    def _item(self, item_id: int) -> tuple[str, bytes | None]:
+        """The item's source (whose account sends) and its raw bytes (what a reply threads to)."""
         with read_session(self.engine) as session:
             item = session.get(Item, item_id)
             content = session.get(ItemContent, item_id)
-        if item is None or content is None:
-            raise NotFoundError(f"item {item_id} (the email to reply to) has no stored content")
-        return item.source, content.raw
+        if item is None:
+            raise NotFoundError(f"item {item_id} does not exist")
+        return item.source, content.raw if content is not None else None
 
-    def _original(self, raw: bytes) -> ParsedMessage:
+    def _original(self, raw: bytes | None) -> ParsedMessage:
+        if raw is None:
+            raise PermanentExecutionError("cannot reply: the item's message is not stored")
         try:
             return parse_message(raw)
         except UnparseableMessage as error:

@@ -14,7 +14,6 @@ from textual.widgets import Footer, Static
 
 from ambient.tui.backend import Backend, DecisionReport
 from ambient.tui.screens.filter import HISTORY_STATUSES, FilterDialog
-from ambient.tui.timefmt import age
 from ambient.tui.views import ApprovalView, QueueEntry, QueueFilter, kind_label
 from ambient.tui.widgets.detail import DetailPane
 from ambient.tui.widgets.row_list import Column, Row, RowList
@@ -27,11 +26,11 @@ HISTORY_COLUMNS = (
     Column("kind", 7),
     Column("who / what", 20),
     Column("summary", 0),
-    Column("when", 4, align_right=True),
+    Column("when", 4, align_right=True, age=True),
 )
 
 
-def history_row(entry: QueueEntry, when: str) -> Row:
+def history_row(entry: QueueEntry) -> Row:
     status = (
         entry.decision
         if entry.status == "approved" and entry.decision == "edited"
@@ -39,8 +38,9 @@ def history_row(entry: QueueEntry, when: str) -> Row:
     )
     return Row(
         key=entry.id,
-        cells=(status, kind_label(entry.kind), entry.concerns, entry.summary, when),
+        cells=(status, kind_label(entry.kind), entry.concerns, entry.summary, ""),
         warning=entry.status in ("failed", "dead"),
+        when=entry.decided_at or entry.created_at,
     )
 
 
@@ -69,7 +69,12 @@ class HistoryScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static("History: decided and executed actions", classes="screen-title")
         yield Static("", id="history-header", classes="list-header")
-        yield RowList(HISTORY_COLUMNS, empty_text="No decisions yet.", id="history")
+        yield RowList(
+            HISTORY_COLUMNS,
+            now=self.ambient.clock.now,
+            empty_text="No decisions yet.",
+            id="history",
+        )
         yield DetailPane(id="history-detail")
         yield Footer(compact=True)
 
@@ -99,7 +104,7 @@ class HistoryScreen(Screen[None]):
         )
         self.entries = {entry.id: entry for entry in entries}
         row_list = self.query_one(RowList)
-        row_list.set_rows([history_row(e, age(e.decided_at or e.created_at, now)) for e in entries])
+        row_list.set_rows([history_row(entry) for entry in entries])
         self.loaded = True
         width = max(self.size.width, 20)
         header = Text(row_list.header_text(width - 1), no_wrap=True, overflow="ellipsis")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -16,7 +17,6 @@ from ambient.tui.backend import Backend, DecisionReport
 from ambient.tui.edit_flow import EditFlow
 from ambient.tui.screens.filter import FilterDialog
 from ambient.tui.screens.prompt import Confirm, TextPrompt
-from ambient.tui.timefmt import age
 from ambient.tui.views import ApprovalView, QueueEntry, QueueFilter, kind_label
 from ambient.tui.widgets.detail import DetailPane
 from ambient.tui.widgets.row_list import Column, Row, RowList
@@ -29,19 +29,31 @@ QUEUE_COLUMNS = (
     Column("kind", 7),
     Column("who / what", 22),
     Column("summary", 0),
-    Column("age", 4, align_right=True),
+    Column("age", 4, align_right=True, age=True),
     Column("!", 1),
 )
-FULL_RELOAD_EVERY = 15  # polls; a safety net under the change token
+FULL_CHECK_EVERY = 15  # polls; a safety net under the change token
+FIRST_PAGE = 200  # rows loaded before the first paint; the rest follows in the same worker
 
 
-def queue_row(entry: QueueEntry, now_age: Callable[[QueueEntry], str]) -> Row:
+def queue_row(entry: QueueEntry) -> Row:
     flag = "✖" if entry.status == "blocked" else ("⚠" if entry.warnings else "")
     return Row(
         key=entry.id,
-        cells=(kind_label(entry.kind), entry.concerns, entry.summary, now_age(entry), flag),
+        cells=(kind_label(entry.kind), entry.concerns, entry.summary, "", flag),
         warning=bool(entry.warnings),
+        when=entry.created_at,
     )
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A listing read off the UI thread, ready to show."""
+
+    queue_filter: QueueFilter
+    entries: dict[int, QueueEntry]
+    rows: list[Row]
+    token: tuple[object, ...] | None  # None while the rest is still loading
 
 
 class QueueScreen(Screen[None]):
@@ -68,6 +80,8 @@ class QueueScreen(Screen[None]):
         self.undo_stack: list[tuple[int, ...]] = []
         self._token: tuple[object, ...] | None = None
         self._polls = 0
+        self._polling = False
+        self._force_next = False
         self._last_error: str | None = None
         self.loaded = False  # the first listing has arrived (tests and the bench wait on it)
 
@@ -81,7 +95,12 @@ class QueueScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
         yield Static("", id="queue-header", classes="list-header")
-        yield RowList(QUEUE_COLUMNS, empty_text="Nothing waits for you. ✓", id="queue")
+        yield RowList(
+            QUEUE_COLUMNS,
+            now=self.ambient.clock.now,
+            empty_text="Nothing waits for you. ✓",
+            id="queue",
+        )
         yield DetailPane(id="detail")
         yield Footer(compact=True)
 
@@ -90,6 +109,7 @@ class QueueScreen(Screen[None]):
         self._update_header()
         self.refresh_all(force=True)
         self.set_interval(self.ambient.poll_seconds, self.refresh_all)
+        self.set_interval(30, self.query_one(RowList).refresh)  # ages move on
 
     def on_resize(self) -> None:
         self._update_header()
@@ -97,23 +117,67 @@ class QueueScreen(Screen[None]):
     # ---- polling ---------------------------------------------------------------------------
     def refresh_all(self, force: bool = False) -> None:
         self._polls += 1
-        self.poll_queue(force or self._polls % FULL_RELOAD_EVERY == 0)
+        force = force or self._polls % FULL_CHECK_EVERY == 0
+        if self._polling:  # one listing at a time; a forced one runs right after
+            self._force_next = self._force_next or force
+        else:
+            self._polling = True
+            self.poll_queue(force, self.queue_filter, self.entries)
         self.poll_status()
 
-    @work(exclusive=True, thread=True, group="queue")
-    def poll_queue(self, force: bool) -> None:
+    @work(thread=True, group="queue")
+    def poll_queue(
+        self, force: bool, queue_filter: QueueFilter, known: dict[int, QueueEntry]
+    ) -> None:
+        """Re-read the listing when the change token moved: the index (ids and hashes in
+        display order) first, then only the rows that are new or changed, the first page
+        before the rest, so the screen paints early even with thousands of rows."""
         backend = self.ambient.backend
-        queue_filter = self.queue_filter
         try:
             token = backend.queue_token(queue_filter)
             if not force and token == self._token:
-                self.app.call_from_thread(self._poll_ok)
                 return
-            entries = backend.queue_entries(queue_filter)
+            index = backend.queue_index(queue_filter)
+            missing = [i for i, shown in index if i not in known or known[i].shown_hash != shown]
+            fresh: dict[int, QueueEntry] = {}
+            batches = [missing[:FIRST_PAGE]] + [
+                missing[start : start + 2000] for start in range(FIRST_PAGE, len(missing), 2000)
+            ]
+            for number, batch in enumerate(batches):
+                fresh.update(backend.entries_by_id(batch))
+                last = number == len(batches) - 1
+                if number == 0 or last:
+                    listing = self._listing(
+                        index, fresh, known, queue_filter, token if last else None
+                    )
+                    self.app.call_from_thread(self._show_listing, listing)
         except self.ambient.storage_errors as error:
             self.app.call_from_thread(self.report_error, error)
-            return
-        self.app.call_from_thread(self._show_entries, entries, token, queue_filter)
+        finally:
+            self.app.call_from_thread(self._poll_done)
+
+    @staticmethod
+    def _listing(
+        index: list[tuple[int, str]],
+        fresh: dict[int, QueueEntry],
+        known: dict[int, QueueEntry],
+        queue_filter: QueueFilter,
+        token: tuple[object, ...] | None,
+    ) -> Listing:
+        entries: dict[int, QueueEntry] = {}
+        for approval_id, shown in index:
+            entry = fresh.get(approval_id) or known.get(approval_id)
+            if entry is not None and entry.shown_hash == shown:
+                entries[approval_id] = entry
+        rows = [queue_row(entry) for entry in entries.values()]
+        return Listing(queue_filter, entries, rows, token)
+
+    def _poll_done(self) -> None:
+        self._polling = False
+        if self._force_next:
+            self._force_next = False
+            self._polls -= 1  # not a timer tick
+            self.refresh_all(force=True)
 
     @work(exclusive=True, thread=True, group="status")
     def poll_status(self) -> None:
@@ -127,32 +191,27 @@ class QueueScreen(Screen[None]):
     def _show_status(self, snapshot: StatusSnapshot) -> None:
         self.query_one(StatusBar).show(snapshot)
 
-    def _poll_ok(self) -> None:
-        self._last_error = None
-
     def report_error(self, error: BaseException) -> None:
         message = f"database: {error}".splitlines()[0][:300]
         if message != self._last_error:  # once per problem, not once a second
             self._last_error = message
             self.notify(message, severity="error", timeout=8)
 
-    def _show_entries(
-        self, entries: list[QueueEntry], token: tuple[object, ...], queue_filter: QueueFilter
-    ) -> None:
-        if queue_filter != self.queue_filter:
+    def _show_listing(self, listing: Listing) -> None:
+        if listing.queue_filter != self.queue_filter:
             return  # the filter changed while this listing was read
         self._last_error = None
-        self._token = token
-        self.entries = {entry.id: entry for entry in entries}
-        now = self.ambient.clock.now()
+        if listing.token is not None:
+            self._token = listing.token
+        self.entries = listing.entries
         row_list = self.query_one(RowList)
-        row_list.set_rows([queue_row(e, lambda e: age(e.created_at, now)) for e in entries])
+        row_list.set_rows(listing.rows)
         self.loaded = True
         self._update_header()
         detail = self.query_one(DetailPane)
         current = row_list.current_key
         if current is None:
-            detail.show(None, now, self._empty_text())
+            detail.show(None, self.ambient.clock.now(), self._empty_text())
         elif (
             detail.view is None
             or detail.view.id != current
