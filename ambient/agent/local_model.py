@@ -76,8 +76,13 @@ class LocalModel(Model):
         settings: ModelSettings | None = None,
     ) -> None:
         require_llama_cpp()
-        if not path.is_file():
-            raise ConfigError(f"{path}: no such GGUF model file")
+        try:
+            with path.open("rb") as handle:
+                magic = handle.read(4)
+        except OSError as error:
+            raise ConfigError(f"{path}: cannot read the model file: {error.strerror}") from error
+        if magic != b"GGUF":
+            raise ConfigError(f"{path}: not a GGUF model file (llama.cpp runs .gguf files)")
         self.path = path
         self.options = options or LocalModelOptions()
         self._name = name or path.stem

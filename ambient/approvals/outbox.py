@@ -18,6 +18,7 @@ import asyncio
 import logging
 import os
 import socket
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,6 +33,7 @@ from ambient.approvals.decisions import (
     refresh_hash,
     settle_item,
 )
+from ambient.approvals.events import ApprovalEvents, notify
 from ambient.approvals.executors import (
     ExecutionError,
     ExecutionResult,
@@ -50,6 +52,9 @@ log = logging.getLogger(__name__)
 
 MAX_ERROR_CHARS = 4000
 
+Outcome = Callable[[Approval, datetime], tuple[str, dict[str, Any]]]
+"""Sets a held row's outcome; returns the audit event and its details."""
+
 
 def _error_text(error: BaseException) -> str:
     text = str(error).strip()
@@ -66,6 +71,7 @@ class Outbox:
         policy: PolicyGate,
         executors: dict[str, Executor],
         owner: str | None = None,
+        events: ApprovalEvents | None = None,
     ) -> None:
         self.engine = engine
         self.clock = clock
@@ -75,6 +81,7 @@ class Outbox:
         self.policy = policy
         self.executors = dict(executors)
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:outbox"
+        self.events = events  # e.g. TracedApprovals: executions as steps on the item's trace
 
     async def tick(self) -> int:
         """Run up to ``outbox.batch_size`` due actions; returns how many were executed.
@@ -211,67 +218,16 @@ class Outbox:
             return None
         return row
 
-    def _release(self, row: Approval) -> None:
-        row.lease_owner = None
-        row.lease_expires_at = None
-
-    def _executed(self, approval_id: int, result: ExecutionResult) -> bool:
+    def _finish(self, approval_id: int, outcome: Outcome) -> bool:
+        """Record one outcome on a row this process still holds, with its audit entry."""
         now = self.clock.now()
         with write_session(self.engine) as session:
             row = self._held(session, approval_id)
             if row is None:
                 return False
-            row.status = ApprovalStatus.EXECUTED
-            row.executed_at = now
-            row.result_json = canonical_json({"summary": result.summary, **result.details})
-            row.last_error = None
-            row.next_attempt_at = None
-            self._release(row)
-            session.add(row)
-            append_entry(
-                session,
-                at=now,
-                actor="outbox",
-                event="executed",
-                approval_id=row.id,
-                item_id=row.item_id,
-                details={
-                    "kind": row.kind,
-                    "args": row.effective_args,
-                    "summary": result.summary,
-                    "result": result.details,
-                    "attempt": row.attempts,
-                },
-            )
-            settle_item(session, row.item_id, now)
-        log.info("executed approval=%s: %s", approval_id, result.summary)
-        return True
-
-    def _failed(self, approval_id: int, error: BaseException, *, permanent: bool) -> None:
-        now = self.clock.now()
-        message = _error_text(error)
-        with write_session(self.engine) as session:
-            row = self._held(session, approval_id)
-            if row is None:
-                return
-            row.last_error = message
-            self._release(row)
-            if permanent or row.attempts >= self.outbox_settings.max_attempts:
-                row.status = ApprovalStatus.DEAD
-                row.next_attempt_at = None
-                event = "dead"
-                log.error("approval=%s dead after %s attempt(s): %s", row.id, row.attempts, message)
-            else:
-                row.status = ApprovalStatus.FAILED
-                row.next_attempt_at = now + self._backoff(row.attempts)
-                event = "failed"
-                log.warning(
-                    "approval=%s failed (attempt %s, retry at %s): %s",
-                    row.id,
-                    row.attempts,
-                    row.next_attempt_at.isoformat(),
-                    message,
-                )
+            event, details = outcome(row, now)
+            row.lease_owner = None
+            row.lease_expires_at = None
             session.add(row)
             append_entry(
                 session,
@@ -280,40 +236,69 @@ class Outbox:
                 event=event,
                 approval_id=row.id,
                 item_id=row.item_id,
-                details={
-                    "error": message,
-                    "attempt": row.attempts,
-                    "retry_at": row.next_attempt_at,
-                },
+                details=details,
             )
             settle_item(session, row.item_id, now)
+        notify(self.events, "executed", row, event)
+        return True
+
+    def _executed(self, approval_id: int, result: ExecutionResult) -> bool:
+        def outcome(row: Approval, now: datetime) -> tuple[str, dict[str, Any]]:
+            row.status = ApprovalStatus.EXECUTED
+            row.executed_at = now
+            row.result_json = canonical_json({"summary": result.summary, **result.details})
+            row.last_error = None
+            row.next_attempt_at = None
+            log.info("executed approval=%s: %s", row.id, result.summary)
+            return "executed", {
+                "kind": row.kind,
+                "args": row.effective_args,
+                "summary": result.summary,
+                "result": result.details,
+                "attempt": row.attempts,
+            }
+
+        return self._finish(approval_id, outcome)
+
+    def _failed(self, approval_id: int, error: BaseException, *, permanent: bool) -> None:
+        message = _error_text(error)
+
+        def outcome(row: Approval, now: datetime) -> tuple[str, dict[str, Any]]:
+            row.last_error = message
+            if permanent or row.attempts >= self.outbox_settings.max_attempts:
+                row.status = ApprovalStatus.DEAD
+                row.next_attempt_at = None
+                log.error("approval=%s dead after %s attempt(s): %s", row.id, row.attempts, message)
+            else:
+                row.status = ApprovalStatus.FAILED
+                row.next_attempt_at = now + self._backoff(row.attempts)
+                log.warning(
+                    "approval=%s failed (attempt %s, retry at %s): %s",
+                    row.id,
+                    row.attempts,
+                    row.next_attempt_at.isoformat(),
+                    message,
+                )
+            details = {"error": message, "attempt": row.attempts, "retry_at": row.next_attempt_at}
+            return row.status.value, details
+
+        self._finish(approval_id, outcome)
 
     def _blocked(self, approval_id: int, reason: str) -> None:
         """The gate refused it right before running: back to the human, with the reason."""
-        now = self.clock.now()
-        with write_session(self.engine) as session:
-            row = self._held(session, approval_id)
-            if row is None:
-                return
+
+        def outcome(row: Approval, now: datetime) -> tuple[str, dict[str, Any]]:
             row.status = ApprovalStatus.BLOCKED
             row.block_reason = f"at execution: {reason}"
             row.stale_reason = "the policy gate refused it right before it ran"
             row.review_round += 1
             row.queued_at = now
             row.attempts = 0
-            self._release(row)
             refresh_hash(row)
-            session.add(row)
-            append_entry(
-                session,
-                at=now,
-                actor="outbox",
-                event="blocked",
-                approval_id=row.id,
-                item_id=row.item_id,
-                details={"block_reason": row.block_reason},
-            )
-        log.warning("approval=%s blocked at execution: %s", approval_id, reason)
+            log.warning("approval=%s blocked at execution: %s", row.id, reason)
+            return "blocked", {"block_reason": row.block_reason}
+
+        self._finish(approval_id, outcome)
 
     def _backoff(self, attempts: int) -> timedelta:
         seconds = self.outbox_settings.backoff_seconds * (2 ** max(attempts - 1, 0))

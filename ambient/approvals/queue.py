@@ -28,6 +28,7 @@ from ambient.approvals.decisions import (
     settle_item,
 )
 from ambient.approvals.drafts import ActionContext, DraftedAction
+from ambient.approvals.events import notify
 from ambient.approvals.models import Approval, ApprovalStatus, Decision, ReflectionStatus
 from ambient.approvals.policy import PolicyGate
 from ambient.approvals.shown import compute_shown_hash
@@ -41,12 +42,18 @@ log = logging.getLogger(__name__)
 
 class ApprovalQueue:
     def __init__(
-        self, engine: Engine, clock: Clock, settings: Settings, policy: PolicyGate
+        self,
+        engine: Engine,
+        clock: Clock,
+        settings: Settings,
+        policy: PolicyGate,
+        events: ApprovalEvents | None = None,
     ) -> None:
         self.engine = engine
         self.clock = clock
         self.settings = settings
         self.policy = policy
+        self.events = events  # e.g. TracedApprovals: the decision as a score on the trace
 
     # ---- drafts in ---------------------------------------------------------------------
     def queue_drafts(
@@ -211,6 +218,9 @@ class ApprovalQueue:
                 else:
                     log.info("approval=%s decision refused: %s", row.id, reason)
                 outcomes.append(DecisionOutcome(approval_id, reason is None, reason, row))
+        for outcome in outcomes:
+            if outcome.ok and outcome.approval is not None:
+                notify(self.events, "decided", outcome.approval)
         return outcomes
 
     # ---- the feedback loop and learning ------------------------------------------------

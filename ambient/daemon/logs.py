@@ -258,5 +258,7 @@ def configure_logging(
     root.setLevel(level)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
+    # imapclient's DEBUG lines carry the start of message text: never log it, at any level.
+    logging.getLogger("imapclient").setLevel(logging.INFO if level == "DEBUG" else logging.WARNING)
     logging.captureWarnings(True)
     return handler

@@ -86,6 +86,7 @@ class Daemon:
         self._running_jobs: set[asyncio.Task[Any]] = set()
         self._push_tasks: list[asyncio.Task[None]] = []
         self._poll_locks: dict[str, asyncio.Lock] = {}
+        self._poll_again: set[str] = set()
         self.scheduler: AsyncIOScheduler | None = None
         self.last_poll: dict[str, datetime] = {}
 
@@ -94,13 +95,21 @@ class Daemon:
         """Poll one source into the ledger; returns how many items were new. Never raises."""
         lock = self._poll_locks.setdefault(source.name, asyncio.Lock())
         if lock.locked():
-            return 0  # a poll of this source is already running (IDLE wake + schedule)
+            # A poll of this source is running (an IDLE wake during a scheduled poll): it
+            # polls once more when it ends, so what woke us is not missed.
+            self._poll_again.add(source.name)
+            return 0
+        created = 0
         async with lock:
             handle = await asyncio.to_thread(self.ledger.try_poll_lock, source.name)
             if handle is False:
                 return 0  # another daemon polls this source right now
             try:
-                return await self._poll_locked(source)
+                while True:
+                    self._poll_again.discard(source.name)
+                    created += await self._poll_locked(source)
+                    if source.name not in self._poll_again:
+                        return created
             finally:
                 await asyncio.to_thread(self.ledger.release_poll_lock, handle)
 

@@ -20,7 +20,7 @@ from ambient.tui.views import ApprovalView
 if TYPE_CHECKING:
     from ambient.tui.app import AmbientApp
 
-Decide = Callable[[Callable[[Backend], DecisionReport]], Any]
+Decide = Callable[[Callable[[Backend], DecisionReport], tuple[int, ...]], Any]
 
 COMMENT = (
     "Edit the draft, save and quit; lines starting with # at the top are ignored.\n"
@@ -121,6 +121,6 @@ class EditFlow:
                 self.app.edits.discard(view.id)
                 return outcome
 
-            self.decide(store)
+            self.decide(store, (view.id,))
 
         self.app.push_screen(DiffReview(title, warnings + diff), answered)

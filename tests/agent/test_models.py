@@ -166,6 +166,16 @@ def test_gguf_string_runs_that_file_in_process(settings: Settings) -> None:
     assert model.path == default_model_path().resolve()
 
 
+@needs_offline_model
+def test_gguf_string_for_a_file_that_is_not_gguf_is_a_config_error(
+    settings: Settings, tmp_path: Path
+) -> None:
+    not_a_model = tmp_path / "notes.gguf"
+    not_a_model.write_text("just some text")
+    with pytest.raises(ConfigError, match=r"notes\.gguf: not a GGUF model file"):
+        resolve(settings, f"gguf:{not_a_model}")
+
+
 def test_gguf_string_for_a_missing_file_is_a_config_error(
     settings: Settings, tmp_path: Path
 ) -> None:

@@ -6,6 +6,7 @@ History is the memory folder's git log; undo (u) reverts one change with a new c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -19,7 +20,7 @@ from textual.widgets.option_list import Option
 
 from ambient.memory.history import MemoryCommit
 from ambient.memory.store import MemoryFileStatus
-from ambient.tui.backend import DecisionReport
+from ambient.tui.backend import Backend, DecisionReport
 from ambient.tui.screens.diff import diff_text
 from ambient.tui.screens.edit import DraftEditor
 from ambient.tui.screens.prompt import Confirm, TextPrompt
@@ -327,10 +328,9 @@ class MemoryScreen(Screen[None]):
         self.app.call_from_thread(self.reload)
 
     @work(thread=True, group="memory-decide")
-    def act(self, run: object) -> None:
-        assert callable(run)
+    def act(self, run: Callable[[Backend], DecisionReport]) -> None:
         try:
-            report: DecisionReport = run(self.ambient.backend)
+            report = run(self.ambient.backend)
         except self.ambient.decision_errors as error:
             self.app.call_from_thread(self.notify, str(error), severity="error", timeout=10)
             return

@@ -83,6 +83,7 @@ class QueueScreen(Screen[None]):
         self._polling = False
         self._force_next = False
         self._last_error: str | None = None
+        self._deciding: set[int] = set()  # decisions on their way to the database
         self.loaded = False  # the first listing has arrived (tests and the bench wait on it)
 
     @property
@@ -205,7 +206,10 @@ class QueueScreen(Screen[None]):
             self._token = listing.token
         self.entries = listing.entries
         row_list = self.query_one(RowList)
-        row_list.set_rows(listing.rows)
+        if self._deciding:
+            row_list.set_rows([row for row in listing.rows if row.key not in self._deciding])
+        else:
+            row_list.set_rows(listing.rows)
         self.loaded = True
         self._update_header()
         detail = self.query_one(DetailPane)
@@ -279,16 +283,17 @@ class QueueScreen(Screen[None]):
             return [
                 (key, self.entries[key].shown_hash)
                 for key in sorted(row_list.marked)
-                if key in self.entries
+                if key in self.entries and key not in self._deciding
             ]
         view = self.shown_view()
-        return [(view.id, view.shown_hash)] if view else []
+        return [(view.id, view.shown_hash)] if view and view.id not in self._deciding else []
 
     # ---- decisions -------------------------------------------------------------------------
     def action_approve(self) -> None:
         targets = self.targets()
         if not targets:
             return
+        ids = tuple(approval_id for approval_id, _ in targets)
         entries = [self.entries[i] for i, _ in targets if i in self.entries]
         blocked = [entry.id for entry in entries if entry.status == "blocked"]
         if blocked:
@@ -299,13 +304,13 @@ class QueueScreen(Screen[None]):
             return
         warnings = [warning for entry in entries for warning in entry.warnings]
         if not warnings:
-            self.decide(lambda b: b.approve(targets, acknowledge_warnings=False))
+            self.decide(lambda b: b.approve(targets, acknowledge_warnings=False), ids)
             return
         body = "\n".join(f"⚠ {warning}" for warning in warnings)
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.decide(lambda b: b.approve(targets, acknowledge_warnings=True))
+                self.decide(lambda b: b.approve(targets, acknowledge_warnings=True), ids)
 
         self.app.push_screen(Confirm("The policy gate warns. Approve anyway?", body), answered)
 
@@ -314,10 +319,11 @@ class QueueScreen(Screen[None]):
         if not targets:
             return
         what = f"#{targets[0][0]}" if len(targets) == 1 else f"{len(targets)} actions"
+        ids = tuple(approval_id for approval_id, _ in targets)
 
         def answered(reason: str | None) -> None:
             if reason is not None:
-                self.decide(lambda b: b.reject(targets, reason))
+                self.decide(lambda b: b.reject(targets, reason), ids)
 
         self.app.push_screen(
             TextPrompt(f"Reject {what}: why? (memory learns from it)", required=False), answered
@@ -326,7 +332,7 @@ class QueueScreen(Screen[None]):
     def action_ignore(self) -> None:
         targets = self.targets()
         if targets:
-            self.decide(lambda b: b.ignore(targets))
+            self.decide(lambda b: b.ignore(targets), tuple(i for i, _ in targets))
 
     def action_feedback(self) -> None:
         if self.query_one(RowList).marked:
@@ -338,7 +344,7 @@ class QueueScreen(Screen[None]):
 
         def answered(message: str | None) -> None:
             if message:
-                self.decide(lambda b: b.feedback(view.id, view.shown_hash, message))
+                self.decide(lambda b: b.feedback(view.id, view.shown_hash, message), (view.id,))
 
         self.app.push_screen(
             TextPrompt(f"Feedback on #{view.id}: what should the agent change?"), answered
@@ -357,34 +363,50 @@ class QueueScreen(Screen[None]):
             self.notify("Nothing to undo.", severity="warning")
             return
         ids = self.undo_stack.pop()
-        self.decide(lambda b: b.undo(ids), undoable=False)
+        self.decide(lambda b: b.undo(ids), ids, undoable=False)
 
     def action_clear_marks(self) -> None:
         self.query_one(RowList).clear_marks()
 
+    def decide(
+        self,
+        decision: Callable[[Backend], DecisionReport],
+        ids: tuple[int, ...],
+        *,
+        undoable: bool = True,
+    ) -> None:
+        """Store a decision in a worker; its rows leave the list at once (back if refused)."""
+        if undoable:
+            self._deciding.update(ids)
+            self.query_one(RowList).remove_keys(set(ids))
+            self._update_header()
+        self._store(decision, ids, undoable)
+
     @work(thread=True, group="decide")
-    def decide(self, decision: Callable[[Backend], DecisionReport], undoable: bool = True) -> None:
+    def _store(
+        self, decision: Callable[[Backend], DecisionReport], ids: tuple[int, ...], undoable: bool
+    ) -> None:
         try:
             report = decision(self.ambient.backend)
         except self.ambient.decision_errors as error:
-            self.app.call_from_thread(self._decision_failed, error)
+            self.app.call_from_thread(self._decision_failed, error, ids)
             return
-        self.app.call_from_thread(self._decided, report, undoable)
+        self.app.call_from_thread(self._decided, report, ids, undoable)
 
-    def _decision_failed(self, error: BaseException) -> None:
+    def _decision_failed(self, error: BaseException, ids: tuple[int, ...]) -> None:
+        self._deciding.difference_update(ids)
         self.notify(str(error), severity="error", timeout=10)
         self.refresh_all(force=True)
 
-    def _decided(self, report: DecisionReport, undoable: bool) -> None:
+    def _decided(self, report: DecisionReport, ids: tuple[int, ...], undoable: bool) -> None:
+        self._deciding.difference_update(ids)
         self.ambient.decisions_stored += len(report.done)
         if report.done:
-            if report.verb != "undone":
-                self.query_one(RowList).remove_keys(set(report.done))
             if undoable:
                 self.undo_stack.append(report.done)
-            ids = ", ".join(f"#{i}" for i in report.done)
+            done = ", ".join(f"#{i}" for i in report.done)
             hint = " (u to undo)" if undoable else ""
-            self.notify(f"{ids} {report.verb}{hint}", timeout=4)
+            self.notify(f"{done} {report.verb}{hint}", timeout=4)
         for approval_id, reason in report.refused:
             self.notify(f"#{approval_id}: {reason}", severity="error", timeout=10)
         self.refresh_all(force=True)

@@ -9,6 +9,7 @@ import json
 from datetime import datetime
 
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
@@ -159,7 +160,7 @@ class DetailPane(VerticalScroll, can_focus=True):
         self.view: ApprovalView | None = None
         self._body = Static("", markup=False)
 
-    def compose(self):  # type: ignore[no-untyped-def]
+    def compose(self) -> ComposeResult:
         yield self._body
 
     def show(self, view: ApprovalView | None, now: datetime, empty: str = "") -> None:

@@ -1,0 +1,84 @@
+"""Hooks for what happens to approvals, so tracing can follow without approvals knowing it.
+
+The queue calls :meth:`ApprovalEvents.decided` after a human decision is committed (from the
+TUI's, the CLI's or any other process), the outbox :meth:`ApprovalEvents.executed` after each
+outcome. A hook that fails is logged and never undoes or blocks the work.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+from ambient.approvals.models import Approval
+
+log = logging.getLogger(__name__)
+
+
+class ApprovalEvents(Protocol):
+    def decided(self, approval: Approval) -> None: ...
+
+    def executed(self, approval: Approval, outcome: str) -> None:
+        """outcome: executed, failed, dead or blocked."""
+        ...
+
+
+class DecisionTracer(Protocol):
+    """What :class:`TracedApprovals` needs of ambient.tracing's ItemTracer."""
+
+    def record_decision(
+        self,
+        item: int,
+        *,
+        approval_id: int,
+        decision: str,
+        comment: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> str: ...
+
+    def record_step(
+        self,
+        item: int,
+        name: str,
+        *,
+        input: Any = None,
+        output: Any = None,
+        error: str | None = None,
+    ) -> None: ...
+
+
+class TracedApprovals:
+    """Decisions as a step and a score on the item's trace; executions as steps under it."""
+
+    def __init__(self, tracer: DecisionTracer) -> None:
+        self.tracer = tracer
+
+    def decided(self, approval: Approval) -> None:
+        if approval.decision is None or approval.id is None:
+            return
+        self.tracer.record_decision(
+            approval.item_id,
+            approval_id=approval.id,
+            decision=approval.decision.value,
+            comment=approval.decision_message,
+            details={"kind": approval.kind, "decided_by": approval.decided_by},
+        )
+
+    def executed(self, approval: Approval, outcome: str) -> None:
+        self.tracer.record_step(
+            approval.item_id,
+            f"execute {approval.kind}",
+            input={"approval_id": approval.id, "args": approval.effective_args},
+            output={"outcome": outcome, "result": approval.result, "attempt": approval.attempts},
+            error=approval.last_error if outcome in ("failed", "dead") else None,
+        )
+
+
+def notify(events: ApprovalEvents | None, method: str, *args: Any) -> None:
+    """Call one hook; its failure is logged, never raised."""
+    if events is None:
+        return
+    try:
+        getattr(events, method)(*args)
+    except Exception:  # noqa: BLE001 - a hook must never stop a decision or an execution
+        log.exception("approval event %s failed", method)
