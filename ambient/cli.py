@@ -281,41 +281,38 @@ def _cmd_approvals(args: argparse.Namespace, settings: Settings, secrets: Secret
 
     from ambient.approvals.commands import open_commands
 
-    commands = open_commands(settings, console)
     command, as_json = args.approvals_command, args.json
-    if command == "list":
-        return commands.list_approvals(args.status, args.limit, as_json=as_json)
-    if command == "show":
-        return commands.show(args.id, as_json=as_json)
-    if command == "approve":
-        return commands.approve(args.ids, args.hash, ack=args.ack, as_json=as_json)
-    if command == "reject":
-        return commands.reject(args.ids, args.hash, args.reason, as_json=as_json)
-    if command == "ignore":
-        return commands.ignore(args.ids, args.hash, as_json=as_json)
-    if command == "feedback":
-        return commands.feedback(args.id, args.hash, args.message, as_json=as_json)
-    if command == "edit":
-        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
-        return commands.edit(
-            args.id,
-            args.hash,
-            assignments=args.set,
-            args_json=args.args_json,
-            editor=editor,
-            ack=args.ack,
-            as_json=as_json,
-        )
-    if command == "undo":
-        return commands.undo(args.id, as_json=as_json)
-    return commands.retry(args.id, as_json=as_json)
+    with open_commands(settings, secrets, console) as commands:
+        if command == "list":
+            return commands.list_approvals(args.status, args.limit, as_json=as_json)
+        if command == "show":
+            return commands.show(args.id, as_json=as_json)
+        if command == "approve":
+            return commands.approve(args.ids, args.hash, ack=args.ack, as_json=as_json)
+        if command == "reject":
+            return commands.reject(args.ids, args.hash, args.reason, as_json=as_json)
+        if command == "ignore":
+            return commands.ignore(args.ids, args.hash, as_json=as_json)
+        if command == "feedback":
+            return commands.feedback(args.id, args.hash, args.message, as_json=as_json)
+        if command == "edit":
+            return commands.edit(
+                args.id, args.hash, assignments=args.set, args_json=args.args_json,
+                editor=os.environ.get("VISUAL") or os.environ.get("EDITOR"), ack=args.ack,
+                as_json=as_json,
+            )
+        if command == "undo":
+            return commands.undo(args.id, as_json=as_json)
+        return commands.retry(args.id, as_json=as_json)
 
 
 def _cmd_log(args: argparse.Namespace, settings: Settings, secrets: Secrets) -> int:
     from ambient.approvals.commands import open_commands
 
-    commands = open_commands(settings, console)
-    return commands.log(args.approval, args.item, args.limit, verify=args.verify, as_json=args.json)
+    with open_commands(settings, secrets, console) as commands:
+        return commands.log(
+            args.approval, args.item, args.limit, verify=args.verify, as_json=args.json
+        )
 
 
 def _add_approvals_commands(subparsers: Any) -> None:

@@ -28,7 +28,7 @@ from ambient.approvals.decisions import (
     settle_item,
 )
 from ambient.approvals.drafts import ActionContext, DraftedAction
-from ambient.approvals.events import notify
+from ambient.approvals.events import ApprovalEvents, notify
 from ambient.approvals.models import Approval, ApprovalStatus, Decision, ReflectionStatus
 from ambient.approvals.policy import PolicyGate
 from ambient.approvals.shown import compute_shown_hash

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 from sqlalchemy import Engine
 
+from ambient.approvals.events import ApprovalEvents
 from ambient.approvals.executors import Executor
 from ambient.approvals.executors.notes import NotesExecutor
 from ambient.approvals.executors.smtp import SmtpExecutor
@@ -18,8 +19,10 @@ from ambient.clock import Clock
 from ambient.config import Secrets, Settings
 
 
-def build_queue(settings: Settings, engine: Engine, clock: Clock) -> ApprovalQueue:
-    return ApprovalQueue(engine, clock, settings, PolicyGate.from_settings(settings))
+def build_queue(
+    settings: Settings, engine: Engine, clock: Clock, events: ApprovalEvents | None = None
+) -> ApprovalQueue:
+    return ApprovalQueue(engine, clock, settings, PolicyGate.from_settings(settings), events)
 
 
 def default_executors(
@@ -41,7 +44,8 @@ def build_outbox(
     engine: Engine,
     clock: Clock,
     extra_executors: Mapping[str, Executor] | None = None,
+    events: ApprovalEvents | None = None,
 ) -> Outbox:
     executors = {**default_executors(settings, secrets, engine, clock), **(extra_executors or {})}
     policy = PolicyGate.from_settings(settings)
-    return Outbox(engine, clock, settings, secrets, policy, executors)
+    return Outbox(engine, clock, settings, secrets, policy, executors, events=events)

@@ -125,13 +125,16 @@ def build_agent_jobs(runtime: Runtime) -> list[PeriodicJob]:
 
 def build_approvals_jobs(runtime: Runtime) -> list[PeriodicJob]:
     """The outbox: approved actions executed exactly once (SMTP, notes, webhooks, memory)."""
+    from ambient.approvals.events import TracedApprovals
     from ambient.approvals.wiring import build_outbox
     from ambient.memory.executor import build_memory_executor
 
     settings = runtime.settings
     memory = build_memory_executor(settings, runtime.engine, runtime.clock)
+    events = TracedApprovals(build_tracing(runtime).tracer)
     outbox = build_outbox(
-        settings, runtime.secrets, runtime.engine, runtime.clock, {"memory_update": memory}
+        settings, runtime.secrets, runtime.engine, runtime.clock, {"memory_update": memory},
+        events=events,
     )
     return [PeriodicJob("outbox", settings.outbox.interval_seconds, outbox.tick)]
 

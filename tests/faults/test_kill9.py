@@ -1,0 +1,164 @@
+"""SIGKILL at random moments while items flow: ingest -> agent -> approval -> execution.
+
+A real daemon process (TestModel as the LLM, drafting a reply and a note per item) runs against
+a real SMTP server; the test, standing in for the human, approves what appears while the daemon
+is killed with SIGKILL again and again. Afterwards: every item is in a final state, none lost,
+and every approved reply arrived exactly once (counted at the SMTP server).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from ambient.approvals.models import ApprovalStatus
+from ambient.approvals.policy import PolicyGate
+from ambient.approvals.queue import ApprovalQueue
+from ambient.clock import SystemClock
+from ambient.config import Settings, load_settings
+from ambient.daemon.ledger import Ledger
+from ambient.daemon.sources.maildir import deliver
+from ambient.db import open_database
+from ambient.errors import DecisionError
+from tests.daemon.mail import email_bytes
+from tests.servers.smtp import SmtpServer
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+ITEMS = int(os.environ.get("AMBIENT_FAULT_ITEMS", "1000"))
+KILLS = 6
+
+
+def write_config(home: Path, smtp: SmtpServer) -> None:
+    (home / "ambient.toml").write_text(
+        f"""
+model = "test"
+seed_samples = false
+user_email = "me@example.com"
+
+[[sources]]
+type = "maildir"
+name = "inbox"
+interval_seconds = 0.3
+
+[smtp]
+host = "{smtp.host}"
+port = {smtp.port}
+security = "none"
+from_address = "me@example.com"
+
+[worker]
+concurrency = 8
+interval_seconds = 0.2
+lease_seconds = 5
+max_attempts = 10
+backoff_seconds = 0.5
+
+[outbox]
+interval_seconds = 0.1
+lease_seconds = 3
+backoff_seconds = 0.5
+max_attempts = 10
+"""
+    )
+
+
+def start_daemon(home: Path) -> subprocess.Popen[bytes]:
+    log = (home / f"daemon-{time.monotonic_ns()}.log").open("wb")
+    return subprocess.Popen(
+        [sys.executable, "-m", "ambient", "run", "--log-level", "WARNING"],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def approve_pending(queue: ApprovalQueue) -> int:
+    approved = 0
+    for row in queue.list([ApprovalStatus.PENDING], limit=500):
+        assert row.id is not None
+        try:
+            queue.approve(row.id, shown_hash=row.shown_hash, acknowledge_warnings=True, actor="test")
+            approved += 1
+        except DecisionError:
+            continue  # stale or decided meanwhile: it is offered again or already done
+    return approved
+
+
+def settled(ledger: Ledger, queue: ApprovalQueue) -> bool:
+    counts = ledger.counts().by_state
+    open_rows = queue.list(
+        [ApprovalStatus.PENDING, ApprovalStatus.APPROVED, ApprovalStatus.EXECUTING,
+         ApprovalStatus.FAILED],
+        limit=1,
+    )
+    return counts["done"] + counts["quarantined"] == ITEMS and not open_rows
+
+
+def test_sigkill_at_random_points_loses_nothing_and_sends_each_reply_once(
+    ambient_home: Path, smtp_server: SmtpServer
+) -> None:
+    write_config(ambient_home, smtp_server)
+    settings: Settings = load_settings()[0]
+    engine: Engine = open_database(settings.resolved_database_url)
+    clock = SystemClock()
+    ledger = Ledger(engine, clock, settings.worker)
+    queue = ApprovalQueue(engine, clock, settings, PolicyGate.from_settings(settings))
+    for index in range(ITEMS):
+        deliver(
+            settings.maildir_path,
+            email_bytes(
+                f"request {index}", sender=f"Person {index} <p{index}@example.org>",
+                message_id=f"<kill9-{index}@example.org>", body=f"Question number {index}?",
+            ),
+        )
+    chaos = random.Random(int(os.environ.get("AMBIENT_FAULT_SEED", "9")))
+    started = time.monotonic()
+    for _ in range(KILLS):
+        daemon = start_daemon(ambient_home)
+        deadline = time.monotonic() + chaos.uniform(1.5, 4.0)
+        while time.monotonic() < deadline:
+            approve_pending(queue)
+            time.sleep(0.05)
+        daemon.send_signal(signal.SIGKILL)
+        daemon.wait(timeout=10)
+
+    daemon = start_daemon(ambient_home)
+    try:
+        deadline = time.monotonic() + 300
+        while not settled(ledger, queue):
+            assert daemon.poll() is None, "the daemon died"
+            assert time.monotonic() < deadline, f"not settled: {ledger.counts().by_state}"
+            approve_pending(queue)
+            time.sleep(0.1)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=60) == 0
+    elapsed = time.monotonic() - started
+
+    counts = ledger.counts().by_state
+    assert counts["done"] == ITEMS, counts  # nothing lost, nothing stuck
+    assert len(os.listdir(settings.maildir_path / "new")) == 0
+    replies = queue.list(statuses=None, limit=100_000)
+    executed_replies = [
+        row for row in replies
+        if row.kind == "reply_email" and row.status == ApprovalStatus.EXECUTED
+    ]
+    assert len(executed_replies) == ITEMS
+    received = Counter(message.message["Message-ID"] for message in smtp_server.messages)
+    assert len(received) == ITEMS and set(received.values()) == {1}, "a reply was sent twice"
+    replied_to = Counter(message.message["In-Reply-To"] for message in smtp_server.messages)
+    assert len(replied_to) == ITEMS  # one reply per item, each threaded to its own message
+    print(f"\n{ITEMS} items, {KILLS} SIGKILLs, settled in {elapsed:.1f}s")
+    engine.dispose()
