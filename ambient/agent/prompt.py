@@ -144,6 +144,8 @@ def _header_lines(item: AgentItem) -> list[str]:
     if len(subject) > SUBJECT_MAX_CHARS:
         subject = subject[:SUBJECT_MAX_CHARS] + " [… subject trimmed …]"
     lines = [f"From: {message.sender or '(unknown)'}"]
+    if item.kind != "email":
+        lines.insert(0, f"Kind: {item.kind} (not an email)")
     if message.reply_to:
         lines.append(f"Reply-To: {_addresses(message.reply_to)}")
     if message.to:

@@ -24,6 +24,7 @@ from ambient.agent.deps import AgentItem
 from ambient.agent.processor import action_context, build_agent, build_queue, traced
 from ambient.agent.runner import RunOutcome, TriageAgent
 from ambient.agent.state import RunState, RunStateError
+from ambient.agent.tools import ACTION_TOOLS
 from ambient.approvals.drafts import DraftedAction
 from ambient.approvals.models import Approval, ApprovalStatus
 from ambient.approvals.queue import ApprovalQueue
@@ -123,9 +124,9 @@ class FeedbackReviser:
 
     async def tick(self) -> int:
         """Revise every feedback row waiting (in groups per paused run); returns rows revised."""
-        rows = await asyncio.to_thread(self.queue.awaiting_revision, BATCH)
+        waiting = await asyncio.to_thread(self.queue.awaiting_revision, BATCH * 4)
         # memory_update proposals have no run to resume: the memory Reflector revises them
-        rows = [row for row in rows if row.kind != "memory_update"]
+        rows = [row for row in waiting if row.kind in ACTION_TOOLS][:BATCH]
         groups: dict[tuple[int, str | None], list[Approval]] = {}
         for row in rows:
             groups.setdefault((row.item_id, row.run_state), []).append(row)

@@ -28,8 +28,13 @@ from pydantic_ai.run import AgentRunResult
 from pydantic_ai.usage import UsageLimits
 
 from ambient.agent.deps import AgentDeps, AgentItem
-from ambient.agent.prompt import INSTRUCTIONS, PromptPlan, estimate_tokens, plan_prompt
-from ambient.agent.prompt import run_instructions as _run_instructions
+from ambient.agent.prompt import (
+    INSTRUCTIONS,
+    PromptPlan,
+    estimate_tokens,
+    plan_prompt,
+    run_instructions,
+)
 from ambient.agent.state import RunState
 from ambient.agent.tools import ACTION_TOOLS, build_toolset, drafted_action
 from ambient.agent.triage import Triage, provisional_triage
@@ -59,13 +64,9 @@ class RunOutcome:
     drafts: list[DraftedAction]
     run_state: RunState | None
 
-    @property
-    def drafted(self) -> bool:
-        return bool(self.drafts)
-
 
 def _instructions(ctx: RunContext[AgentDeps]) -> str:
-    return _run_instructions(ctx.deps)
+    return run_instructions(ctx.deps)
 
 
 def _stated_with_actions(ctx: RunContext[AgentDeps], output: Output) -> Output:

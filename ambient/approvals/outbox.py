@@ -18,47 +18,35 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, or_
+from sqlalchemy import Engine, and_, func, or_
 from sqlmodel import Session, col, select
 
+from ambient.approvals import outcomes
 from ambient.approvals.audit import append_entry
 from ambient.approvals.decisions import (
     human_recipients,
     items_to_settle,
     lock_approval,
-    refresh_hash,
     settle_item,
 )
 from ambient.approvals.events import ApprovalEvents, notify
 from ambient.approvals.executors import (
     ExecutionError,
-    ExecutionResult,
     Executor,
     PermanentExecutionError,
 )
 from ambient.approvals.models import Approval, ApprovalStatus
+from ambient.approvals.outcomes import Outcome
 from ambient.approvals.policy import PolicyGate
-from ambient.approvals.shown import canonical_json
 from ambient.clock import Clock
 from ambient.config import Secrets, Settings
 from ambient.db import is_sqlite, read_session, write_session
 from ambient.errors import AmbientError
 
 log = logging.getLogger(__name__)
-
-MAX_ERROR_CHARS = 4000
-
-Outcome = Callable[[Approval, datetime], tuple[str, dict[str, Any]]]
-"""Sets a held row's outcome; returns the audit event and its details."""
-
-
-def _error_text(error: BaseException) -> str:
-    text = str(error).strip()
-    return (f"{type(error).__name__}: {text}" if text else type(error).__name__)[:MAX_ERROR_CHARS]
 
 
 class Outbox:
@@ -132,8 +120,9 @@ class Outbox:
         )
 
     def _due_count(self) -> int:
+        query = select(func.count()).select_from(Approval).where(self._due(self.clock.now()))
         with read_session(self.engine) as session:
-            return len(list(session.exec(select(Approval.id).where(self._due(self.clock.now())))))
+            return int(session.exec(query).one())
 
     def claim(self, limit: int | None = None) -> list[Approval]:
         """Lease up to `limit` due actions (oldest first; default outbox.batch_size)."""
@@ -151,6 +140,9 @@ class Outbox:
                 query = query.with_for_update(skip_locked=True)
             for row in session.exec(query):
                 recovered = row.status == ApprovalStatus.EXECUTING
+                if recovered and row.attempts >= self.outbox_settings.max_attempts:
+                    self._record(session, row, now, outcomes.crashed_too_often)
+                    continue
                 if recovered:
                     log.warning(
                         "approval=%s lease of %s expired; running it again (same key)",
@@ -186,7 +178,8 @@ class Outbox:
                 human_recipients=human_recipients(row),
             )
             if report.blocked:
-                await asyncio.to_thread(self._blocked, row.id, report.block_reason or "")
+                blocked = outcomes.blocked(report.block_reason or "")
+                await asyncio.to_thread(self._finish, row.id, blocked)
                 return False
         executor = self.executors[row.kind]
         log.info(
@@ -200,16 +193,16 @@ class Outbox:
         try:
             result = await executor.execute(row, row.idempotency_key)
         except PermanentExecutionError as error:
-            await asyncio.to_thread(self._failed, row.id, error, permanent=True)
-            return False
+            failure = outcomes.failed(self.outbox_settings, error, permanent=True)
         except (ExecutionError, AmbientError, OSError) as error:
-            await asyncio.to_thread(self._failed, row.id, error, permanent=False)
-            return False
+            failure = outcomes.failed(self.outbox_settings, error, permanent=False)
         except Exception as error:  # noqa: BLE001 - an executor's bug belongs to this action
             log.exception("approval=%s executor raised", row.id)
-            await asyncio.to_thread(self._failed, row.id, error, permanent=False)
-            return False
-        return await asyncio.to_thread(self._executed, row.id, result)
+            failure = outcomes.failed(self.outbox_settings, error, permanent=False)
+        else:
+            return await asyncio.to_thread(self._finish, row.id, outcomes.executed(result))
+        await asyncio.to_thread(self._finish, row.id, failure)
+        return False
 
     def _held(self, session: Session, approval_id: int) -> Approval | None:
         row = lock_approval(session, self.engine, approval_id)
@@ -218,6 +211,23 @@ class Outbox:
             return None
         return row
 
+    def _record(self, session: Session, row: Approval, now: datetime, outcome: Outcome) -> str:
+        event, details = outcome(row, now)
+        row.lease_owner = None
+        row.lease_expires_at = None
+        session.add(row)
+        append_entry(
+            session,
+            at=now,
+            actor="outbox",
+            event=event,
+            approval_id=row.id,
+            item_id=row.item_id,
+            details=details,
+        )
+        settle_item(session, row.item_id, now)
+        return event
+
     def _finish(self, approval_id: int, outcome: Outcome) -> bool:
         """Record one outcome on a row this process still holds, with its audit entry."""
         now = self.clock.now()
@@ -225,84 +235,9 @@ class Outbox:
             row = self._held(session, approval_id)
             if row is None:
                 return False
-            event, details = outcome(row, now)
-            row.lease_owner = None
-            row.lease_expires_at = None
-            session.add(row)
-            append_entry(
-                session,
-                at=now,
-                actor="outbox",
-                event=event,
-                approval_id=row.id,
-                item_id=row.item_id,
-                details=details,
-            )
-            settle_item(session, row.item_id, now)
+            event = self._record(session, row, now, outcome)
         notify(self.events, "executed", row, event)
         return True
-
-    def _executed(self, approval_id: int, result: ExecutionResult) -> bool:
-        def outcome(row: Approval, now: datetime) -> tuple[str, dict[str, Any]]:
-            row.status = ApprovalStatus.EXECUTED
-            row.executed_at = now
-            row.result_json = canonical_json({"summary": result.summary, **result.details})
-            row.last_error = None
-            row.next_attempt_at = None
-            log.info("executed approval=%s: %s", row.id, result.summary)
-            return "executed", {
-                "kind": row.kind,
-                "args": row.effective_args,
-                "summary": result.summary,
-                "result": result.details,
-                "attempt": row.attempts,
-            }
-
-        return self._finish(approval_id, outcome)
-
-    def _failed(self, approval_id: int, error: BaseException, *, permanent: bool) -> None:
-        message = _error_text(error)
-
-        def outcome(row: Approval, now: datetime) -> tuple[str, dict[str, Any]]:
-            row.last_error = message
-            if permanent or row.attempts >= self.outbox_settings.max_attempts:
-                row.status = ApprovalStatus.DEAD
-                row.next_attempt_at = None
-                log.error("approval=%s dead after %s attempt(s): %s", row.id, row.attempts, message)
-            else:
-                row.status = ApprovalStatus.FAILED
-                row.next_attempt_at = now + self._backoff(row.attempts)
-                log.warning(
-                    "approval=%s failed (attempt %s, retry at %s): %s",
-                    row.id,
-                    row.attempts,
-                    row.next_attempt_at.isoformat(),
-                    message,
-                )
-            details = {"error": message, "attempt": row.attempts, "retry_at": row.next_attempt_at}
-            return row.status.value, details
-
-        self._finish(approval_id, outcome)
-
-    def _blocked(self, approval_id: int, reason: str) -> None:
-        """The gate refused it right before running: back to the human, with the reason."""
-
-        def outcome(row: Approval, now: datetime) -> tuple[str, dict[str, Any]]:
-            row.status = ApprovalStatus.BLOCKED
-            row.block_reason = f"at execution: {reason}"
-            row.stale_reason = "the policy gate refused it right before it ran"
-            row.review_round += 1
-            row.queued_at = now
-            row.attempts = 0
-            refresh_hash(row)
-            log.warning("approval=%s blocked at execution: %s", row.id, reason)
-            return "blocked", {"block_reason": row.block_reason}
-
-        self._finish(approval_id, outcome)
-
-    def _backoff(self, attempts: int) -> timedelta:
-        seconds = self.outbox_settings.backoff_seconds * (2 ** max(attempts - 1, 0))
-        return timedelta(seconds=min(seconds, self.outbox_settings.backoff_max_seconds))
 
     # ---- items -------------------------------------------------------------------------
     def settle_items(self, limit: int = 100) -> int:

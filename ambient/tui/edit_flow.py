@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 Decide = Callable[[Callable[[Backend], DecisionReport], tuple[int, ...]], Any]
 
 COMMENT = (
-    "Edit the draft, save and quit; lines starting with # at the top are ignored.\n"
-    "One `Name: value` per line, a blank line, then the text. Lists: comma-separated.\n"
+    "Edit, save, quit. These # lines are ignored.\n"
+    "`Name: value` lines, a blank line, then the text; lists comma-separated.\n"
     "Nothing is sent until you approve the diff that follows."
 )
 

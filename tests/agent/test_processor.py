@@ -99,3 +99,20 @@ async def test_build_processor_wires_the_configured_model(
     outcome = await processor.process(claimed)
     assert outcome.state in (ItemState.AWAITING_APPROVAL, ItemState.DONE)
     assert set(outcome.triage) == {"decision", "reason", "priority", "summary"}
+
+
+async def test_the_agent_run_and_its_drafts_are_steps_of_the_item_trace(
+    make_agent, queue, ledger, settings, secrets, engine, clock
+) -> None:
+    from ambient.tracing.assembly import open_tracing
+
+    tracing = open_tracing(settings, secrets, engine, clock)  # no Langfuse keys: local log only
+    script = Script(respond(call("reply_email", body="Yes.", rationale="meeting request")))
+    processor = AgentProcessor(make_agent(script.model), queue, tracing.tracer)
+    claimed = claim_one(ledger, meeting_email())
+    await processor.process(claimed)
+    events = {event.name: event for event in tracing.trace_log.events(trace_id=claimed.trace_id)}
+    assert events["agent.triage"].detail["output"]["state"] == "awaiting_approval"
+    (draft,) = events["agent.drafts"].detail["output"]
+    assert draft["kind"] == "reply_email" and draft["status"] == "pending"
+    tracing.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ambient.agent.deps import AgentItem
 from ambient.agent.prompt import (
     INSTRUCTIONS,
     estimate_tokens,
@@ -137,3 +138,13 @@ async def test_the_model_sees_the_framed_email_and_memory_within_budget(
     assert "<untrusted_email" in prompt and "evidence about what the sender wants" in prompt
     tools = sum(len(str(t.parameters_json_schema)) for t in script.infos[0].function_tools)
     assert estimate_tokens(prompt + instructions) + tools // 4 <= 2500 + 200
+
+
+def test_a_spool_item_shows_its_kind_subject_sender_and_body() -> None:
+    raw = b'{"kind": "alert", "subject": "Disk almost full", "body": "/var at 93%", "sender": ""}'
+    metadata = {"subject": "Disk almost full", "sender": "Monitor <monitor@db1.example.com>"}
+    item = AgentItem.from_raw(4, "t" * 32, raw, kind="alert", metadata=metadata)
+    assert item.reply_address == "monitor@db1.example.com"
+    rendered = render_email(item, 8000)
+    assert "Kind: alert (not an email)" in rendered and "Subject: Disk almost full" in rendered
+    assert rendered.endswith("\n\n/var at 93%\n</untrusted_email>")

@@ -13,6 +13,7 @@ from pydantic_ai.models.function import FunctionModel
 
 from ambient.agent.processor import AgentProcessor
 from ambient.agent.reviser import DECIDED_SEPARATELY, FeedbackReviser
+from ambient.approvals.drafts import ActionContext, DraftedAction
 from ambient.approvals.models import ApprovalStatus
 from ambient.items import ItemState
 from tests.agent.conftest import claim_one, meeting_email
@@ -174,3 +175,20 @@ async def test_a_fresh_process_resumes_the_run_from_the_database(
     assert "note 'meetings/edited.md'" in by_tool["write_note"]  # the human's edit, approved
     (new,) = [row for row in queue.list(item_id=claimed.id) if row.parent_id == reply.id]
     assert new.args["body"] == "Revised: Make it 11" and new.status == ApprovalStatus.PENDING
+
+
+async def test_memory_proposals_are_left_to_the_memory_reflector(
+    make_agent, queue, ledger, clock, settings
+) -> None:
+    claimed, _reply, _note = await drafted(make_agent, queue, ledger, Script(FIRST_DRAFTS))
+    args = {"file": "profile.md", "diff": "+x", "base_sha256": "0" * 64, "reason": "learned"}
+    (proposal,) = queue.queue_drafts(
+        context=ActionContext(claimed.id, frozenset(), "v"),
+        trace_id=claimed.trace_id,
+        run_state=None,
+        drafts=[DraftedAction("memory_update", "", args, "learned")],
+    )
+    give_feedback(queue, proposal, "not like that")
+    reviser = reviser_for(make_agent, queue, ledger, clock, settings, Script().model)
+    assert await reviser.tick() == 0
+    assert queue.get(proposal.id).revised_at is None

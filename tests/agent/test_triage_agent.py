@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import pytest
 from pydantic_ai import DeferredToolRequests
-from pydantic_ai.exceptions import ModelHTTPError
+from pydantic_ai.exceptions import (
+    ContentFilterError,
+    ModelContextWindowExceededError,
+    ModelHTTPError,
+)
 from pydantic_ai.messages import ModelResponse
 from pydantic_ai.models.function import FunctionModel
 from pydantic_ai.models.test import TestModel
@@ -223,6 +227,21 @@ async def test_usage_limit_is_a_permanent_failure(make_agent, settings) -> None:
 
     with pytest.raises(PermanentItemError, match="usage limit"):
         await make_agent(FunctionModel(forever)).triage(item_from(meeting_email()))
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (ModelContextWindowExceededError("m", "too long"), "does not fit the model's context"),
+        (ContentFilterError("refused"), "content filter"),
+    ],
+)
+async def test_failures_that_cannot_succeed_later_are_permanent(make_agent, error, message) -> None:
+    def failing(messages, info) -> ModelResponse:
+        raise error
+
+    with pytest.raises(PermanentItemError, match=message):
+        await make_agent(FunctionModel(failing)).triage(item_from(meeting_email()))
 
 
 async def test_provider_errors_propagate_for_the_ledger_to_retry(make_agent) -> None:

@@ -302,3 +302,24 @@ async def test_an_item_decided_before_the_worker_finished_it_is_settled_later(
 def test_note_marker_folder_is_outside_the_notes(configured: Settings, tmp_path: Path):
     executor = NotesExecutor(configured.notes_dir, configured.data_dir / "outbox" / "notes")
     assert not executor.markers_dir.is_relative_to(configured.notes_dir)
+
+
+async def test_an_action_whose_process_keeps_dying_goes_dead_for_the_human(
+    approve,
+    engine: Engine,
+    clock: FrozenClock,
+    configured: Settings,
+    secrets: Secrets,
+    approvals: ApprovalQueue,
+):
+    row = approve("write_note", {"path": "c.md", "content": "c"})
+    for attempt in range(configured.outbox.max_attempts):
+        crashing = make_outbox(engine, clock, configured, secrets, owner=f"crash-{attempt}")
+        assert [r.id for r in crashing.claim()] == [row.id]
+        clock.advance(seconds=configured.outbox.lease_seconds + 1)
+    survivor = make_outbox(engine, clock, configured, secrets, owner="survivor")
+    assert await survivor.tick() == 0
+    dead = approvals.get(row.id)
+    assert dead.status == ApprovalStatus.DEAD
+    assert "ambient stopped 3 times while running it" in (dead.last_error or "")
+    assert not (configured.notes_dir / "c.md").exists()

@@ -268,3 +268,15 @@ async def test_a_missing_password_variable_is_named(
     await outbox.tick()
     dead = approvals.get(approved_reply.id)
     assert "the variable NOT_SET_ANYWHERE is not set" in (dead.last_error or "")
+
+
+async def test_a_password_is_never_sent_unencrypted_to_a_remote_server(
+    approved_reply: Approval, approvals: ApprovalQueue, outbox: Outbox, mail_settings: Settings
+):
+    assert mail_settings.smtp is not None
+    mail_settings.smtp.host = "mail.example.invalid"
+    mail_settings.smtp.username = "me"
+    await outbox.tick()
+    dead = approvals.get(approved_reply.id)
+    assert dead.status == ApprovalStatus.DEAD
+    assert "refusing to send the password unencrypted" in (dead.last_error or "")

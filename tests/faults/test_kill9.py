@@ -32,7 +32,7 @@ from ambient.errors import DecisionError
 from tests.daemon.mail import email_bytes
 from tests.servers.smtp import SmtpServer
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 REPO = Path(__file__).resolve().parents[2]
 ITEMS = int(os.environ.get("AMBIENT_FAULT_ITEMS", "1000"))

@@ -54,7 +54,15 @@ from ambient.message import ParsedMessage, UnparseableMessage, parse_message
 SentFolderFactory = Callable[[ImapSourceSettings, str | None], SentFolder | None]
 
 
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
 def connect(settings: SmtpSettings, password: str | None) -> smtplib.SMTP:
+    if settings.username and settings.security == "none" and settings.host not in LOOPBACK:
+        raise PermanentExecutionError(
+            f"smtp {settings.host}: refusing to send the password unencrypted "
+            '(security = "none"); use "starttls" or "tls"'
+        )
     context = ssl.create_default_context()
     client: smtplib.SMTP
     if settings.security == "tls":

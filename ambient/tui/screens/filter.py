@@ -49,16 +49,17 @@ class FilterDialog(ModalScreen[QueueFilter | None]):
             yield Label("Search and filter", classes="dialog-title")
             with Grid(id="filter-grid"):
                 yield Label("Text")
-                yield Input(current.text, placeholder="subject, sender, summary", id="text")
+                yield Input(current.text, placeholder="subject, sender, summary", id="text", compact=True)
                 yield Label("Source")
-                yield Input(current.source, placeholder="e.g. inbox", id="source")
+                yield Input(current.source, placeholder="e.g. inbox", id="source", compact=True)
                 yield Label("Sender")
-                yield Input(current.sender, placeholder="address or name", id="sender")
+                yield Input(current.sender, placeholder="address or name", id="sender", compact=True)
                 yield Label("Kind")
                 yield Select(
                     [(label, kind) for kind, label in KIND_LABELS.items()],
                     value=current.kind or Select.NULL,
                     prompt="any",
+                    compact=True,
                     id="kind",
                 )
                 yield Label("Status")
@@ -67,6 +68,7 @@ class FilterDialog(ModalScreen[QueueFilter | None]):
                     list(self.statuses),
                     value=current.status if current.status in known else self.default_status,
                     allow_blank=False,
+                    compact=True,
                     id="status",
                 )
             yield Label("Enter: apply · Ctrl+R: clear · Esc: cancel", classes="dialog-hint")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -15,11 +14,12 @@ from textual.widgets import Footer, Static
 
 from ambient.tui.backend import Backend, DecisionReport
 from ambient.tui.edit_flow import EditFlow
+from ambient.tui.listing import Listing, sync
 from ambient.tui.screens.filter import FilterDialog
 from ambient.tui.screens.prompt import Confirm, TextPrompt
-from ambient.tui.views import ApprovalView, QueueEntry, QueueFilter, kind_label
+from ambient.tui.views import ApprovalView, QueueEntry, QueueFilter
 from ambient.tui.widgets.detail import DetailPane
-from ambient.tui.widgets.row_list import Column, Row, RowList
+from ambient.tui.widgets.row_list import Column, RowList
 from ambient.tui.widgets.status_bar import StatusBar, StatusSnapshot
 
 if TYPE_CHECKING:
@@ -33,27 +33,6 @@ QUEUE_COLUMNS = (
     Column("!", 1),
 )
 FULL_CHECK_EVERY = 15  # polls; a safety net under the change token
-FIRST_PAGE = 200  # rows loaded before the first paint; the rest follows in the same worker
-
-
-def queue_row(entry: QueueEntry) -> Row:
-    flag = "✖" if entry.status == "blocked" else ("⚠" if entry.warnings else "")
-    return Row(
-        key=entry.id,
-        cells=(kind_label(entry.kind), entry.concerns, entry.summary, "", flag),
-        warning=bool(entry.warnings),
-        when=entry.created_at,
-    )
-
-
-@dataclass(frozen=True)
-class Listing:
-    """A listing read off the UI thread, ready to show."""
-
-    queue_filter: QueueFilter
-    entries: dict[int, QueueEntry]
-    rows: list[Row]
-    token: tuple[object, ...] | None  # None while the rest is still loading
 
 
 class QueueScreen(Screen[None]):
@@ -84,6 +63,7 @@ class QueueScreen(Screen[None]):
         self._force_next = False
         self._last_error: str | None = None
         self._deciding: set[int] = set()  # decisions on their way to the database
+        self._shown_filter: QueueFilter | None = None  # what the listing on screen is for
         self.loaded = False  # the first listing has arrived (tests and the bench wait on it)
 
     @property
@@ -130,48 +110,27 @@ class QueueScreen(Screen[None]):
     def poll_queue(
         self, force: bool, queue_filter: QueueFilter, known: dict[int, QueueEntry]
     ) -> None:
-        """Re-read the listing when the change token moved: the index (ids and hashes in
-        display order) first, then only the rows that are new or changed, the first page
-        before the rest, so the screen paints early even with thousands of rows."""
-        backend = self.ambient.backend
         try:
-            token = backend.queue_token(queue_filter)
-            if not force and token == self._token:
-                return
-            index = backend.queue_index(queue_filter)
-            missing = [i for i, shown in index if i not in known or known[i].shown_hash != shown]
-            fresh: dict[int, QueueEntry] = {}
-            batches = [missing[:FIRST_PAGE]] + [
-                missing[start : start + 2000] for start in range(FIRST_PAGE, len(missing), 2000)
-            ]
-            for number, batch in enumerate(batches):
-                fresh.update(backend.entries_by_id(batch))
-                last = number == len(batches) - 1
-                if number == 0 or last:
-                    listing = self._listing(
-                        index, fresh, known, queue_filter, token if last else None
-                    )
-                    self.app.call_from_thread(self._show_listing, listing)
+            token = sync(
+                self.ambient.backend,
+                queue_filter,
+                known,
+                self._token,
+                force=force,
+                on_screen=queue_filter == self._shown_filter,
+                show=lambda listing: self.app.call_from_thread(self._show_listing, listing),
+            )
+            if token is not None:
+                self.app.call_from_thread(self._unchanged, token, queue_filter)
         except self.ambient.storage_errors as error:
             self.app.call_from_thread(self.report_error, error)
         finally:
             self.app.call_from_thread(self._poll_done)
 
-    @staticmethod
-    def _listing(
-        index: list[tuple[int, str]],
-        fresh: dict[int, QueueEntry],
-        known: dict[int, QueueEntry],
-        queue_filter: QueueFilter,
-        token: tuple[object, ...] | None,
-    ) -> Listing:
-        entries: dict[int, QueueEntry] = {}
-        for approval_id, shown in index:
-            entry = fresh.get(approval_id) or known.get(approval_id)
-            if entry is not None and entry.shown_hash == shown:
-                entries[approval_id] = entry
-        rows = [queue_row(entry) for entry in entries.values()]
-        return Listing(queue_filter, entries, rows, token)
+    def _unchanged(self, token: tuple[object, ...], queue_filter: QueueFilter) -> None:
+        self._last_error = None
+        if queue_filter == self.queue_filter:
+            self._token = token
 
     def _poll_done(self) -> None:
         self._polling = False
@@ -204,6 +163,7 @@ class QueueScreen(Screen[None]):
         self._last_error = None
         if listing.token is not None:
             self._token = listing.token
+        self._shown_filter = listing.queue_filter
         self.entries = listing.entries
         row_list = self.query_one(RowList)
         if self._deciding:
@@ -378,6 +338,7 @@ class QueueScreen(Screen[None]):
         """Store a decision in a worker; its rows leave the list at once (back if refused)."""
         if undoable:
             self._deciding.update(ids)
+            self.entries = {k: v for k, v in self.entries.items() if k not in self._deciding}
             self.query_one(RowList).remove_keys(set(ids))
             self._update_header()
         self._store(decision, ids, undoable)

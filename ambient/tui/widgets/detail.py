@@ -125,7 +125,8 @@ def _outcome(text: Text, view: ApprovalView, now: datetime) -> None:
 def detail_text(view: ApprovalView, now: datetime) -> Text:
     text = Text()
     text.append(f"#{view.id} {view.kind}", style="bold")
-    text.append(f" · {view.status} · {age(view.created_at, now)} ago")
+    drafted = age(view.created_at, now)
+    text.append(f" · {view.status} · " + ("just now" if drafted == "now" else f"{drafted} ago"))
     if view.parent_id:
         text.append(f" · revises #{view.parent_id}", style="dim")
     text.append("\n")

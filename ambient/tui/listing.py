@@ -1,0 +1,90 @@
+"""Keeping the queue's listing in step with the database, cheaply, off the UI thread.
+
+Each poll reads a change token (one aggregate); when it moved, the index (ids and shown hashes
+in display order), and then only the rows that are new or changed: the first page first, so
+the screen paints early even with ten thousand pending actions, then the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ambient.tui.backend import Backend
+from ambient.tui.views import QueueEntry, QueueFilter, kind_label
+from ambient.tui.widgets.row_list import Row
+
+FIRST_PAGE = 200  # rows loaded before the first paint
+BATCH = 2000  # rows per query after that
+
+Token = tuple[object, ...]
+
+
+def queue_row(entry: QueueEntry) -> Row:
+    flag = "✖" if entry.status == "blocked" else ("⚠" if entry.warnings else "")
+    return Row(
+        key=entry.id,
+        cells=(kind_label(entry.kind), entry.concerns, entry.summary, "", flag),
+        warning=bool(entry.warnings),
+        when=entry.created_at,
+    )
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A listing read off the UI thread, ready to show."""
+
+    queue_filter: QueueFilter
+    entries: dict[int, QueueEntry]  # in display order
+    rows: list[Row]
+    token: Token | None  # None while the rest is still loading
+
+
+def assemble(
+    index: list[tuple[int, str]],
+    fresh: dict[int, QueueEntry],
+    known: dict[int, QueueEntry],
+    queue_filter: QueueFilter,
+    token: Token | None,
+) -> Listing:
+    """The rows of the index that are loaded and current, in the index's order."""
+    entries: dict[int, QueueEntry] = {}
+    for approval_id, shown in index:
+        entry = fresh.get(approval_id) or known.get(approval_id)
+        if entry is not None and entry.shown_hash == shown:
+            entries[approval_id] = entry
+    return Listing(queue_filter, entries, [queue_row(e) for e in entries.values()], token)
+
+
+def sync(
+    backend: Backend,
+    queue_filter: QueueFilter,
+    known: dict[int, QueueEntry],
+    last_token: Token | None,
+    *,
+    force: bool,
+    on_screen: bool,
+    show: Callable[[Listing], None],
+) -> Token | None:
+    """Bring the listing up to date, calling `show` with the first page and with the whole.
+
+    `known` is what the screen shows (for this filter when `on_screen`). Returns the current
+    token when nothing needed showing (None if `show` was called).
+    """
+    token = backend.queue_token(queue_filter)
+    if not force and token == last_token:
+        return token
+    index = backend.queue_index(queue_filter)
+    missing = [i for i, shown in index if i not in known or known[i].shown_hash != shown]
+    if on_screen and not missing and [approval_id for approval_id, _ in index] == list(known):
+        return token  # e.g. after a decision: its row already left the screen
+    fresh: dict[int, QueueEntry] = {}
+    batches = [missing[:FIRST_PAGE]] + [
+        missing[start : start + BATCH] for start in range(FIRST_PAGE, len(missing), BATCH)
+    ]
+    for number, batch in enumerate(batches):
+        fresh.update(backend.entries_by_id(batch))
+        last = number == len(batches) - 1
+        if number == 0 or last:
+            show(assemble(index, fresh, known, queue_filter, token if last else None))
+    return None
