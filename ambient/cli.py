@@ -132,7 +132,7 @@ def _cmd_status(args: argparse.Namespace, settings: Settings, secrets: Secrets) 
 
 def _cmd_ingest(args: argparse.Namespace, settings: Settings, secrets: Secrets) -> int:
     from ambient.daemon.sources.maildir import deliver
-    from ambient.errors import ConfigError
+    from ambient.errors import ConfigError, InputError
     from ambient.message import UnparseableMessage, parse_message
 
     target = next((s for s in settings.sources if s.type == "maildir" and s.owned), None)
@@ -141,7 +141,10 @@ def _cmd_ingest(args: argparse.Namespace, settings: Settings, secrets: Secrets) 
     path = settings.source_path(target)
     delivered = []
     for name in args.files:
-        raw = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+        try:
+            raw = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+        except OSError as error:
+            raise InputError(f"{name}: cannot be read: {error.strerror or error}") from error
         try:
             subject = parse_message(raw).subject
         except UnparseableMessage as error:
@@ -297,8 +300,12 @@ def _cmd_approvals(args: argparse.Namespace, settings: Settings, secrets: Secret
             return commands.feedback(args.id, args.hash, args.message, as_json=as_json)
         if command == "edit":
             return commands.edit(
-                args.id, args.hash, assignments=args.set, args_json=args.args_json,
-                editor=os.environ.get("VISUAL") or os.environ.get("EDITOR"), ack=args.ack,
+                args.id,
+                args.hash,
+                assignments=args.set,
+                args_json=args.args_json,
+                editor=os.environ.get("VISUAL") or os.environ.get("EDITOR"),
+                ack=args.ack,
                 as_json=as_json,
             )
         if command == "undo":

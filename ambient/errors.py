@@ -15,6 +15,10 @@ class ConfigError(AmbientError):
     """The configuration (ambient.toml, .env, environment) is invalid."""
 
 
+class InputError(AmbientError):
+    """A file or value given on the command line cannot be used."""
+
+
 class StorageError(AmbientError):
     """The database cannot be opened, migrated or written."""
 

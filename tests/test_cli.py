@@ -99,3 +99,11 @@ def test_version(command, capsys) -> None:
     with pytest.raises(SystemExit) as exited:
         main(command)
     assert exited.value.code == 0 and "ambient" in capsys.readouterr().out
+
+
+def test_ingest_of_a_missing_file_is_one_clear_error(ambient_home: Path, capsys) -> None:
+    main(["init", "--no-samples"])
+    capsys.readouterr()
+    assert main(["ingest", str(ambient_home / "nope.eml")]) == 2
+    err = capsys.readouterr().err
+    assert "nope.eml: cannot be read" in err and "Traceback" not in err

@@ -133,7 +133,11 @@ def build_approvals_jobs(runtime: Runtime) -> list[PeriodicJob]:
     memory = build_memory_executor(settings, runtime.engine, runtime.clock)
     events = TracedApprovals(build_tracing(runtime).tracer)
     outbox = build_outbox(
-        settings, runtime.secrets, runtime.engine, runtime.clock, {"memory_update": memory},
+        settings,
+        runtime.secrets,
+        runtime.engine,
+        runtime.clock,
+        {"memory_update": memory},
         events=events,
     )
     return [PeriodicJob("outbox", settings.outbox.interval_seconds, outbox.tick)]

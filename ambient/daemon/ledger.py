@@ -23,7 +23,7 @@ from sqlmodel import col, select
 from ambient.clock import Clock
 from ambient.config import WorkerSettings
 from ambient.db import is_sqlite, read_session, write_session
-from ambient.errors import NotFoundError
+from ambient.errors import DecisionError, NotFoundError
 from ambient.items import InboundItem, Item, ItemContent, ItemState, SourceState
 from ambient.message import UnparseableMessage, summarize_headers
 from ambient.tracing.ids import trace_id_for_item
@@ -375,6 +375,12 @@ class Ledger:
 
     def retry(self, item_id: int) -> None:
         """A user's retry of a quarantined or failed item: back to new, attempts reset."""
+        state = self.get(item_id).state
+        if state not in (ItemState.FAILED, ItemState.QUARANTINED):
+            raise DecisionError(
+                f"item {item_id} is {ItemState(state).value}: only failed or quarantined items "
+                "can be retried"
+            )
         self.set_state(item_id, ItemState.NEW)
 
     # ---- reads --------------------------------------------------------------------------

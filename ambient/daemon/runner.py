@@ -36,6 +36,7 @@ from typing import Any
 
 from ambient.config import Secrets, Settings, load_settings
 from ambient.daemon.assembly import Runtime, build_daemon, build_processor, open_runtime
+from ambient.tracing.redaction import secret_names
 from ambient.daemon.logs import configure_logging, database_password
 from ambient.daemon.notify import Notifier, Watchdog, one_line, watchdog_interval
 from ambient.daemon.reload import Reloader, delayed
@@ -103,7 +104,10 @@ class LoggingOptions:
             self.level or settings.log_level,
             self.log_format or settings.log_format,
             secrets=secrets,
-            redact=[database_password(settings.database_url)],
+            redact=[
+                database_password(settings.database_url),
+                *(secrets.get(name) for name in secret_names(settings, secrets)),
+            ],
             environ=self.environ,
         )
 

@@ -101,7 +101,11 @@ class Daemon:
             return 0
         created = 0
         async with lock:
-            handle = await asyncio.to_thread(self.ledger.try_poll_lock, source.name)
+            try:
+                handle = await asyncio.to_thread(self.ledger.try_poll_lock, source.name)
+            except Exception as error:  # noqa: BLE001 - the database is down or locked
+                log.error("source=%s poll skipped: %s", source.name, describe_error(error))
+                return 0
             if handle is False:
                 return 0  # another daemon polls this source right now
             try:

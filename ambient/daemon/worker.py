@@ -58,6 +58,7 @@ class Worker:
         self._in_flight: dict[int, asyncio.Task[None]] = {}
         self._accepting = True
         self._claim_lock = asyncio.Lock()
+        self._refills: set[asyncio.Task[int]] = set()
         self._pending_results: list[tuple[Completion, asyncio.Future[bool]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self.refill = False  # the daemon sets this: a finished item frees a slot, claim at once
@@ -85,7 +86,14 @@ class Worker:
     def _finished(self, item_id: int, _task: asyncio.Task[None]) -> None:
         self._in_flight.pop(item_id, None)
         if self.refill and self._accepting:
-            self._refill_task = asyncio.get_running_loop().create_task(self.tick())
+            task = asyncio.get_running_loop().create_task(self.tick())
+            self._refills.add(task)
+            task.add_done_callback(self._refill_done)
+
+    def _refill_done(self, task: asyncio.Task[int]) -> None:
+        self._refills.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("claiming more items failed: %s", describe_error(task.exception()))
 
     async def _run(self, item: ClaimedItem) -> None:
         with log_context(item_id=item.id, trace_id=item.trace_id):
@@ -140,7 +148,14 @@ class Worker:
         interval = max(self.settings.lease_seconds / 3, 0.05)
         while True:
             await asyncio.sleep(interval)
-            await asyncio.to_thread(self.ledger.extend_lease, item.id, self.owner)
+            try:
+                held = await asyncio.to_thread(self.ledger.extend_lease, item.id, self.owner)
+            except Exception as error:  # noqa: BLE001 - try again at the next interval
+                log.warning("item=%s cannot extend its lease: %s", item.id, describe_error(error))
+                continue
+            if not held:
+                log.warning("item=%s lease lost; its result will be dropped", item.id)
+                return
 
     async def run_until_idle(self) -> int:
         """Process every due item, then return how many finished (`ambient run --once`)."""

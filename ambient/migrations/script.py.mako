@@ -5,7 +5,7 @@ Revises: ${down_revision | comma,n}
 """
 
 import sqlalchemy as sa
-import sqlmodel  # noqa: F401
+import sqlmodel.sql.sqltypes
 
 import ambient.db  # noqa: F401
 from alembic import op

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import getpass
 import socket
+import threading
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from textual.app import App, SuspendNotSupported
 from textual.binding import Binding, BindingType
 
-from ambient.approvals.policy import PolicyGate
+from ambient.approvals.events import ApprovalEvents, TracedApprovals
+from ambient.approvals.models import Approval
 from ambient.approvals.queue import ApprovalQueue
+from ambient.approvals.wiring import build_queue
 from ambient.clock import Clock, SystemClock
 from ambient.config import Secrets, Settings
 from ambient.daemon.ledger import Ledger
@@ -26,6 +29,9 @@ from ambient.memory.history import MemoryHistory
 from ambient.memory.store import MemoryStore
 from ambient.tui.backend import Backend, trace_base_url
 from ambient.tui.editing import EditStore, run_editor
+
+if TYPE_CHECKING:
+    from ambient.tracing.assembly import Tracing
 
 
 def default_actor() -> str:
@@ -97,12 +103,44 @@ class AmbientApp(App[None]):
         self.push_screen(MemoryScreen())
 
 
+class DecisionScores:
+    """Each decision made here as a score on its item's trace (as the CLI does), tracing being
+    opened on the first decision so starting the app costs nothing for it."""
+
+    def __init__(self, settings: Settings, secrets: Secrets, engine: Engine) -> None:
+        self.settings = settings
+        self.secrets = secrets
+        self.engine = engine
+        self.tracing: Tracing | None = None
+        self._lock = threading.Lock()  # decisions are stored from worker threads
+
+    def _events(self) -> TracedApprovals:
+        with self._lock:
+            if self.tracing is None:
+                from ambient.tracing.assembly import open_tracing
+
+                self.tracing = open_tracing(self.settings, self.secrets, self.engine, SystemClock())
+            return TracedApprovals(self.tracing.tracer)
+
+    def decided(self, approval: Approval) -> None:
+        self._events().decided(approval)
+
+    def executed(self, approval: Approval, outcome: str) -> None:
+        self._events().executed(approval, outcome)
+
+    def close(self) -> None:
+        with self._lock:
+            if self.tracing is not None:
+                self.tracing.close()
+
+
 def make_app(
     settings: Settings,
     *,
     engine: Engine,
     clock: Clock | None = None,
     secrets: Secrets | None = None,
+    events: ApprovalEvents | None = None,
     queue: ApprovalQueue | None = None,
     ledger: Ledger | None = None,
     memory: MemoryStore | None = None,
@@ -117,7 +155,7 @@ def make_app(
         engine=engine,
         clock=clock,
         settings=settings,
-        queue=queue or ApprovalQueue(engine, clock, settings, PolicyGate.from_settings(settings)),
+        queue=queue or build_queue(settings, engine, clock, events),
         ledger=ledger or Ledger(engine, clock, settings.worker),
         memory=memory or MemoryStore(settings.memory_dir),
         memory_history=memory_history or MemoryHistory(settings.memory_dir),
@@ -133,8 +171,10 @@ def run_tui(settings: Settings, secrets: Secrets, *, editor: str | None) -> int:
     from ambient.db import open_database
 
     engine = open_database(settings.resolved_database_url)
+    scores = DecisionScores(settings, secrets, engine)
     try:
-        make_app(settings, engine=engine, secrets=secrets, editor=editor).run()
+        make_app(settings, engine=engine, secrets=secrets, events=scores, editor=editor).run()
     finally:
+        scores.close()
         engine.dispose()
     return 0

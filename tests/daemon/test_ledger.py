@@ -143,3 +143,16 @@ def test_counts_per_state_and_source_and_poll_records(engine, clock) -> None:
     (state,) = ledger.source_states()
     assert state.last_poll_at == clock.now() and ledger.source_cursor("inbox") == {"uidvalidity": 7}
     assert ledger.known_keys("inbox", ["a", "b", "c"]) == {"a", "b"}
+
+
+def test_only_failed_or_quarantined_items_can_be_retried(engine, clock) -> None:
+    import pytest
+
+    from ambient.errors import DecisionError
+
+    ledger = make_ledger(engine, clock)
+    item_id = ledger.ingest(inbound()).item_id
+    ledger.claim("w", 1)
+    with pytest.raises(DecisionError, match="only failed or quarantined"):
+        ledger.retry(item_id)  # processing: a retry would let two workers run it
+    assert ledger.get(item_id).state == ItemState.PROCESSING

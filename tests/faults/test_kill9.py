@@ -89,7 +89,9 @@ def approve_pending(queue: ApprovalQueue) -> int:
     for row in queue.list([ApprovalStatus.PENDING], limit=500):
         assert row.id is not None
         try:
-            queue.approve(row.id, shown_hash=row.shown_hash, acknowledge_warnings=True, actor="test")
+            queue.approve(
+                row.id, shown_hash=row.shown_hash, acknowledge_warnings=True, actor="test"
+            )
             approved += 1
         except DecisionError:
             continue  # stale or decided meanwhile: it is offered again or already done
@@ -99,8 +101,12 @@ def approve_pending(queue: ApprovalQueue) -> int:
 def settled(ledger: Ledger, queue: ApprovalQueue) -> bool:
     counts = ledger.counts().by_state
     open_rows = queue.list(
-        [ApprovalStatus.PENDING, ApprovalStatus.APPROVED, ApprovalStatus.EXECUTING,
-         ApprovalStatus.FAILED],
+        [
+            ApprovalStatus.PENDING,
+            ApprovalStatus.APPROVED,
+            ApprovalStatus.EXECUTING,
+            ApprovalStatus.FAILED,
+        ],
         limit=1,
     )
     return counts["done"] + counts["quarantined"] == ITEMS and not open_rows
@@ -119,8 +125,10 @@ def test_sigkill_at_random_points_loses_nothing_and_sends_each_reply_once(
         deliver(
             settings.maildir_path,
             email_bytes(
-                f"request {index}", sender=f"Person {index} <p{index}@example.org>",
-                message_id=f"<kill9-{index}@example.org>", body=f"Question number {index}?",
+                f"request {index}",
+                sender=f"Person {index} <p{index}@example.org>",
+                message_id=f"<kill9-{index}@example.org>",
+                body=f"Question number {index}?",
             ),
         )
     chaos = random.Random(int(os.environ.get("AMBIENT_FAULT_SEED", "9")))
@@ -152,7 +160,8 @@ def test_sigkill_at_random_points_loses_nothing_and_sends_each_reply_once(
     assert len(os.listdir(settings.maildir_path / "new")) == 0
     replies = queue.list(statuses=None, limit=100_000)
     executed_replies = [
-        row for row in replies
+        row
+        for row in replies
         if row.kind == "reply_email" and row.status == ApprovalStatus.EXECUTED
     ]
     assert len(executed_replies) == ITEMS

@@ -6,7 +6,7 @@ Each server module lives beside this one; this file only collects their fixtures
 from __future__ import annotations
 
 from tests.servers.dovecot import dovecot, imap_account  # noqa: E402,F401
+from tests.servers.fake_llm import fake_llm  # noqa: E402,F401
 from tests.servers.langfuse_receiver import langfuse_project, langfuse_server  # noqa: E402,F401
 from tests.servers.postgres import postgres_server, postgres_url  # noqa: E402,F401
 from tests.servers.smtp import smtp_server, smtp_server_session  # noqa: E402,F401
-from tests.servers.fake_llm import fake_llm  # noqa: E402,F401

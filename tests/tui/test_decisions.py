@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine, text
 
+from ambient.approvals.models import Approval
 from ambient.tui.app import AmbientApp
 from ambient.tui.widgets.detail import DetailPane
 from tests.conftest import FrozenClock
@@ -268,3 +269,28 @@ async def test_a_database_error_is_a_message_not_a_crash(
         second = daemon.draft(raw=email_bytes(subject="After", message_id="<after@x>"))
         await wait_for(pilot, lambda: second.id in queue_keys(app))
         assert app.is_running
+
+
+class RecordedEvents:
+    """Stands in for tracing: what the queue reports after each committed decision."""
+
+    def __init__(self) -> None:
+        self.decisions: list[tuple[int | None, str]] = []
+
+    def decided(self, approval: Approval) -> None:
+        self.decisions.append((approval.id, approval.decision.value if approval.decision else ""))
+
+    def executed(self, approval: Approval, outcome: str) -> None:
+        raise AssertionError("the TUI never executes anything")
+
+
+async def test_decisions_made_in_the_app_reach_the_approval_events(
+    daemon: DaemonStandIn, tui: Callable[..., AmbientApp]
+) -> None:
+    approval = daemon.draft()
+    events = RecordedEvents()
+    app = tui(events=events)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, shows_detail(app, approval.id))
+        await pilot.press("i")
+        await wait_for(pilot, lambda: events.decisions == [(approval.id, "ignored")])

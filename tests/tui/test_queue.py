@@ -149,6 +149,10 @@ async def test_moving_the_cursor_shows_each_rows_detail(
         await wait_for(pilot, detail_of(app, newer.id))
         await pilot.press("G")
         await wait_for(pilot, detail_of(app, older.id))
+        await pilot.press("tab")  # to the detail, to scroll a long message
+        assert isinstance(app.focused, DetailPane)
+        await pilot.press("tab")
+        assert app.focused is not None and app.focused.id == "queue"
 
 
 async def test_status_bar_shows_daemon_health_last_poll_counts_and_model(

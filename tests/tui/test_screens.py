@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import Engine, text
-from textual.widgets import Input
+from textual.widgets import Input, Select, TextArea
 
 from ambient.config import Settings
 from ambient.memory.diffs import make_diff, sha256_text
@@ -252,3 +252,51 @@ async def test_memory_rejects_a_proposal_with_a_reason(
         await pilot.press("enter")
         await wait_for(pilot, wait_statuses(daemon, [proposal.id], "rejected"))
         assert daemon.queue.get(proposal.id).decision_message == "far too broad"
+
+
+async def test_history_u_takes_a_decision_back_and_slash_filters_by_status(
+    daemon: DaemonStandIn, tui: Callable[..., AmbientApp]
+) -> None:
+    kept = daemon.draft(raw=email_bytes(subject="Kept", message_id="<k@x>"))
+    dropped = daemon.draft(raw=email_bytes(subject="Dropped", message_id="<d@x>"))
+    daemon.queue.approve(kept.id, shown_hash=kept.shown_hash, actor="cli")
+    daemon.queue.reject(dropped.id, shown_hash=dropped.shown_hash, reason="no", actor="cli")
+    app = tui()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, on_screen(app, QueueScreen))
+        await pilot.press("h")
+        await wait_for(pilot, on_screen(app, HistoryScreen))
+        await wait_for(
+            pilot, lambda: "Re: Kept" in screen_text(app) and "Re: Dropped" in screen_text(app)
+        )
+        await pilot.press("slash")
+        await wait_for(pilot, lambda: isinstance(app.focused, Input))
+        app.screen.query_one("#status", Select).value = "rejected"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "Re: Kept" not in screen_text(app))
+        assert "Re: Dropped" in screen_text(app)
+        await pilot.press("u")
+        await wait_for(pilot, wait_statuses(daemon, [dropped.id], "pending"))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: dropped.id in queue_keys(app))
+
+
+async def test_memory_file_edited_in_the_app_when_no_editor_is_set(
+    daemon: DaemonStandIn, settings: Settings, tui: Callable[..., AmbientApp]
+) -> None:
+    seeded_memory(settings)
+    app = tui(editor=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, on_screen(app, QueueScreen))
+        await pilot.press("m")
+        await wait_for(pilot, on_screen(app, MemoryScreen))
+        await wait_for(pilot, lambda: "profile.md" in screen_text(app))
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.focused, TextArea))
+        area = app.focused
+        assert isinstance(area, TextArea)
+        area.load_text(area.text + "\n- Works from Lisbon.\n")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, notified(app, "profile.md saved"))
+        assert "Works from Lisbon." in (settings.memory_dir / "profile.md").read_text()
+        assert MemoryHistory(settings.memory_dir).log(limit=1)[0].subject == "user edit: profile.md"

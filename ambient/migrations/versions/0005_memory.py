@@ -5,7 +5,7 @@ Revises: 0001_foundation
 """
 
 import sqlalchemy as sa
-import sqlmodel  # noqa: F401
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 import ambient.db  # noqa: F401

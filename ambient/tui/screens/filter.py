@@ -49,11 +49,15 @@ class FilterDialog(ModalScreen[QueueFilter | None]):
             yield Label("Search and filter", classes="dialog-title")
             with Grid(id="filter-grid"):
                 yield Label("Text")
-                yield Input(current.text, placeholder="subject, sender, summary", id="text", compact=True)
+                yield Input(
+                    current.text, placeholder="subject, sender, summary", id="text", compact=True
+                )
                 yield Label("Source")
                 yield Input(current.source, placeholder="e.g. inbox", id="source", compact=True)
                 yield Label("Sender")
-                yield Input(current.sender, placeholder="address or name", id="sender", compact=True)
+                yield Input(
+                    current.sender, placeholder="address or name", id="sender", compact=True
+                )
                 yield Label("Kind")
                 yield Select(
                     [(label, kind) for kind, label in KIND_LABELS.items()],
