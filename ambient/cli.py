@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ambient import __version__
@@ -643,7 +644,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args, settings, secrets)
     except AmbientError as error:
         for line in str(error).splitlines() or [type(error).__name__]:
-            error_console.print(f"[red]error:[/] {line}", highlight=False, markup=True)
+            error_console.print(f"[red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
         return error.exit_code
     except KeyboardInterrupt:
         return 130
