@@ -36,6 +36,8 @@ class DecisionTracer(Protocol):
         details: dict[str, Any] | None = None,
     ) -> str: ...
 
+    def finish_if_settled(self, item_id: int) -> None: ...
+
     def record_step(
         self,
         item: int,
@@ -63,6 +65,7 @@ class TracedApprovals:
             comment=approval.decision_message,
             details={"kind": approval.kind, "decided_by": approval.decided_by},
         )
+        self.tracer.finish_if_settled(approval.item_id)
 
     def executed(self, approval: Approval, outcome: str) -> None:
         self.tracer.record_step(
@@ -72,6 +75,7 @@ class TracedApprovals:
             output={"outcome": outcome, "result": approval.result, "attempt": approval.attempts},
             error=approval.last_error if outcome in ("failed", "dead") else None,
         )
+        self.tracer.finish_if_settled(approval.item_id)
 
 
 def notify(events: ApprovalEvents | None, method: str, *args: Any) -> None:

@@ -92,8 +92,9 @@ class Worker:
 
     def _refill_done(self, task: asyncio.Task[int]) -> None:
         self._refills.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("claiming more items failed: %s", describe_error(task.exception()))
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            log.error("claiming more items failed: %s", describe_error(error))
 
     async def _run(self, item: ClaimedItem) -> None:
         with log_context(item_id=item.id, trace_id=item.trace_id):

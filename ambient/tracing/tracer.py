@@ -33,7 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ambient.clock import Clock
 from ambient.db import read_session
 from ambient.errors import NotFoundError
-from ambient.items import Item
+from ambient.items import Item, ItemState
 from ambient.tracing.observations import StepType, inside_trace, langfuse_observation
 from ambient.tracing.redaction import Redactor
 from ambient.tracing.spool import Spool
@@ -183,6 +183,17 @@ class ItemTracer:
         return self.score_decision(
             ref.trace_id, value, comment, approval_id=approval_id, item_id=ref.item_id
         )
+
+    def finish_if_settled(self, item_id: int) -> None:
+        """Record the item's final state on its root once its last approval is settled."""
+        try:
+            with read_session(self.trace_log.engine) as session:
+                row = session.get(Item, item_id)
+        except SQLAlchemyError as error:
+            log.error("tracing: item %s final state not traced: %s", item_id, error)
+            return
+        if row is not None and row.state in (ItemState.DONE, ItemState.QUARANTINED):
+            self.finish_item(row, ItemState(row.state).value)
 
     def finish_item(self, item: ItemLike, state: str, *, input: Any = None) -> None:
         """The item reached its final state: the root observation's output says so."""

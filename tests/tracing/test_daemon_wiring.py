@@ -76,3 +76,56 @@ async def test_a_daemon_pass_traces_the_item_with_the_agents_own_spans(
     children = {span.span_id for span in spans}
     for span in spans:
         assert span.parent_span_id is None or span.parent_span_id in children, span.name
+
+
+async def test_one_trace_holds_every_step_from_ingest_to_execution_and_the_final_state(
+    tracing_settings: Settings, langfuse_project: LangfuseProject, clock: FrozenClock
+) -> None:
+    from ambient.approvals.events import TracedApprovals
+    from ambient.approvals.models import ApprovalStatus
+    from ambient.approvals.policy import PolicyGate
+    from ambient.approvals.queue import ApprovalQueue
+
+    runtime = open_runtime(tracing_settings, Secrets(langfuse_project.environment()), clock)
+    deliver(tracing_settings.maildir_path, email_bytes("Notes?", message_id="<notes@x>"))
+    try:
+        daemon = build_daemon(runtime)
+        await daemon.run_once()
+        queue = ApprovalQueue(
+            runtime.engine,
+            clock,
+            tracing_settings,
+            PolicyGate.from_settings(tracing_settings),
+            events=TracedApprovals(build_tracing(runtime).tracer),
+        )
+        for row in queue.list([ApprovalStatus.PENDING]):
+            assert row.id is not None
+            if row.kind == "write_note":
+                queue.approve(row.id, shown_hash=row.shown_hash, actor="test")
+            else:
+                queue.ignore(row.id, shown_hash=row.shown_hash, actor="test")
+        await daemon.run_once()  # the outbox writes the note; the item settles
+        (item,) = runtime.ledger.items()
+        assert item.state == "done"
+        build_tracing(runtime).tracer.flush()
+        await daemon.run_once()  # forwards what the decisions and execution spooled
+        names = langfuse_project.wait_for(
+            lambda: (
+                {span.name for span in langfuse_project.received.spans}
+                >= {"ingest", "human decision", "execute write_note"}
+                and {span.name for span in langfuse_project.received.spans}
+            )
+        )
+        scores = langfuse_project.wait_for(lambda: langfuse_project.received.scores)
+    finally:
+        for close in runtime.closers:
+            await close()
+        runtime.engine.dispose()
+    assert {"ingest", "human decision", "execute write_note"} <= names
+    assert {score.get("traceId") for score in scores} == {item.trace_id}
+    roots = [
+        span
+        for span in langfuse_project.received.spans
+        if span.span_id == root_span_id_for_trace(item.trace_id)
+    ]
+    assert any('"done"' in str(span.attributes) for span in roots)

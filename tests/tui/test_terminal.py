@@ -28,16 +28,19 @@ def ambient_command() -> list[str]:
 
 
 class Terminal:
-    def __init__(self, socket: str) -> None:
-        self.socket = socket
+    """A tmux server of this test's own (its socket in the test's temp dir)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.environment = {**os.environ, "TMUX_TMPDIR": str(folder)}
 
     def tmux(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            ["tmux", "-L", self.socket, "-f", "/dev/null", *args],
+            ["tmux", "-L", "ambient", "-f", "/dev/null", *args],
             capture_output=True,
             text=True,
             check=check,
             timeout=10,
+            env=self.environment,
         )
 
     def start(self, command: list[str], environment: dict[str, str]) -> None:
@@ -68,7 +71,9 @@ class Terminal:
 def terminal(tmp_path: Path) -> Iterator[Terminal]:
     if shutil.which("tmux") is None:
         pytest.fail("tmux is not installed: run scripts/install-test-deps.sh")
-    terminal = Terminal(f"ambient-test-{os.getpid()}-{tmp_path.name}")
+    folder = tmp_path / "tmux"
+    folder.mkdir()
+    terminal = Terminal(folder)
     try:
         yield terminal
     finally:
