@@ -148,7 +148,8 @@ def build_memory_jobs(runtime: Runtime) -> list[PeriodicJob]:
     from ambient.memory.reflection import build_reflector
 
     settings = runtime.settings
-    reflector = build_reflector(settings, runtime.secrets, runtime.engine, runtime.clock)
+    steps = build_tracing(runtime).tracer
+    reflector = build_reflector(settings, runtime.secrets, runtime.engine, runtime.clock, steps)
     interval = settings.memory.reflect_interval_seconds
     return [PeriodicJob("memory-reflection", interval, reflector.tick)]
 

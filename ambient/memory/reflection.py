@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from pydantic_ai.models import Model
 from pydantic_ai.usage import UsageLimits
@@ -65,7 +66,9 @@ class Reflector:
         changes: MemoryChanges | None = None,
         reproposals: ReproposalQueue | None = None,
         batch: int = 5,
+        steps: StepRecorder | None = None,
     ) -> None:
+        self.steps = steps  # the item's trace (ambient.tracing): reflections and memory changes
         self.engine = engine
         self.settings = settings
         self.queue = queue
@@ -126,9 +129,11 @@ class Reflector:
         try:
             await unit(approval)
         except Exception as error:  # noqa: BLE001 - one row's failure; the job goes on
+            await self._trace(approval.item_id, "memory reflection", {"what": what}, str(error))
             if self._record_failure(what, approval.item_id, approval.trace_id, error):
                 await self._give_up(approval)
             return 0
+        await self._trace(approval.item_id, "memory reflection", {"what": what}, None)
         self._failures.pop(what, None)
         self._retry_at.pop(what, None)
         return 1
@@ -284,6 +289,13 @@ class Reflector:
                 key=key,
             )
         )
+        await self._trace(
+            item_id,
+            "memory change",
+            {"file": update.file, "diff": update.diff, "reason": update.reason},
+            None,
+            output={"commit": applied.revision, "auto_applied": True},
+        )
         log.info(
             "memory: auto-applied a change to %s as %s (item=%s trace=%s, %s)",
             update.file,
@@ -292,6 +304,24 @@ class Reflector:
             trace_id,
             cause_text,
         )
+
+    async def _trace(
+        self,
+        item_id: int,
+        name: str,
+        input: dict[str, Any],
+        error: str | None,
+        output: dict[str, Any] | None = None,
+    ) -> None:
+        if self.steps is None:
+            return
+        steps = self.steps
+        try:
+            await asyncio.to_thread(
+                lambda: steps.record_step(item_id, name, input=input, output=output, error=error)
+            )
+        except Exception:  # noqa: BLE001 - tracing never stops learning
+            log.exception("memory: %s for item=%s not traced", name, item_id)
 
     def _already_proposed(self, cause: str, after_id: int) -> bool:
         """Whether a memory_update for this cause newer than `after_id` exists (crash safety)."""
@@ -304,8 +334,26 @@ class Reflector:
             return session.exec(query).first() is not None
 
 
+class StepRecorder(Protocol):
+    """Where reflection steps go: the item's trace (ambient.tracing's ItemTracer)."""
+
+    def record_step(
+        self,
+        item: int,
+        name: str,
+        *,
+        input: Any = None,
+        output: Any = None,
+        error: str | None = None,
+    ) -> None: ...
+
+
 def build_reflector(
-    settings: Settings, secrets: Secrets, engine: Engine, clock: Clock
+    settings: Settings,
+    secrets: Secrets,
+    engine: Engine,
+    clock: Clock,
+    steps: StepRecorder | None = None,
 ) -> Reflector:
     """The Reflector as the daemon runs it (ambient.daemon.assembly schedules its tick)."""
     queue = ApprovalQueue(engine, clock, settings, PolicyGate.from_settings(settings))
@@ -316,4 +364,5 @@ def build_reflector(
         queue=queue,
         store=MemoryStore(settings.memory_dir),
         model=resolve_reflection_model(settings, secrets),
+        steps=steps,
     )

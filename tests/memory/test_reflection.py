@@ -215,3 +215,45 @@ async def test_a_failing_model_is_logged_with_ids_and_retried_later(
     clock.advance(seconds=31)
     assert await reflector.tick() == 1
     assert queue.get(rejected.id or 0).reflection_status == ReflectionStatus.DONE
+
+
+class RecordedSteps:
+    """Stands in for the item's trace: keeps the steps reflection records."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[int, str, object, object]] = []
+
+    def record_step(self, item, name, *, input=None, output=None, error=None) -> None:  # type: ignore[no-untyped-def]
+        self.steps.append((item, name, output, error))
+
+
+async def test_reflection_and_an_auto_applied_change_are_steps_on_the_items_trace(
+    settings: Settings,
+    engine: Engine,
+    clock: FrozenClock,
+    queue: ApprovalQueue,
+    store: MemoryStore,
+    drafted_reply: Callable[[], Approval],
+) -> None:
+    settings.memory.auto_apply = True
+    rejected = reject(queue, drafted_reply(), "Too chirpy.")
+    model = Reflecting(add_line(store, "writing_style.md", "- Plain words", STYLE_RULE))
+    steps = RecordedSteps()
+    reflector = Reflector(
+        engine=engine,
+        clock=clock,
+        settings=settings,
+        queue=queue,
+        store=store,
+        model=model.model,
+        steps=steps,
+    )
+    assert await reflector.tick() == 1
+    names = [(item, name) for item, name, _output, _error in steps.steps]
+    assert (rejected.item_id, "memory change") in names
+    assert (rejected.item_id, "memory reflection") in names
+    change = next(output for _i, name, output, _e in steps.steps if name == "memory change")
+    assert (
+        isinstance(change, dict)
+        and change["commit"] == MemoryHistory(store.folder).log()[0].revision
+    )
