@@ -1,0 +1,62 @@
+"""The `ambient` command: parses arguments and calls into the packages, nothing more.
+
+Errors from inside (AmbientError) become one red line and a meaningful exit code here.
+Every command that reports or lists something takes --json (stable keys) for scripts.
+One module per group of commands; each adds its subcommands to the parser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from rich.markup import escape
+
+from ambient import __version__
+from ambient.cli import approvals, core, evals, memory, service, triage, tui
+from ambient.cli.output import error_console, print_json
+from ambient.config import Secrets, Settings, load_settings
+from ambient.errors import AmbientError
+
+__all__ = ["build_parser", "entry", "main", "print_json"]
+
+Handler = Callable[[argparse.Namespace, Settings, Secrets], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ambient",
+        description="An ambient agent daemon: triages your inbox, drafts, waits for approval.",
+    )
+    parser.add_argument("--version", action="version", version=f"ambient {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    core.add_core_commands(subparsers)
+    approvals.add_approvals_commands(subparsers)
+    triage.add_triage_commands(subparsers)
+    memory.add_memory_commands(subparsers)
+    tui.add_tui_commands(subparsers)
+    service.add_service_commands(subparsers)
+    evals.add_eval_commands(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings, secrets = load_settings()
+        handler: Handler = args.handler
+        return handler(args, settings, secrets)
+    except AmbientError as error:
+        for line in str(error).splitlines() or [type(error).__name__]:
+            error_console.print(f"[red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
+        return error.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def entry() -> None:
+    sys.exit(main())

@@ -1,0 +1,3 @@
+from ambient.cli import entry
+
+entry()

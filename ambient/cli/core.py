@@ -1,0 +1,229 @@
+"""`ambient` commands: init, run, status, ingest and the item ledger."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from ambient.cli.output import console, print_json, when
+from ambient.config import Secrets, Settings
+
+
+def _cmd_init(args: argparse.Namespace, settings: Settings, secrets: Secrets) -> int:
+    from ambient.home import initialise
+
+    report = initialise(settings, samples=not args.no_samples and settings.seed_samples)
+    if args.json:
+        print_json(
+            {
+                "created": [str(path) for path in report.created],
+                "samples": report.samples,
+                "changed": report.changed,
+                "config_dir": str(settings.config_dir),
+                "data_dir": str(settings.data_dir),
+            }
+        )
+        return 0
+    if not report.changed:
+        console.print(f"ambient is already set up in {settings.config_dir}: nothing changed.")
+        return 0
+    for path in report.created:
+        console.print(f"[green]created[/] {path}")
+    if report.samples:
+        console.print(f"[green]delivered[/] {report.samples} sample emails to the inbox")
+    console.print(f"config: {settings.config_file}\ndata:   {settings.data_dir}")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace, settings: Settings, secrets: Secrets) -> int:
+    from ambient.daemon.runner import run_daemon
+
+    return run_daemon(
+        settings, secrets, once=args.once, log_level=args.log_level, log_format=args.log_format
+    )
+
+
+def _cmd_status(args: argparse.Namespace, settings: Settings, secrets: Secrets) -> int:
+    from ambient.clock import SystemClock
+    from ambient.daemon.health import read_health
+    from ambient.daemon.ledger import Ledger
+    from ambient.db import open_database
+
+    engine = open_database(settings.resolved_database_url)
+    ledger = Ledger(engine, SystemClock(), settings.worker)
+    counts = ledger.counts()
+    sources = ledger.source_states()
+    health = read_health(engine, SystemClock())
+    if args.json:
+        print_json(
+            {
+                "states": counts.by_state,
+                "sources": {
+                    state.name: {
+                        "counts": counts.by_source.get(state.name, {}),
+                        "last_poll_at": state.last_poll_at,
+                        "last_ok_at": state.last_ok_at,
+                        "last_error": state.last_error,
+                    }
+                    for state in sources
+                }
+                | {
+                    name: {
+                        "counts": by_state,
+                        "last_poll_at": None,
+                        "last_ok_at": None,
+                        "last_error": None,
+                    }
+                    for name, by_state in counts.by_source.items()
+                    if name not in {state.name for state in sources}
+                },
+                "daemon": {
+                    "alive": health.alive,
+                    "process": health.process,
+                    "last_heartbeat": health.beat_at,
+                    "status": health.status,
+                    "model": health.model,
+                },
+                "model": settings.model_name,
+            }
+        )
+        return 0
+    alive = "[green]running[/]" if health.alive else "[red]not running[/]"
+    console.print(f"daemon: {alive} ({health.status}); model: {settings.model_name}")
+    table = Table("state", "items")
+    for state, count in counts.by_state.items():
+        table.add_row(state, str(count))
+    console.print(table)
+    table = Table("source", "items", "last poll", "last error")
+    for source in sources:
+        total = sum(counts.by_source.get(source.name, {}).values())
+        table.add_row(source.name, str(total), when(source.last_poll_at), source.last_error or "")
+    console.print(table)
+    return 0
+
+
+def _cmd_ingest(args: argparse.Namespace, settings: Settings, secrets: Secrets) -> int:
+    from ambient.daemon.sources.maildir import deliver
+    from ambient.errors import ConfigError, InputError
+    from ambient.message import UnparseableMessage, parse_message
+
+    target = next((s for s in settings.sources if s.type == "maildir" and s.owned), None)
+    if target is None:
+        raise ConfigError("ambient.toml: no owned maildir source to ingest into")
+    path = settings.source_path(target)
+    delivered = []
+    for name in args.files:
+        try:
+            raw = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+        except OSError as error:
+            raise InputError(f"{name}: cannot be read: {error.strerror or error}") from error
+        try:
+            subject = parse_message(raw).subject
+        except UnparseableMessage as error:
+            subject = f"(unparseable: {error}; it will be quarantined with its bytes kept)"
+        key = deliver(path, raw)
+        delivered.append({"file": name, "key": key, "source": target.name, "subject": subject})
+    if args.json:
+        print_json(delivered)
+    else:
+        for entry in delivered:
+            console.print(f"delivered {entry['file']} to {entry['source']}: {entry['subject']}")
+    return 0
+
+
+def _item_summary(item: Any) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "source": item.source,
+        "key": item.key,
+        "state": str(item.state),
+        "subject": item.subject,
+        "sender": item.sender,
+        "attempts": item.attempts,
+        "last_error": item.last_error,
+        "triage": json.loads(item.triage_json) if item.triage_json else None,
+        "trace_id": item.trace_id,
+        "created_at": item.created_at,
+    }
+
+
+def _cmd_items(args: argparse.Namespace, settings: Settings, secrets: Secrets) -> int:
+    from ambient.clock import SystemClock
+    from ambient.daemon.ledger import Ledger
+    from ambient.db import open_database
+    from ambient.items import ItemState
+
+    ledger = Ledger(open_database(settings.resolved_database_url), SystemClock(), settings.worker)
+    if args.items_command == "retry":
+        for item_id in args.ids:
+            ledger.retry(item_id)
+            console.print(f"item {item_id} queued again")
+        return 0
+    if args.items_command == "show":
+        item = _item_summary(ledger.get(args.id))
+        if args.json:
+            print_json(item)
+        else:
+            for key, value in item.items():
+                console.print(f"[bold]{key}[/]: {value}")
+        return 0
+    states = [ItemState(args.state)] if args.state else None
+    rows = [_item_summary(item) for item in ledger.items(states, limit=args.limit)]
+    if args.json:
+        print_json(rows)
+        return 0
+    table = Table("id", "state", "source", "from", "subject", "error")
+    for row in rows:
+        table.add_row(
+            str(row["id"]),
+            row["state"],
+            row["source"],
+            row["sender"][:30],
+            row["subject"][:40],
+            (row["last_error"] or "")[:40],
+        )
+    console.print(table)
+    return 0
+
+
+def add_core_commands(subparsers: Any) -> None:
+    init = subparsers.add_parser("init", help="create config, data dirs, memory and database")
+    init.add_argument("--no-samples", action="store_true", help="do not drop sample emails")
+    init.add_argument("--json", action="store_true")
+    init.set_defaults(handler=_cmd_init)
+
+    run = subparsers.add_parser("run", help="run the daemon in the foreground")
+    run.add_argument("--once", action="store_true", help="one pass of every job, then exit")
+    run.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING, ERROR")
+    run.add_argument("--log-format", choices=["text", "json"], default=None)
+    run.set_defaults(handler=_cmd_run)
+
+    status = subparsers.add_parser("status", help="item counts, sources, daemon health")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=_cmd_status)
+
+    ingest = subparsers.add_parser("ingest", help="put .eml files (or - for stdin) in the inbox")
+    ingest.add_argument("files", nargs="+")
+    ingest.add_argument("--json", action="store_true")
+    ingest.set_defaults(handler=_cmd_ingest)
+
+    items = subparsers.add_parser("items", help="the item ledger")
+    items_sub = items.add_subparsers(dest="items_command", required=True)
+    listing = items_sub.add_parser("list", help="recent items")
+    listing.add_argument(
+        "--state",
+        choices=["new", "processing", "awaiting_approval", "done", "failed", "quarantined"],
+    )
+    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--json", action="store_true")
+    show = items_sub.add_parser("show", help="one item")
+    show.add_argument("id", type=int)
+    show.add_argument("--json", action="store_true")
+    retry = items_sub.add_parser("retry", help="queue failed or quarantined items again")
+    retry.add_argument("ids", type=int, nargs="+")
+    items.set_defaults(handler=_cmd_items)

@@ -1,0 +1,25 @@
+"""`ambient` commands: tui: the review UI."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ambient.config import Secrets, Settings
+
+
+def _cmd_tui(args: argparse.Namespace, settings: Settings, secrets: Secrets) -> int:
+    import os
+
+    from ambient.tui.app import run_tui
+
+    editor = args.editor or os.environ.get("VISUAL") or os.environ.get("EDITOR") or None
+    return run_tui(settings, secrets, editor=editor)
+
+
+def add_tui_commands(subparsers: Any) -> None:
+    tui = subparsers.add_parser("tui", help="review and decide what the agent drafted")
+    tui.add_argument(
+        "--editor", default=None, help="editor command for drafts (default: $VISUAL, $EDITOR)"
+    )
+    tui.set_defaults(handler=_cmd_tui)
