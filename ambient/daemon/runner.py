@@ -36,13 +36,13 @@ from typing import Any
 
 from ambient.config import Secrets, Settings, load_settings
 from ambient.daemon.assembly import Runtime, build_daemon, build_processor, open_runtime
-from ambient.tracing.redaction import secret_names
 from ambient.daemon.logs import configure_logging, database_password
 from ambient.daemon.notify import Notifier, Watchdog, one_line, watchdog_interval
 from ambient.daemon.reload import Reloader, delayed
 from ambient.daemon.service import Daemon
 from ambient.daemon.worker import ItemProcessor
 from ambient.errors import AmbientError
+from ambient.tracing.redaction import secret_names
 
 log = logging.getLogger(__name__)
 
