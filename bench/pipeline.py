@@ -50,15 +50,21 @@ def model(delay_seconds: float) -> FunctionModel:
 
 
 class BenchProcessor:
-    def __init__(self, delay_seconds: float) -> None:
-        self.agent = Agent(model(delay_seconds), output_type=Triage)
+    """A real Pydantic AI agent on a FunctionModel; `agent=False` measures ambient alone."""
+
+    def __init__(self, delay_seconds: float, agent: bool = True) -> None:
+        self.agent = Agent(model(delay_seconds), output_type=Triage) if agent else None
         self.finished: dict[str, float] = {}
 
     async def process(self, item: ClaimedItem) -> ItemOutcome:
         message = parse_message(item.raw)
-        result = await self.agent.run(f"<untrusted_email>{message.text}</untrusted_email>")
+        if self.agent is None:
+            triage = {"decision": "notify", "summary": "bench"}
+        else:
+            result = await self.agent.run(f"<untrusted_email>{message.text}</untrusted_email>")
+            triage = result.output.model_dump()
         self.finished[message.subject] = time.perf_counter()
-        return ItemOutcome(ItemState.DONE, result.output.model_dump())
+        return ItemOutcome(ItemState.DONE, triage)
 
 
 def message(index: int) -> bytes:
@@ -78,7 +84,7 @@ async def wait_until(condition, timeout: float) -> None:  # type: ignore[no-unty
 
 
 async def one_run(
-    messages: int, concurrency: int, delay: float, database_url: str | None
+    messages: int, concurrency: int, delay: float, database_url: str | None, agent: bool = True
 ) -> tuple[float, float, float]:
     with tempfile.TemporaryDirectory() as home:
         environ = {"AMBIENT_HOME": home, "AMBIENT_MODEL": "test"}
@@ -90,7 +96,7 @@ async def one_run(
         settings.worker.interval_seconds = 0.05
         settings.sources[0].interval_seconds = 0.02
         runtime = open_runtime(settings, secrets)
-        processor = BenchProcessor(delay)
+        processor = BenchProcessor(delay, agent)
         daemon = build_daemon(runtime, processor=processor)
 
         # backlog throughput
@@ -128,6 +134,11 @@ def main() -> None:
     args = parser.parse_args()
     print(f"pipeline: Maildir -> ledger -> worker -> agent; {args.messages} messages per run")
     print(f"{'model':>8} {'conc':>5} {'items/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'vs c=1':>7}")
+    rate, p50, p95 = asyncio.run(one_run(args.messages, 16, 0, args.database_url, agent=False))
+    print(
+        f"{'no agent':>8} {16:>5} {rate:>9.1f} {p50 * 1000:>8.1f} {p95 * 1000:>8.1f}"
+        "   (ambient's own overhead: no Pydantic AI run)"
+    )
     for delay_ms in args.model_ms:
         baseline = None
         count = args.messages if delay_ms == 0 else min(args.messages, 200)

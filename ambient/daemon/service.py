@@ -34,6 +34,9 @@ HEARTBEAT_SECONDS = 5.0
 class StepRecorder(Protocol):
     """Where the daemon records pipeline steps for an item's trace (ambient.tracing)."""
 
+    @property
+    def enabled(self) -> bool: ...
+
     def record_step(
         self, item: int, name: str, *, input: Any = None, output: Any = None
     ) -> None: ...
@@ -146,8 +149,8 @@ class Daemon:
     async def _trace_ingest(
         self, source: str, items: list[InboundItem], results: list[IngestResult]
     ) -> None:
-        if self.steps is None:
-            return
+        if self.steps is None or not self.steps.enabled:
+            return  # without Langfuse the ledger row is the record of the ingest
         steps = self.steps
         created = [
             (inbound, result)
