@@ -88,6 +88,14 @@ class AgentItem:
         return f"Re: {subject}" if subject else "Re: your message"
 
 
+@dataclass(frozen=True)
+class DroppedDraft:
+    """An action call whose arguments stayed invalid: not drafted, noted in the triage."""
+
+    kind: str
+    reason: str
+
+
 @dataclass
 class AgentDeps:
     """Pydantic AI deps: everything a tool or the instructions may read during one run."""
@@ -99,3 +107,5 @@ class AgentDeps:
     memory_budget_tokens: int
     # Set by the output validator when the model gave its triage in the same reply as drafts.
     stated_triage: Triage | None = field(default=None)
+    # Action calls given up on during the run (see ambient.agent.dropped).
+    dropped_drafts: list[DroppedDraft] = field(default_factory=list)

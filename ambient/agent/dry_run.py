@@ -11,15 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic_ai.exceptions import AgentRunError
-
 from ambient.agent.deps import AgentItem
 from ambient.agent.processor import build_agent
 from ambient.agent.triage import Triage
 from ambient.approvals.policy import PolicyGate
 from ambient.clock import Clock, SystemClock
 from ambient.config import Secrets, Settings
-from ambient.daemon.worker import PermanentItemError
+from ambient.daemon.worker import PermanentItemError, TransientItemError
 from ambient.errors import AmbientError, NotFoundError
 from ambient.message import UnparseableMessage
 
@@ -93,11 +91,8 @@ async def dry_run(
     _deps, plan = agent.prepare(item)
     try:
         outcome = await agent.triage(item)
-    except PermanentItemError as error:
+    except (PermanentItemError, TransientItemError) as error:
         raise AmbientError(f"{path}: {error}") from None
-    except AgentRunError as error:
-        failure = f"{type(error).__name__}: {error}"
-        raise AmbientError(f"{path}: the model run failed: {failure}") from None
     gate = PolicyGate.from_settings(settings)
     drafts = []
     for draft in outcome.drafts:

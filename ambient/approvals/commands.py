@@ -12,16 +12,14 @@ import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.console import Console
 from rich.text import Text
-from sqlalchemy import Engine
 
 from ambient.approvals.audit import AuditLog
 from ambient.approvals.decisions import DecisionOutcome
 from ambient.approvals.editing import apply_sets, edit_in_editor, parse_args_json
-from ambient.approvals.events import TracedApprovals
 from ambient.approvals.models import Approval, ApprovalStatus
 from ambient.approvals.policy import PolicyGate
 from ambient.approvals.queue import ApprovalQueue
@@ -32,13 +30,11 @@ from ambient.approvals.render import (
     render_log,
     render_table,
 )
+from ambient.approvals.wiring import DecisionScores
 from ambient.clock import SystemClock
 from ambient.config import Secrets, Settings
 from ambient.db import open_database
 from ambient.errors import DecisionError
-
-if TYPE_CHECKING:
-    from ambient.tracing.assembly import Tracing
 
 DEFAULT_LIST = (ApprovalStatus.PENDING, ApprovalStatus.BLOCKED)
 AFTERWARDS = {
@@ -228,39 +224,12 @@ class ApprovalCommands:
         return self._report([outcome], as_json=as_json)
 
 
-class _TracingOnFirstDecision:
-    """The decision as a score on the item's trace, opening tracing only when one is made."""
-
-    def __init__(self, settings: Settings, secrets: Secrets, engine: Engine) -> None:
-        self.settings = settings
-        self.secrets = secrets
-        self.engine = engine
-        self.tracing: Tracing | None = None
-
-    def _events(self) -> TracedApprovals:
-        if self.tracing is None:
-            from ambient.tracing.assembly import open_tracing
-
-            self.tracing = open_tracing(self.settings, self.secrets, self.engine, SystemClock())
-        return TracedApprovals(self.tracing.tracer)
-
-    def decided(self, approval: Approval) -> None:
-        self._events().decided(approval)
-
-    def executed(self, approval: Approval, outcome: str) -> None:
-        self._events().executed(approval, outcome)
-
-    def close(self) -> None:
-        if self.tracing is not None:
-            self.tracing.close()
-
-
 @contextmanager
 def open_commands(
     settings: Settings, secrets: Secrets, console: Console
 ) -> Iterator[ApprovalCommands]:
     engine = open_database(settings.resolved_database_url)
-    events = _TracingOnFirstDecision(settings, secrets, engine)
+    events = DecisionScores(settings, secrets, engine)
     queue = ApprovalQueue(
         engine, SystemClock(), settings, PolicyGate.from_settings(settings), events
     )

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
-from ambient.approvals.events import ApprovalEvents
+from ambient.approvals.events import ApprovalEvents, TracedApprovals
 from ambient.approvals.executors import Executor
 from ambient.approvals.executors.notes import NotesExecutor
 from ambient.approvals.executors.smtp import SmtpExecutor
 from ambient.approvals.executors.webhook import WebhookExecutor
 from ambient.approvals.journal import DeliveryJournal
+from ambient.approvals.models import Approval
 from ambient.approvals.outbox import Outbox
 from ambient.approvals.policy import PolicyGate
 from ambient.approvals.queue import ApprovalQueue
-from ambient.clock import Clock
+from ambient.clock import Clock, SystemClock
 from ambient.config import Secrets, Settings
+
+if TYPE_CHECKING:
+    from ambient.tracing.assembly import Tracing
 
 
 def build_queue(
@@ -49,3 +55,34 @@ def build_outbox(
     executors = {**default_executors(settings, secrets, engine, clock), **(extra_executors or {})}
     policy = PolicyGate.from_settings(settings)
     return Outbox(engine, clock, settings, secrets, policy, executors, events=events)
+
+
+class DecisionScores:
+    """Each decision made in the TUI or the CLI as a score on its item's trace, tracing being
+    opened on the first decision so starting the app costs nothing for it."""
+
+    def __init__(self, settings: Settings, secrets: Secrets, engine: Engine) -> None:
+        self.settings = settings
+        self.secrets = secrets
+        self.engine = engine
+        self.tracing: Tracing | None = None
+        self._lock = threading.Lock()  # decisions are stored from worker threads
+
+    def _events(self) -> TracedApprovals:
+        with self._lock:
+            if self.tracing is None:
+                from ambient.tracing.assembly import open_tracing
+
+                self.tracing = open_tracing(self.settings, self.secrets, self.engine, SystemClock())
+            return TracedApprovals(self.tracing.tracer)
+
+    def decided(self, approval: Approval) -> None:
+        self._events().decided(approval)
+
+    def executed(self, approval: Approval, outcome: str) -> None:
+        self._events().executed(approval, outcome)
+
+    def close(self) -> None:
+        with self._lock:
+            if self.tracing is not None:
+                self.tracing.close()

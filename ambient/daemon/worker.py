@@ -32,6 +32,11 @@ class PermanentItemError(Exception):
     """Processing can never succeed for this item (retrying is pointless): quarantine it."""
 
 
+class TransientItemError(Exception):
+    """An expected failure with a known cause (a model error, a timeout): retried with backoff
+    and logged as one line, without a traceback."""
+
+
 class ItemProcessor(Protocol):
     async def process(self, item: ClaimedItem) -> ItemOutcome:
         """Triage the item and queue its drafted actions; raise to fail the attempt."""
@@ -113,6 +118,9 @@ class Worker:
             await asyncio.to_thread(
                 self.ledger.fail, item.id, self.owner, describe_error(error), retryable=False
             )
+        except TransientItemError as error:
+            log.warning("item=%s trace=%s processing failed: %s", item.id, item.trace_id, error)
+            await asyncio.to_thread(self.ledger.fail, item.id, self.owner, str(error))
         except Exception as error:  # noqa: BLE001 - the error belongs to the item; daemon goes on
             log.exception("item=%s trace=%s processing failed", item.id, item.trace_id)
             await asyncio.to_thread(self.ledger.fail, item.id, self.owner, describe_error(error))

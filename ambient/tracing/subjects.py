@@ -4,19 +4,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, Protocol
 
+from ambient.approvals.models import Decision
 from ambient.tracing.ids import trace_id_for_item
-
-
-class Decision(StrEnum):
-    APPROVED = "approved"
-    EDITED = "edited"
-    FEEDBACK = "feedback"
-    REJECTED = "rejected"
-    IGNORED = "ignored"
-
 
 _DECISION_VERBS = {
     "approve": Decision.APPROVED,

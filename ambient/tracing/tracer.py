@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from ambient.approvals.models import Decision
 from ambient.clock import Clock
 from ambient.db import read_session
 from ambient.errors import NotFoundError
@@ -38,7 +39,6 @@ from ambient.tracing.observations import StepType, inside_trace, langfuse_observ
 from ambient.tracing.redaction import Redactor
 from ambient.tracing.spool import Spool
 from ambient.tracing.subjects import (
-    Decision,
     ItemRef,
     Observation,
     TracedItem,

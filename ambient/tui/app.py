@@ -8,19 +8,18 @@ from __future__ import annotations
 
 import getpass
 import socket
-import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from textual.app import App, SuspendNotSupported
 from textual.binding import Binding, BindingType
+from textual.screen import Screen
 
-from ambient.approvals.events import ApprovalEvents, TracedApprovals
-from ambient.approvals.models import Approval
+from ambient.approvals.events import ApprovalEvents
 from ambient.approvals.queue import ApprovalQueue
-from ambient.approvals.wiring import build_queue
+from ambient.approvals.wiring import DecisionScores, build_queue
 from ambient.clock import Clock, SystemClock
 from ambient.config import Secrets, Settings
 from ambient.daemon.ledger import Ledger
@@ -29,9 +28,6 @@ from ambient.memory.history import MemoryHistory
 from ambient.memory.store import MemoryStore
 from ambient.tui.backend import Backend, trace_base_url
 from ambient.tui.editing import EditStore, run_editor
-
-if TYPE_CHECKING:
-    from ambient.tracing.assembly import Tracing
 
 
 def default_actor() -> str:
@@ -103,35 +99,13 @@ class AmbientApp(App[None]):
         self.push_screen(MemoryScreen())
 
 
-class DecisionScores:
-    """Each decision made here as a score on its item's trace (as the CLI does), tracing being
-    opened on the first decision so starting the app costs nothing for it."""
+class AmbientScreen(Screen[None]):
+    """A full screen of this app; `ambient` is the app with its backend, clock and settings."""
 
-    def __init__(self, settings: Settings, secrets: Secrets, engine: Engine) -> None:
-        self.settings = settings
-        self.secrets = secrets
-        self.engine = engine
-        self.tracing: Tracing | None = None
-        self._lock = threading.Lock()  # decisions are stored from worker threads
-
-    def _events(self) -> TracedApprovals:
-        with self._lock:
-            if self.tracing is None:
-                from ambient.tracing.assembly import open_tracing
-
-                self.tracing = open_tracing(self.settings, self.secrets, self.engine, SystemClock())
-            return TracedApprovals(self.tracing.tracer)
-
-    def decided(self, approval: Approval) -> None:
-        self._events().decided(approval)
-
-    def executed(self, approval: Approval, outcome: str) -> None:
-        self._events().executed(approval, outcome)
-
-    def close(self) -> None:
-        with self._lock:
-            if self.tracing is not None:
-                self.tracing.close()
+    @property
+    def ambient(self) -> AmbientApp:
+        assert isinstance(self.app, AmbientApp)
+        return self.app
 
 
 def make_app(

@@ -35,6 +35,8 @@ PROVIDER_VARIABLES = (
     "GEMINI_API_KEY",
     "OLLAMA_BASE_URL",
     "OLLAMA_API_KEY",
+    "DEEPSEEK_API_KEY",
+    "OPENROUTER_API_KEY",
 )
 
 
@@ -133,7 +135,7 @@ def test_malformed_openai_compatible_string_shows_the_expected_form(
     assert value in str(raised.value)
 
 
-@pytest.mark.parametrize("value", ["gpt-5", "openai:", "mistral:mistral-large", "gguf"])
+@pytest.mark.parametrize("value", ["gpt-5", "openai:", "no-such-provider:model", "gguf"])
 def test_unknown_model_string_names_setting_value_and_expected_forms(
     settings: Settings, value: str
 ) -> None:
@@ -142,6 +144,40 @@ def test_unknown_model_string_names_setting_value_and_expected_forms(
     message = str(raised.value)
     assert f"AMBIENT_MODEL={value!r}" in message
     assert "expected" in message and "openai-compatible:BASE_URL#NAME" in message
+
+
+def test_bare_base_url_is_an_openai_compatible_server(settings: Settings) -> None:
+    model = resolve(settings, "http://127.0.0.1:8080/v1#qwen3-4b", OPENAI_COMPATIBLE_API_KEY="k")
+    assert type(model) is OpenAIChatModel
+    assert model.model_name == "qwen3-4b"
+    assert model.base_url is not None
+    assert model.base_url.rstrip("/") == "http://127.0.0.1:8080/v1"
+
+
+def test_bare_base_url_without_a_model_name_shows_the_expected_form(settings: Settings) -> None:
+    with pytest.raises(ConfigError, match=r"'https://llm\.example/v1'.*BASE_URL#MODEL_NAME"):
+        resolve(settings, "https://llm.example/v1")
+
+
+def test_other_known_provider_goes_through_infer_model_with_the_key_from_secrets(
+    settings: Settings,
+) -> None:
+    model = resolve(settings, "deepseek:deepseek-chat", DEEPSEEK_API_KEY="sk-deepseek")
+    assert isinstance(model, OpenAIChatModel)
+    assert model.model_name == "deepseek-chat"
+    assert model.system == "deepseek"
+    assert isinstance(model.client.api_key, str) and model.client.api_key == "sk-deepseek"
+
+
+def test_other_known_provider_without_its_key_names_the_variable(settings: Settings) -> None:
+    with pytest.raises(ConfigError, match=r"'openrouter:x/y'.*OPENROUTER_API_KEY"):
+        resolve(settings, "openrouter:x/y")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("groq") is not None, reason="groq is installed")
+def test_known_provider_whose_sdk_is_missing_says_what_to_install(settings: Settings) -> None:
+    with pytest.raises(ConfigError, match=r"AMBIENT_MODEL='groq:llama-3.3-70b'.*slim\[groq\]"):
+        resolve(settings, "groq:llama-3.3-70b", GROQ_API_KEY="gsk")
 
 
 needs_offline_model = pytest.mark.skipif(
@@ -283,7 +319,17 @@ def stub(stub_server: StubChatServer) -> StubChatServer:
 
 def test_resolving_a_model_sends_no_request(settings: Settings, stub: StubChatServer) -> None:
     resolve(settings, f"openai-compatible:{stub.base_url}#stub")
+    resolve(settings, f"{stub.base_url}#stub")
     assert stub.requests == 0
+
+
+async def test_bare_base_url_model_talks_to_that_server(
+    settings: Settings, stub: StubChatServer
+) -> None:
+    model = resolve(settings, f"{stub.base_url}#stub")
+    with override_allow_model_requests(True):
+        result = await Agent(model).run("hi")
+    assert result.output == "hello from the stub" and stub.requests == 1
 
 
 async def test_rate_limit_and_server_error_are_retried_then_succeed(

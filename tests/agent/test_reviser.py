@@ -11,8 +11,9 @@ from pathlib import Path
 from pydantic_ai.messages import ModelResponse
 from pydantic_ai.models.function import FunctionModel
 
+from ambient.agent.feedback import DECIDED_SEPARATELY
 from ambient.agent.processor import AgentProcessor
-from ambient.agent.reviser import DECIDED_SEPARATELY, FeedbackReviser
+from ambient.agent.reviser import FeedbackReviser
 from ambient.approvals.drafts import ActionContext, DraftedAction
 from ambient.approvals.models import ApprovalStatus
 from ambient.items import ItemState

@@ -14,7 +14,7 @@ from pydantic_ai.models.function import FunctionModel
 from pydantic_ai.models.test import TestModel
 
 from ambient.agent.runner import NO_RATIONALE, STATED_TRIAGE_RETRY
-from ambient.daemon.worker import PermanentItemError
+from ambient.daemon.worker import PermanentItemError, TransientItemError
 from tests.agent.conftest import item_from, meeting_email
 from tests.agent.scripted import Script, call, respond, text, tool_returns, triage
 
@@ -244,12 +244,13 @@ async def test_failures_that_cannot_succeed_later_are_permanent(make_agent, erro
         await make_agent(FunctionModel(failing)).triage(item_from(meeting_email()))
 
 
-async def test_provider_errors_propagate_for_the_ledger_to_retry(make_agent) -> None:
+async def test_provider_errors_are_transient_failures_for_the_ledger_to_retry(make_agent) -> None:
     def unavailable(messages, info) -> ModelResponse:
         raise ModelHTTPError(503, "test-model", "overloaded")
 
-    with pytest.raises(ModelHTTPError):
+    with pytest.raises(TransientItemError, match="ModelHTTPError: status_code: 503") as raised:
         await make_agent(FunctionModel(unavailable)).triage(item_from(meeting_email()))
+    assert isinstance(raised.value.__cause__, ModelHTTPError)
 
 
 async def test_the_test_model_drafts_through_the_same_path(make_agent) -> None:

@@ -15,8 +15,10 @@ from ambient.approvals.queue import ApprovalQueue
 from ambient.config import Settings
 from ambient.daemon.ledger import Ledger
 from ambient.items import InboundItem
+from ambient.memory.reflection import Reflector, StepRecorder
 from ambient.memory.store import MemoryStore
 from tests.conftest import FrozenClock
+from tests.memory.scripted import Reflecting
 
 MEETING = (Path(__file__).parents[2] / "ambient/templates/samples/01-meeting.eml").read_bytes()
 THREAD = frozenset({"dana@northwind.example", "you@example.com"})
@@ -65,3 +67,23 @@ def drafted_reply(queue: ApprovalQueue, item_id: int) -> Callable[[], Approval]:
         return row
 
     return draft
+
+
+@pytest.fixture
+def make_reflector(
+    settings: Settings, engine: Engine, clock: FrozenClock, queue: ApprovalQueue, store: MemoryStore
+) -> Callable[..., Reflector]:
+    """A Reflector over this test's queue and memory, run by a scripted model."""
+
+    def make(model: Reflecting, steps: StepRecorder | None = None) -> Reflector:
+        return Reflector(
+            engine=engine,
+            clock=clock,
+            settings=settings,
+            queue=queue,
+            store=store,
+            model=model.model,
+            steps=steps,
+        )
+
+    return make

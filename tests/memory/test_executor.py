@@ -24,19 +24,9 @@ RULE = "- Security alerts from our cloud provider: notify, high priority."
 
 
 @pytest.fixture
-def reflect(
-    settings: Settings, engine: Engine, clock: FrozenClock, queue: ApprovalQueue, store: MemoryStore
-) -> Callable[..., Reflector]:
+def reflect(make_reflector: Callable[[Reflecting], Reflector]) -> Callable[..., Reflector]:
     def make(*steps: object) -> Reflector:
-        model = Reflecting(*steps)  # type: ignore[arg-type]
-        return Reflector(
-            engine=engine,
-            clock=clock,
-            settings=settings,
-            queue=queue,
-            store=store,
-            model=model.model,
-        )
+        return make_reflector(Reflecting(*steps))  # type: ignore[arg-type]
 
     return make
 

@@ -28,6 +28,7 @@ async def test_a_rejection_is_learned_applied_by_the_outbox_and_undone(
     queue: ApprovalQueue,
     store: MemoryStore,
     drafted_reply: Callable[[], Approval],
+    make_reflector: Callable[[Reflecting], Reflector],
 ) -> None:
     before = store.read("triage_rules.md")
     outbox = build_outbox(
@@ -38,9 +39,7 @@ async def test_a_rejection_is_learned_applied_by_the_outbox_and_undone(
         add_line(store, "triage_rules.md", "- Meeting requests", RULE),
         add_line(store, "triage_rules.md", "- Never forward", RULE),
     )
-    reflector = Reflector(
-        engine=engine, clock=clock, settings=settings, queue=queue, store=store, model=model.model
-    )
+    reflector = make_reflector(model)
     draft = drafted_reply()
     assert draft.id is not None
     queue.reject(draft.id, shown_hash=queue.shown_hash(draft), reason="Ask me first", actor="me")
@@ -73,6 +72,7 @@ async def test_a_conflict_in_the_outbox_is_reproposed_not_forced(
     queue: ApprovalQueue,
     store: MemoryStore,
     drafted_reply: Callable[[], Approval],
+    make_reflector: Callable[[Reflecting], Reflector],
 ) -> None:
     outbox = build_outbox(
         settings, secrets, engine, clock,
@@ -82,9 +82,7 @@ async def test_a_conflict_in_the_outbox_is_reproposed_not_forced(
         add_line(store, "triage_rules.md", "- Meeting requests", RULE),
         add_line(store, "triage_rules.md", "- Meeting invitations", RULE),
     )
-    reflector = Reflector(
-        engine=engine, clock=clock, settings=settings, queue=queue, store=store, model=model.model
-    )
+    reflector = make_reflector(model)
     draft = drafted_reply()
     assert draft.id is not None
     queue.reject(draft.id, shown_hash=queue.shown_hash(draft), reason="Ask me first", actor="me")

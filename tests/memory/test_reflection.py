@@ -22,23 +22,6 @@ from tests.memory.scripted import Reflecting, add_line, fixed
 STYLE_RULE = "- With customers: no exclamation marks, no 'Cheers'."
 
 
-@pytest.fixture
-def make_reflector(
-    settings: Settings, engine: Engine, clock: FrozenClock, queue: ApprovalQueue, store: MemoryStore
-) -> Callable[[Reflecting], Reflector]:
-    def make(model: Reflecting) -> Reflector:
-        return Reflector(
-            engine=engine,
-            clock=clock,
-            settings=settings,
-            queue=queue,
-            store=store,
-            model=model.model,
-        )
-
-    return make
-
-
 def reject(queue: ApprovalQueue, row: Approval, reason: str) -> Approval:
     assert row.id is not None
     return queue.reject(row.id, shown_hash=queue.shown_hash(row), reason=reason, actor="test")
@@ -229,25 +212,16 @@ class RecordedSteps:
 
 async def test_reflection_and_an_auto_applied_change_are_steps_on_the_items_trace(
     settings: Settings,
-    engine: Engine,
-    clock: FrozenClock,
     queue: ApprovalQueue,
     store: MemoryStore,
     drafted_reply: Callable[[], Approval],
+    make_reflector: Callable[..., Reflector],
 ) -> None:
     settings.memory.auto_apply = True
     rejected = reject(queue, drafted_reply(), "Too chirpy.")
     model = Reflecting(add_line(store, "writing_style.md", "- Plain words", STYLE_RULE))
     steps = RecordedSteps()
-    reflector = Reflector(
-        engine=engine,
-        clock=clock,
-        settings=settings,
-        queue=queue,
-        store=store,
-        model=model.model,
-        steps=steps,
-    )
+    reflector = make_reflector(model, steps=steps)
     assert await reflector.tick() == 1
     names = [(item, name) for item, name, _output, _error in steps.steps]
     assert (rejected.item_id, "memory change") in names

@@ -27,6 +27,7 @@ from ambient.daemon.ledger import Ledger
 from ambient.items import InboundItem, ItemState
 from ambient.message import content_digest, parse_message
 from ambient.tui.app import AmbientApp, make_app
+from ambient.tui.widgets.detail import DetailPane
 from tests.conftest import FrozenClock
 
 
@@ -152,6 +153,23 @@ def queue_keys(app: AmbientApp) -> list[int]:
     from ambient.tui.widgets.row_list import RowList
 
     return [row.key for row in app.screen.query_one("#queue", RowList).rows]
+
+
+def shows_detail(app: AmbientApp, approval_id: int) -> Callable[[], bool]:
+    def detail_shown() -> bool:
+        view = app.screen.query_one(DetailPane).view
+        return view is not None and view.id == approval_id
+
+    detail_shown.__name__ = f"detail of #{approval_id}"
+    return detail_shown
+
+
+def notified(app: AmbientApp, fragment: str) -> Callable[[], bool]:
+    def has_notification() -> bool:
+        return any(fragment in str(n.message) for n in app._notifications)
+
+    has_notification.__name__ = f"a notification saying {fragment!r}"
+    return has_notification
 
 
 def wait_statuses(daemon: DaemonStandIn, ids: Iterable[int], status: str) -> Callable[[], bool]:

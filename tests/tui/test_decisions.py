@@ -13,29 +13,14 @@ from tests.conftest import FrozenClock
 from tests.tui.conftest import (
     DaemonStandIn,
     email_bytes,
+    notified,
     queue_keys,
     screen_text,
+    shows_detail,
     type_text,
     wait_for,
     wait_statuses,
 )
-
-
-def shows_detail(app: AmbientApp, approval_id: int) -> Callable[[], bool]:
-    def detail_shown() -> bool:
-        view = app.screen.query_one(DetailPane).view
-        return view is not None and view.id == approval_id
-
-    detail_shown.__name__ = f"detail of #{approval_id}"
-    return detail_shown
-
-
-def notified(app: AmbientApp, fragment: str) -> Callable[[], bool]:
-    def has_notification() -> bool:
-        return any(fragment in str(n.message) for n in app._notifications)
-
-    has_notification.__name__ = f"a notification saying {fragment!r}"
-    return has_notification
 
 
 async def test_a_approves_the_shown_draft_and_it_leaves_the_queue(

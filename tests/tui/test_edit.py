@@ -9,24 +9,14 @@ from pathlib import Path
 from textual.widgets import TextArea
 
 from ambient.tui.app import AmbientApp
-from ambient.tui.widgets.detail import DetailPane
-from tests.tui.conftest import DaemonStandIn, screen_text, wait_for, wait_statuses
-
-
-def shows_detail(app: AmbientApp, approval_id: int) -> Callable[[], bool]:
-    def detail_shown() -> bool:
-        view = app.screen.query_one(DetailPane).view
-        return view is not None and view.id == approval_id
-
-    return detail_shown
-
-
-def notified(app: AmbientApp, fragment: str) -> Callable[[], bool]:
-    def has_notification() -> bool:
-        return any(fragment in str(n.message) for n in app._notifications)
-
-    has_notification.__name__ = f"a notification saying {fragment!r}"
-    return has_notification
+from tests.tui.conftest import (
+    DaemonStandIn,
+    notified,
+    screen_text,
+    shows_detail,
+    wait_for,
+    wait_statuses,
+)
 
 
 def editor_script(tmp_path: Path, old: str, new: str) -> str:

@@ -13,6 +13,7 @@ from tests.tui.conftest import (
     email_bytes,
     queue_keys,
     screen_text,
+    shows_detail,
     squeezed,
     wait_for,
 )
@@ -23,15 +24,6 @@ def loaded(app: AmbientApp) -> Callable[[], bool]:
         return bool(getattr(app.screen, "loaded", False))
 
     return first_listing_shown
-
-
-def detail_of(app: AmbientApp, approval_id: int) -> Callable[[], bool]:
-    def detail_shown() -> bool:
-        view = app.screen.query_one(DetailPane).view
-        return view is not None and view.id == approval_id
-
-    detail_shown.__name__ = f"detail of #{approval_id}"
-    return detail_shown
 
 
 async def test_queue_lists_kind_who_summary_age_and_warning_flag(
@@ -103,7 +95,7 @@ async def test_detail_shows_the_draft_the_reasons_and_the_original_with_html_as_
     )
     app = tui()
     async with app.run_test(size=(100, 60)) as pilot:
-        await wait_for(pilot, detail_of(app, approval.id))
+        await wait_for(pilot, shows_detail(app, approval.id))
         text = screen_text(app)
         assert f"#{approval.id} reply_email · pending" in text
         assert "To: alice@example.com" in text
@@ -130,7 +122,7 @@ async def test_detail_links_the_langfuse_trace_when_tracing_is_configured(
     )
     app = tui(secrets=secrets)
     async with app.run_test(size=(100, 60)) as pilot:
-        await wait_for(pilot, detail_of(app, approval.id))
+        await wait_for(pilot, shows_detail(app, approval.id))
         assert approval.trace_id
         assert f"https://langfuse.example.org/trace/{approval.trace_id}" in screen_text(app)
 
@@ -142,13 +134,13 @@ async def test_moving_the_cursor_shows_each_rows_detail(
     newer = daemon.draft(raw=email_bytes(subject="Newer", message_id="<n@x>"))
     app = tui()
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, detail_of(app, newer.id))
+        await wait_for(pilot, shows_detail(app, newer.id))
         await pilot.press("down")
-        await wait_for(pilot, detail_of(app, older.id))
+        await wait_for(pilot, shows_detail(app, older.id))
         await pilot.press("k")
-        await wait_for(pilot, detail_of(app, newer.id))
+        await wait_for(pilot, shows_detail(app, newer.id))
         await pilot.press("G")
-        await wait_for(pilot, detail_of(app, older.id))
+        await wait_for(pilot, shows_detail(app, older.id))
         await pilot.press("tab")  # to the detail, to scroll a long message
         assert isinstance(app.focused, DetailPane)
         await pilot.press("tab")

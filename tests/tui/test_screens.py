@@ -21,20 +21,13 @@ from ambient.tui.widgets.detail import DetailPane
 from tests.tui.conftest import (
     DaemonStandIn,
     email_bytes,
+    notified,
     queue_keys,
     screen_text,
     type_text,
     wait_for,
     wait_statuses,
 )
-
-
-def notified(app: AmbientApp, fragment: str) -> Callable[[], bool]:
-    def has_notification() -> bool:
-        return any(fragment in str(n.message) for n in app._notifications)
-
-    has_notification.__name__ = f"a notification saying {fragment!r}"
-    return has_notification
 
 
 def on_screen(app: AmbientApp, kind: type) -> Callable[[], bool]:

@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from ambient.tui.app import AmbientScreen
 from ambient.tui.backend import Backend, DecisionReport
 from ambient.tui.screens.filter import HISTORY_STATUSES, FilterDialog
 from ambient.tui.views import ApprovalView, QueueEntry, QueueFilter, kind_label
 from ambient.tui.widgets.detail import DetailPane
 from ambient.tui.widgets.row_list import Column, Row, RowList
-
-if TYPE_CHECKING:
-    from ambient.tui.app import AmbientApp
 
 HISTORY_COLUMNS = (
     Column("status", 9),
@@ -44,7 +41,7 @@ def history_row(entry: QueueEntry) -> Row:
     )
 
 
-class HistoryScreen(Screen[None]):
+class HistoryScreen(AmbientScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("t", "retry", "Retry"),
         Binding("u", "undo", "Undo"),
@@ -58,13 +55,6 @@ class HistoryScreen(Screen[None]):
         self.queue_filter = QueueFilter(status="")
         self.entries: dict[int, QueueEntry] = {}
         self.loaded = False
-
-    @property
-    def ambient(self) -> AmbientApp:
-        from ambient.tui.app import AmbientApp
-
-        assert isinstance(self.app, AmbientApp)
-        return self.app
 
     def compose(self) -> ComposeResult:
         yield Static("History: decided and executed actions", classes="screen-title")

@@ -7,33 +7,30 @@ History is the memory folder's git log; undo (u) reverts one change with a new c
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static, TabbedContent, TabPane
 from textual.widgets.option_list import Option
 
 from ambient.memory.history import MemoryCommit
 from ambient.memory.store import MemoryFileStatus
+from ambient.tui.app import AmbientScreen
 from ambient.tui.backend import Backend, DecisionReport
-from ambient.tui.screens.diff import diff_text
 from ambient.tui.screens.edit import DraftEditor
 from ambient.tui.screens.prompt import Confirm, TextPrompt
 from ambient.tui.timefmt import stamp
 from ambient.tui.views import ApprovalView, QueueEntry, QueueFilter
-
-if TYPE_CHECKING:
-    from ambient.tui.app import AmbientApp
+from ambient.tui.widgets.detail import diff_text
 
 PROPOSALS = QueueFilter(kind="memory_update")
 
 
-class MemoryScreen(Screen[None]):
+class MemoryScreen(AmbientScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("1", "tab('files')", "Files"),
         Binding("2", "tab('proposals')", "Proposals"),
@@ -52,13 +49,6 @@ class MemoryScreen(Screen[None]):
         self.commits: list[MemoryCommit] = []
         self.proposal_view: ApprovalView | None = None
         self.loaded = False
-
-    @property
-    def ambient(self) -> AmbientApp:
-        from ambient.tui.app import AmbientApp
-
-        assert isinstance(self.app, AmbientApp)
-        return self.app
 
     def compose(self) -> ComposeResult:
         yield Static("Memory — what the agent knows about you", classes="screen-title")

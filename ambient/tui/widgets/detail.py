@@ -48,13 +48,15 @@ def _args(text: Text, view: ApprovalView) -> None:
             body = json.dumps(body, indent=2, ensure_ascii=False)
         text.append("\n")
         if view.kind == "memory_update":
-            _diff(text, body)
+            text.append_text(diff_text(body, empty=""))
         else:
             text.append(body.rstrip("\n") + "\n")
 
 
-def _diff(text: Text, diff: str) -> None:
-    for line in diff.splitlines():
+def diff_text(diff: str, *, empty: str = "(no changes)") -> Text:
+    """A unified diff coloured line by line (headers bold, + green, - red, @@ cyan)."""
+    text = Text()
+    for line in diff.splitlines() or ([empty] if empty else []):
         if line.startswith(("+++", "---")):
             style = "bold"
         elif line.startswith("+"):
@@ -66,6 +68,7 @@ def _diff(text: Text, diff: str) -> None:
         else:
             style = ""
         text.append(line + "\n", style=style)
+    return text
 
 
 def _item(text: Text, item: ItemView) -> None:

@@ -1,0 +1,180 @@
+"""The decision keys of the queue: on the marked rows or the highlighted one, each decision
+stored in a worker; its rows leave the list at once and come back if it is refused; u undoes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from textual import work
+
+from ambient.tui.app import AmbientScreen
+from ambient.tui.backend import Backend, DecisionReport
+from ambient.tui.edit_flow import EditFlow
+from ambient.tui.screens.prompt import Confirm, TextPrompt
+from ambient.tui.views import ApprovalView, QueueEntry
+from ambient.tui.widgets.detail import DetailPane
+from ambient.tui.widgets.row_list import RowList
+
+
+class DecidingScreen(AmbientScreen):
+    """A RowList of approvals with a DetailPane; the subclass lists them and keeps them fresh."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: dict[int, QueueEntry] = {}
+        self.undo_stack: list[tuple[int, ...]] = []
+        self._deciding: set[int] = set()  # decisions on their way to the database
+
+    if TYPE_CHECKING:  # the listing screen's own
+
+        def refresh_all(self, force: bool = False) -> None: ...
+
+        def _update_header(self) -> None: ...
+
+    def shown_view(self) -> ApprovalView | None:
+        """The highlighted approval as the human sees it now (None while it loads)."""
+        row_list = self.query_one(RowList)
+        view = self.query_one(DetailPane).view
+        if row_list.current_key is None:
+            self.notify("Nothing selected.", severity="warning")
+            return None
+        if view is None or view.id != row_list.current_key:
+            self.notify("Still loading the detail; try again.", severity="warning")
+            return None
+        return view
+
+    def targets(self) -> list[tuple[int, str]]:
+        """Marked rows (each with the hash of its row as listed), else the highlighted one."""
+        row_list = self.query_one(RowList)
+        if row_list.marked:
+            return [
+                (key, self.entries[key].shown_hash)
+                for key in sorted(row_list.marked)
+                if key in self.entries and key not in self._deciding
+            ]
+        view = self.shown_view()
+        return [(view.id, view.shown_hash)] if view and view.id not in self._deciding else []
+
+    def action_approve(self) -> None:
+        targets = self.targets()
+        if not targets:
+            return
+        ids = tuple(approval_id for approval_id, _ in targets)
+        entries = [self.entries[i] for i, _ in targets if i in self.entries]
+        blocked = [entry.id for entry in entries if entry.status == "blocked"]
+        if blocked:
+            self.notify(
+                f"#{blocked[0]} is blocked by policy: edit it (e) or reject it (r).",
+                severity="error",
+            )
+            return
+        warnings = [warning for entry in entries for warning in entry.warnings]
+        if not warnings:
+            self.decide(lambda b: b.approve(targets, acknowledge_warnings=False), ids)
+            return
+        body = "\n".join(f"⚠ {warning}" for warning in warnings)
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.decide(lambda b: b.approve(targets, acknowledge_warnings=True), ids)
+
+        self.app.push_screen(Confirm("The policy gate warns. Approve anyway?", body), answered)
+
+    def action_reject(self) -> None:
+        targets = self.targets()
+        if not targets:
+            return
+        what = f"#{targets[0][0]}" if len(targets) == 1 else f"{len(targets)} actions"
+        ids = tuple(approval_id for approval_id, _ in targets)
+
+        def answered(reason: str | None) -> None:
+            if reason is not None:
+                self.decide(lambda b: b.reject(targets, reason), ids)
+
+        self.app.push_screen(
+            TextPrompt(f"Reject {what}: why? (memory learns from it)", required=False), answered
+        )
+
+    def action_ignore(self) -> None:
+        targets = self.targets()
+        if targets:
+            self.decide(lambda b: b.ignore(targets), tuple(i for i, _ in targets))
+
+    def action_feedback(self) -> None:
+        if self.query_one(RowList).marked:
+            self.notify("Feedback is for one draft at a time (x clears marks).", severity="warning")
+            return
+        view = self.shown_view()
+        if view is None:
+            return
+
+        def answered(message: str | None) -> None:
+            if message:
+                self.decide(lambda b: b.feedback(view.id, view.shown_hash, message), (view.id,))
+
+        self.app.push_screen(
+            TextPrompt(f"Feedback on #{view.id}: what should the agent change?"), answered
+        )
+
+    def action_edit(self) -> None:
+        if self.query_one(RowList).marked:
+            self.notify("Edit one draft at a time (x clears the marks).", severity="warning")
+            return
+        view = self.shown_view()
+        if view is not None:
+            EditFlow(self.ambient, view, self.decide).start()
+
+    def action_undo(self) -> None:
+        if not self.undo_stack:
+            self.notify("Nothing to undo.", severity="warning")
+            return
+        ids = self.undo_stack.pop()
+        self.decide(lambda b: b.undo(ids), ids, undoable=False)
+
+    def action_clear_marks(self) -> None:
+        self.query_one(RowList).clear_marks()
+
+    def decide(
+        self,
+        decision: Callable[[Backend], DecisionReport],
+        ids: tuple[int, ...],
+        *,
+        undoable: bool = True,
+    ) -> None:
+        """Store a decision in a worker; its rows leave the list at once (back if refused)."""
+        if undoable:
+            self._deciding.update(ids)
+            self.entries = {k: v for k, v in self.entries.items() if k not in self._deciding}
+            self.query_one(RowList).remove_keys(set(ids))
+            self._update_header()
+        self._store(decision, ids, undoable)
+
+    @work(thread=True, group="decide")
+    def _store(
+        self, decision: Callable[[Backend], DecisionReport], ids: tuple[int, ...], undoable: bool
+    ) -> None:
+        try:
+            report = decision(self.ambient.backend)
+        except self.ambient.decision_errors as error:
+            self.app.call_from_thread(self._decision_failed, error, ids)
+            return
+        self.app.call_from_thread(self._decided, report, ids, undoable)
+
+    def _decision_failed(self, error: BaseException, ids: tuple[int, ...]) -> None:
+        self._deciding.difference_update(ids)
+        self.notify(str(error), severity="error", timeout=10)
+        self.refresh_all(force=True)
+
+    def _decided(self, report: DecisionReport, ids: tuple[int, ...], undoable: bool) -> None:
+        self._deciding.difference_update(ids)
+        self.ambient.decisions_stored += len(report.done)
+        if report.done:
+            if undoable:
+                self.undo_stack.append(report.done)
+            done = ", ".join(f"#{i}" for i in report.done)
+            hint = " (u to undo)" if undoable else ""
+            self.notify(f"{done} {report.verb}{hint}", timeout=4)
+        for approval_id, reason in report.refused:
+            self.notify(f"#{approval_id}: {reason}", severity="error", timeout=10)
+        self.refresh_all(force=True)
