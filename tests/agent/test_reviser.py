@@ -10,10 +10,12 @@ from pathlib import Path
 
 from pydantic_ai.messages import ModelResponse
 from pydantic_ai.models.function import FunctionModel
+from pydantic_ai.models.test import TestModel
 
 from ambient.agent.feedback import DECIDED_SEPARATELY
-from ambient.agent.processor import AgentProcessor
-from ambient.agent.reviser import FeedbackReviser
+from ambient.agent.models import resolve_model
+from ambient.agent.processor import AgentProcessor, build_processor
+from ambient.agent.reviser import FeedbackReviser, build_reviser
 from ambient.approvals.drafts import ActionContext, DraftedAction
 from ambient.approvals.models import ApprovalStatus
 from ambient.items import ItemState
@@ -193,3 +195,22 @@ async def test_memory_proposals_are_left_to_the_memory_reflector(
     reviser = reviser_for(make_agent, queue, ledger, clock, settings, Script().model)
     assert await reviser.tick() == 0
     assert queue.get(proposal.id).revised_at is None
+
+
+async def test_the_test_model_goes_round_the_feedback_loop(
+    settings, secrets, engine, clock, queue, ledger, memory
+) -> None:
+    # AMBIENT_MODEL=test, wired as the daemon wires it: queue -> feedback -> revised draft
+    assert isinstance(resolve_model(settings, secrets), TestModel)
+    claimed = claim_one(ledger, meeting_email())
+    outcome = await build_processor(settings, secrets, engine, clock).process(claimed)
+    ledger.complete(claimed.id, claimed.lease_owner, outcome.state, outcome.triage)
+    assert outcome.state == ItemState.AWAITING_APPROVAL
+    reply = next(row for row in queue.list(item_id=claimed.id) if row.kind == "reply_email")
+    give_feedback(queue, reply, "Shorter, please")
+    reviser = build_reviser(settings, secrets, engine, clock)
+    assert await reviser.tick() == 1
+    (revised,) = [row for row in queue.list(item_id=claimed.id) if row.parent_id == reply.id]
+    assert (revised.kind, revised.status) == ("reply_email", ApprovalStatus.PENDING)
+    assert queue.get(reply.id).revised_at is not None
+    assert ledger.get(claimed.id).state == ItemState.AWAITING_APPROVAL
