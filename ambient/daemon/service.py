@@ -23,7 +23,7 @@ from ambient.config import Settings
 from ambient.daemon.health import HeartbeatRecorder
 from ambient.daemon.ledger import IngestResult, Ledger
 from ambient.daemon.sources.base import PushSource, Source
-from ambient.daemon.worker import Worker, describe_error
+from ambient.daemon.worker import Worker, describe_error, warm_up
 from ambient.items import InboundItem
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,7 @@ class Daemon:
         self._push_tasks: list[asyncio.Task[None]] = []
         self._poll_locks: dict[str, asyncio.Lock] = {}
         self._poll_again: set[str] = set()
+        self._warm_up: asyncio.Task[None] | None = None
         self.scheduler: AsyncIOScheduler | None = None
         self.last_poll: dict[str, datetime] = {}
 
@@ -304,6 +305,7 @@ class Daemon:
         self.scheduler = scheduler
         self._schedule(scheduler)
         scheduler.start()
+        self._warm_up = asyncio.create_task(self._guarded("warm-up", self._prepare_processor))
         self._start_push()
         log.info(
             "daemon running: %d source(s), concurrency %d, model %s",
@@ -317,6 +319,9 @@ class Daemon:
             await stop.wait()
         finally:
             await self.shutdown()
+
+    async def _prepare_processor(self) -> None:
+        await warm_up(self.worker.processor)
 
     async def shutdown(self) -> None:
         for callback in self.hooks.on_stopping:

@@ -43,6 +43,19 @@ class ItemProcessor(Protocol):
         ...
 
 
+def concurrency_limit(processor: ItemProcessor) -> int | None:
+    """A processor's own limit (1 for an in-process model: runs take turns on it), if any."""
+    limit = getattr(processor, "max_concurrency", None)
+    return limit if isinstance(limit, int) and limit > 0 else None
+
+
+async def warm_up(processor: ItemProcessor) -> None:
+    """Let a processor load what it needs (an in-process model) before the first item."""
+    prepare = getattr(processor, "warm_up", None)
+    if prepare is not None:
+        await prepare()
+
+
 def describe_error(error: BaseException) -> str:
     text = str(error).strip()
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
@@ -78,7 +91,11 @@ class Worker:
         if not self._accepting:
             return 0
         async with self._claim_lock:
-            free = self.settings.concurrency - len(self._in_flight)
+            limit = self.settings.concurrency
+            own_limit = concurrency_limit(self.processor)
+            if own_limit is not None:
+                limit = min(limit, own_limit)
+            free = limit - len(self._in_flight)
             if free <= 0:
                 return 0
             claimed = await asyncio.to_thread(self.ledger.claim, self.owner, free)

@@ -20,6 +20,7 @@ from pydantic_ai.usage import UsageLimits
 from sqlalchemy import Engine
 from sqlmodel import col, select
 
+from ambient.agent.local_turns import model_turn
 from ambient.approvals.actions import MemoryUpdate
 from ambient.approvals.drafts import ActionContext, DraftedAction
 from ambient.approvals.models import Approval, ApprovalStatus, ReflectionStatus
@@ -215,11 +216,12 @@ class Reflector:
     # ---- running the agent and delivering its proposal ---------------------------------
     async def _run(self, prompt: str) -> tuple[ReflectionOutput, ReflectionDeps]:
         deps = ReflectionDeps(store=self.store, limits=self.limits)
-        result = await self.agent.run(
-            prompt,
-            deps=deps,
-            usage_limits=UsageLimits(request_limit=self.settings.agent.request_limit),
-        )
+        async with model_turn(self.agent.model):  # an in-process model runs one thing at a time
+            result = await self.agent.run(
+                prompt,
+                deps=deps,
+                usage_limits=UsageLimits(request_limit=self.settings.agent.request_limit),
+            )
         return result.output, deps
 
     async def _deliver(

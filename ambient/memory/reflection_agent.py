@@ -95,7 +95,7 @@ def _read_file(ctx: RunContext[ReflectionDeps], file: str) -> str:
     try:
         text = ctx.deps.store.read(file)
     except (AmbientError, ValueError) as error:
-        raise ModelRetry(str(error)) from None
+        return _missing(ctx, error)
     if len(text) > FILE_MAX_CHARS:
         cut = text[:FILE_MAX_CHARS].rsplit("\n", 1)[0]
         return f"{cut}\n[… truncated at {FILE_MAX_CHARS} characters; use read_section]\n"
@@ -112,7 +112,13 @@ def _read_section(ctx: RunContext[ReflectionDeps], file: str, heading: str) -> s
     try:
         return ctx.deps.store.read_section(file, heading)
     except (AmbientError, ValueError) as error:
-        raise ModelRetry(str(error)) from None
+        return _missing(ctx, error)
+
+
+def _missing(ctx: RunContext[ReflectionDeps], error: Exception) -> str:
+    """A read that found nothing answers with what exists (a retry would only loop)."""
+    existing = ", ".join(ctx.deps.store.names()) or "none"
+    return f"{error}; the memory files are: {existing}"
 
 
 def _search(ctx: RunContext[ReflectionDeps], query: str) -> str:

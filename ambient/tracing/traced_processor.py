@@ -14,13 +14,20 @@ from ambient.tracing.tracer import ItemTracer
 
 if TYPE_CHECKING:
     from ambient.daemon.ledger import ClaimedItem
-    from ambient.daemon.worker import ItemOutcome, ItemProcessor
+    from ambient.daemon.worker import ItemOutcome, ItemProcessor, concurrency_limit, warm_up
 
 
 class TracedProcessor:
     def __init__(self, processor: ItemProcessor, tracer: ItemTracer) -> None:
         self.processor = processor
         self.tracer = tracer
+
+    @property
+    def max_concurrency(self) -> int | None:
+        return concurrency_limit(self.processor)
+
+    async def warm_up(self) -> None:
+        await warm_up(self.processor)
 
     async def process(self, item: ClaimedItem) -> ItemOutcome:
         summary = item_summary(

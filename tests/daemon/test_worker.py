@@ -90,3 +90,32 @@ async def test_drain_lets_quick_items_finish(engine) -> None:
     await worker.tick()
     await worker.drain(grace_seconds=10)
     assert all(ledger.get(i).state == ItemState.DONE for i in ids)
+
+
+async def test_a_processor_with_its_own_limit_runs_one_item_at_a_time(engine) -> None:
+    class InProcessModel(AgentTestProcessor):
+        max_concurrency = 1  # like the bundled offline model: runs take turns on it
+
+    ledger = Ledger(engine, SystemClock(), WorkerSettings(concurrency=8))
+    fill(ledger, 6)
+    processor = InProcessModel(delay=0.01)
+    await Worker(ledger, processor, ledger.settings, "w").run_until_idle()
+    assert processor.max_running == 1 and len(processor.seen) == 6
+
+
+async def test_the_running_daemon_warms_the_processor_up_once(settings, secrets) -> None:
+    from ambient.daemon.assembly import build_daemon, open_runtime
+
+    class Warming(AgentTestProcessor):
+        warmed = 0
+
+        async def warm_up(self) -> None:
+            Warming.warmed += 1
+
+    runtime = open_runtime(settings, secrets)
+    daemon = build_daemon(runtime, processor=Warming())
+    stop = asyncio.Event()
+    running = asyncio.create_task(daemon.run(stop))
+    await wait_for(lambda: Warming.warmed == 1)
+    stop.set()
+    await asyncio.wait_for(running, timeout=10)

@@ -231,3 +231,41 @@ async def test_reflection_and_an_auto_applied_change_are_steps_on_the_items_trac
         isinstance(change, dict)
         and change["commit"] == MemoryHistory(store.folder).log()[0].revision
     )
+
+
+async def test_reading_a_missing_memory_file_answers_with_the_files_there_are(
+    store: MemoryStore,
+) -> None:
+    from pydantic_ai.messages import (
+        ModelMessage,
+        ModelRequest,
+        ModelResponse,
+        ToolCallPart,
+        ToolReturnPart,
+    )
+    from pydantic_ai.models.function import AgentInfo, FunctionModel
+
+    from ambient.memory.diffs import ChangeLimits
+    from ambient.memory.reflection_agent import ReflectionDeps, build_reflection_agent
+
+    answers: list[str] = []
+
+    def respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        returned = [
+            part
+            for m in messages
+            if isinstance(m, ModelRequest)
+            for part in m.parts
+            if isinstance(part, ToolReturnPart)
+        ]
+        if not returned:
+            return ModelResponse(parts=[ToolCallPart("read_file", {"file": "nope.md"})])
+        answers.append(str(returned[-1].content))
+        tool = next(t.name for t in info.output_tools if "NoMemoryChange" in t.name)
+        return ModelResponse(parts=[ToolCallPart(tool, {"reason": "nothing"})])
+
+    agent = build_reflection_agent(FunctionModel(respond))
+    deps = ReflectionDeps(store=store, limits=ChangeLimits(max_changed_lines=20))
+    await agent.run("learn", deps=deps)
+    (answer,) = answers
+    assert "the memory files are:" in answer and "profile.md" in answer
