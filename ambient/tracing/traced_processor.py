@@ -14,7 +14,7 @@ from ambient.tracing.tracer import ItemTracer
 
 if TYPE_CHECKING:
     from ambient.daemon.ledger import ClaimedItem
-    from ambient.daemon.worker import ItemOutcome, ItemProcessor, concurrency_limit, warm_up
+    from ambient.daemon.worker import ItemOutcome, ItemProcessor
 
 
 class TracedProcessor:
@@ -24,9 +24,13 @@ class TracedProcessor:
 
     @property
     def max_concurrency(self) -> int | None:
+        from ambient.daemon.worker import concurrency_limit  # the worker imports tracing
+
         return concurrency_limit(self.processor)
 
     async def warm_up(self) -> None:
+        from ambient.daemon.worker import warm_up
+
         await warm_up(self.processor)
 
     async def process(self, item: ClaimedItem) -> ItemOutcome:

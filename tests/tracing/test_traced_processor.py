@@ -81,3 +81,22 @@ async def test_a_failing_item_is_an_error_in_its_trace_and_the_worker_sees_the_e
         ("item", "error"),
         ("agent run", "error"),
     ]
+
+
+async def test_the_traced_processor_keeps_the_wrapped_ones_limit_and_warm_up(
+    tracing: Tracing,
+) -> None:
+    class Local:
+        max_concurrency = 1
+        warmed = False
+
+        async def warm_up(self) -> None:
+            Local.warmed = True
+
+        async def process(self, item: ClaimedItem) -> ItemOutcome:
+            raise AssertionError("not called")
+
+    traced = TracedProcessor(Local(), tracing.tracer)
+    assert traced.max_concurrency == 1
+    await traced.warm_up()
+    assert Local.warmed
