@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -25,6 +26,9 @@ from ambient.errors import ConfigError
 
 if TYPE_CHECKING:
     from ambient.tracing.assembly import Tracing
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -130,6 +134,12 @@ def build_approvals_jobs(runtime: Runtime) -> list[PeriodicJob]:
     from ambient.memory.executor import build_memory_executor
 
     settings = runtime.settings
+    if settings.smtp is None and not any(getattr(s, "smtp", None) for s in settings.sources):
+        log.warning(
+            "no SMTP account is configured: approved emails will fail to send; add [smtp] "
+            "(or [sources.smtp] for an IMAP account) to %s",
+            settings.config_file,
+        )
     memory = build_memory_executor(settings, runtime.engine, runtime.clock)
     events = TracedApprovals(build_tracing(runtime).tracer)
     outbox = build_outbox(
