@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from ambient.approvals.models import ApprovalStatus
+from ambient.approvals.executors.mail import message_id_for
+from ambient.approvals.models import Approval, ApprovalStatus
 from ambient.approvals.policy import PolicyGate
 from ambient.approvals.queue import ApprovalQueue
 from ambient.clock import SystemClock
@@ -98,6 +99,12 @@ def approve_pending(queue: ApprovalQueue) -> int:
     return approved
 
 
+def sent_message_id(row: Approval) -> str:
+    """The Message-ID the outbox gives this reply (derived from its idempotency key)."""
+    assert row.idempotency_key is not None
+    return message_id_for(row.idempotency_key, "me@example.com")
+
+
 def settled(ledger: Ledger, queue: ApprovalQueue) -> bool:
     counts = ledger.counts().by_state
     open_rows = queue.list(
@@ -158,16 +165,40 @@ def test_sigkill_at_random_points_loses_nothing_and_sends_each_reply_once(
     counts = ledger.counts().by_state
     assert counts["done"] == ITEMS, counts  # nothing lost, nothing stuck
     assert len(os.listdir(settings.maildir_path / "new")) == 0
-    replies = queue.list(statuses=None, limit=100_000)
-    executed_replies = [
-        row
-        for row in replies
-        if row.kind == "reply_email" and row.status == ApprovalStatus.EXECUTED
-    ]
-    assert len(executed_replies) == ITEMS
+    received = Counter(message.message["Message-ID"] for message in smtp_server.messages)
+    assert set(received.values()) <= {1}, "a reply was sent twice"
+    replies = [row for row in queue.list(limit=100_000) if row.kind == "reply_email"]
+    assert len(replies) == ITEMS
+    executed = [row for row in replies if row.status == ApprovalStatus.EXECUTED]
+    uncertain = [row for row in replies if row.status != ApprovalStatus.EXECUTED]
+    # Killed between handing the message over and hearing "250", a reply cannot be known to
+    # have gone out (no Sent folder to check on a plain SMTP account): it goes dead with
+    # "delivery uncertain" for the human, never out a second time on its own.
+    for row in uncertain:
+        assert row.status == ApprovalStatus.DEAD and "delivery uncertain" in (row.last_error or "")
+    for row in executed:
+        assert received[sent_message_id(row)] == 1, "an executed reply did not arrive"
+    # The human checks: what did not arrive is retried, and then arrives exactly once.
+    retried = [row for row in uncertain if received[sent_message_id(row)] == 0]
+    for row in retried:
+        assert row.id is not None
+        queue.retry(row.id, actor="test")
+    if retried:
+        daemon = start_daemon(ambient_home)
+        try:
+            deadline = time.monotonic() + 120
+            while any(queue.get(r.id or 0).status != ApprovalStatus.EXECUTED for r in retried):
+                assert time.monotonic() < deadline, "retried replies were not sent"
+                time.sleep(0.1)
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            assert daemon.wait(timeout=60) == 0
     received = Counter(message.message["Message-ID"] for message in smtp_server.messages)
     assert len(received) == ITEMS and set(received.values()) == {1}, "a reply was sent twice"
     replied_to = Counter(message.message["In-Reply-To"] for message in smtp_server.messages)
     assert len(replied_to) == ITEMS  # one reply per item, each threaded to its own message
-    print(f"\n{ITEMS} items, {KILLS} SIGKILLs, settled in {elapsed:.1f}s")
+    print(
+        f"\n{ITEMS} items, {KILLS} SIGKILLs, settled in {elapsed:.1f}s; "
+        f"{len(uncertain)} delivery uncertain ({len(retried)} not received, retried)"
+    )
     engine.dispose()
