@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import statistics
 import sys
@@ -126,6 +127,7 @@ async def one_run(
 
 
 def main() -> None:
+    logging.basicConfig(level=logging.ERROR)  # the figures, not the daemon's notices
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])

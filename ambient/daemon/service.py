@@ -323,6 +323,18 @@ class Daemon:
     async def _prepare_processor(self) -> None:
         await warm_up(self.worker.processor)
 
+    async def _finish_running_jobs(self, grace_seconds: float) -> None:
+        """Let job runs in progress end (the scheduler's own shutdown would cancel them)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_seconds
+        await asyncio.sleep(0)  # a run submitted just before the pause starts and registers
+        while loop.time() < deadline:
+            running = [t for t in self._running_jobs if t is not asyncio.current_task()]
+            if not running:
+                return
+            await asyncio.wait(running, timeout=deadline - loop.time())
+        log.warning("stopping: job runs still in progress after %.0fs", grace_seconds)
+
     async def shutdown(self) -> None:
         for callback in self.hooks.on_stopping:
             callback()
@@ -333,9 +345,7 @@ class Daemon:
             task.cancel()
         await asyncio.gather(*self._push_tasks, return_exceptions=True)
         await self.worker.drain(self.settings.worker.drain_seconds)
-        running = [task for task in self._running_jobs if task is not asyncio.current_task()]
-        if running:
-            await asyncio.wait(running, timeout=self.settings.worker.drain_seconds)
+        await self._finish_running_jobs(self.settings.worker.drain_seconds)
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         for close in [*(source.close for source in self.sources), *self._close]:

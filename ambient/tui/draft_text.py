@@ -71,7 +71,10 @@ def draft_to_text(kind: str, args: dict[str, Any], *, comment: str = "") -> str:
     body = args.get(body_field, "") if body_field else ""
     if not isinstance(body, str):
         body = json.dumps(body, indent=2, ensure_ascii=False)
-    return "\n".join(lines) + "\n\n" + body
+    # End with a newline, as a text file does: an editor that appends a line (`echo x >> "$1"`)
+    # starts a new one rather than gluing it onto the body's last line. Parsing strips it.
+    text = "\n".join(lines) + "\n\n" + body
+    return text if text.endswith("\n") else text + "\n"
 
 
 def _strip_comments(text: str) -> tuple[list[str], int]:

@@ -19,7 +19,7 @@ REPLY = {
 def test_a_reply_reads_like_an_email_and_round_trips() -> None:
     text = draft_to_text("reply_email", REPLY, comment="Edit below.")
     assert text.startswith("# Edit below.\nTo: alice@example.com\nCc: \nSubject: Re: Lunch\n")
-    assert text.endswith("\n\nHi Alice,\n\nFriday works.\n\nMe")
+    assert text.endswith("\n\nHi Alice,\n\nFriday works.\n\nMe\n")
     assert text_to_args("reply_email", text) == REPLY
 
 
