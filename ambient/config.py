@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from dotenv import dotenv_values
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from ambient.errors import ConfigError
@@ -121,6 +121,22 @@ class MemorySettings(Section):
     reflection_budget_tokens: int = Field(default=4_000, ge=500)  # memory shown to reflection
 
 
+DEFAULT_POLICY_RULES: dict[str, Literal["block", "warn"]] = {
+    "reply_outside_thread": "block",
+    "send_outside_thread": "warn",
+    "denied_domain": "block",
+    "domain_not_allowed": "block",
+    "too_many_recipients": "block",
+    "body_too_large": "block",
+    "attachments": "block",
+    "webhook_not_allowed": "block",
+    "note_path_outside": "block",
+    "note_exists": "warn",
+    "memory_path_outside": "block",
+}
+"""Every rule of the policy gate (ambient.approvals.policy) and what it does by default."""
+
+
 class PolicySettings(Section):
     """Deterministic checks on every action (see ambient.approvals.policy)."""
 
@@ -133,6 +149,15 @@ class PolicySettings(Section):
     max_attachment_bytes: int = Field(default=10 * 1024 * 1024, ge=0)  # all attachments together
     # per rule: "block" refuses the action, "warn" needs an explicit acknowledgement
     rules: dict[str, Literal["block", "warn"]] = Field(default_factory=dict)
+
+    @field_validator("rules")
+    @classmethod
+    def _known_rules(cls, rules: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(rules) - set(DEFAULT_POLICY_RULES))
+        if unknown:
+            known = ", ".join(DEFAULT_POLICY_RULES)
+            raise ValueError(f"unknown rule {unknown[0]!r} (known: {known})")
+        return rules
 
 
 class ApprovalSettings(Section):

@@ -107,3 +107,22 @@ def test_ingest_of_a_missing_file_is_one_clear_error(ambient_home: Path, capsys)
     assert main(["ingest", str(ambient_home / "nope.eml")]) == 2
     err = capsys.readouterr().err
     assert "nope.eml: cannot be read" in err and "Traceback" not in err
+
+
+def test_commands_on_a_home_never_set_up_say_to_run_init(ambient_home: Path, capsys) -> None:
+    assert main(["status"]) == 2
+    assert "run `ambient init` first" in capsys.readouterr().err
+    assert not (ambient_home / "ambient.db").exists()  # nothing created behind the user's back
+
+
+def test_empty_standard_input_is_refused(ambient_home: Path, capsys, monkeypatch) -> None:
+    main(["init", "--no-samples"])
+    capsys.readouterr()
+
+    class EmptyStdin:
+        buffer = __import__("io").BytesIO(b"")
+
+    monkeypatch.setattr("sys.stdin", EmptyStdin)
+    assert main(["ingest", "-"]) == 2
+    assert "standard input: is empty" in capsys.readouterr().err
+    assert os.listdir(ambient_home / "Maildir" / "new") == []

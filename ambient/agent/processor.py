@@ -48,7 +48,7 @@ def agent_item(item: ClaimedItem) -> AgentItem:
             item.id, item.trace_id, item.raw, kind=item.kind, metadata=item.metadata
         )
     except UnparseableMessage as error:
-        raise PermanentItemError(f"not an email message: {error}") from error
+        raise PermanentItemError(str(error)) from error
 
 
 def action_context(item: AgentItem) -> ActionContext:

@@ -37,24 +37,12 @@ from ambient.approvals.actions import (
 )
 from ambient.approvals.paths import UnsafePath, check_relative, resolve_inside
 from ambient.approvals.shown import canonical_json
-from ambient.config import PolicySettings, Settings
+from ambient.config import DEFAULT_POLICY_RULES, PolicySettings, Settings
 from ambient.errors import ConfigError, DecisionError
 
 RuleAction = Literal["block", "warn"]
 
-DEFAULT_RULES: dict[str, RuleAction] = {
-    "reply_outside_thread": "block",
-    "send_outside_thread": "warn",
-    "denied_domain": "block",
-    "domain_not_allowed": "block",
-    "too_many_recipients": "block",
-    "body_too_large": "block",
-    "attachments": "block",
-    "webhook_not_allowed": "block",
-    "note_path_outside": "block",
-    "note_exists": "warn",
-    "memory_path_outside": "block",
-}
+DEFAULT_RULES: dict[str, RuleAction] = dict(DEFAULT_POLICY_RULES)
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,23 @@ from ambient import __version__
 from ambient.cli import approvals, core, evals, memory, service, triage, tui
 from ambient.cli.output import error_console, print_json
 from ambient.config import Secrets, Settings, load_settings
-from ambient.errors import AmbientError
+from ambient.errors import AmbientError, ConfigError
 
 __all__ = ["build_parser", "entry", "main", "print_json"]
 
 Handler = Callable[[argparse.Namespace, Settings, Secrets], int]
+NEEDS_NO_SETUP = {"init", "triage", "service", "memory"}
+
+
+def require_setup(settings: Settings) -> None:
+    """Commands other than `init` need what `ambient init` creates: say so instead of failing
+    later with a missing Maildir, or quietly creating an empty database."""
+    if settings.database_url is not None:
+        return
+    if not settings.config_file.exists() and not settings.database_path.exists():
+        raise ConfigError(
+            f"ambient is not set up in {settings.config_dir}: run `ambient init` first"
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,6 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings, secrets = load_settings()
+        if args.command not in NEEDS_NO_SETUP:
+            require_setup(settings)
         handler: Handler = args.handler
         return handler(args, settings, secrets)
     except AmbientError as error:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from ambient.cli.output import console, print_json, when
@@ -122,6 +123,8 @@ def _cmd_ingest(args: argparse.Namespace, settings: Settings, secrets: Secrets) 
             raw = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
         except OSError as error:
             raise InputError(f"{name}: cannot be read: {error.strerror or error}") from error
+        if not raw.strip():
+            raise InputError(f"{'standard input' if name == '-' else name}: is empty")
         try:
             subject = parse_message(raw).subject
         except UnparseableMessage as error:
@@ -152,6 +155,27 @@ def _item_summary(item: Any) -> dict[str, Any]:
     }
 
 
+def _print_item(item: dict[str, Any]) -> None:
+    for key, value in item.items():
+        if key in ("triage", "approvals"):
+            continue
+        shown = "-" if value is None or value == "" else value
+        console.print(f"[bold]{key}[/]: {escape(str(shown))}", highlight=False)
+    triage = item.get("triage")
+    if isinstance(triage, dict):
+        console.print("[bold]triage[/]:", highlight=False)
+        for key in ("decision", "priority", "summary", "reason"):
+            if triage.get(key):
+                console.print(f"  {key}: {escape(str(triage[key]))}", highlight=False)
+    if item.get("approvals"):
+        console.print("[bold]approvals[/]:", highlight=False)
+    for approval in item.get("approvals", []):
+        console.print(
+            f"  approval #{approval['id']}: {approval['kind']} · {approval['status']}",
+            highlight=False,
+        )
+
+
 def _cmd_items(args: argparse.Namespace, settings: Settings, secrets: Secrets) -> int:
     from ambient.clock import SystemClock
     from ambient.daemon.ledger import Ledger
@@ -162,15 +186,25 @@ def _cmd_items(args: argparse.Namespace, settings: Settings, secrets: Secrets) -
     if args.items_command == "retry":
         for item_id in args.ids:
             ledger.retry(item_id)
-            console.print(f"item {item_id} queued again")
+        if args.json:
+            print_json([{"id": item_id, "state": "new"} for item_id in args.ids])
+        else:
+            for item_id in args.ids:
+                console.print(f"item {item_id} queued again")
         return 0
     if args.items_command == "show":
+        from ambient.approvals.wiring import build_queue
+
         item = _item_summary(ledger.get(args.id))
+        queue = build_queue(settings, ledger.engine, SystemClock())
+        item["approvals"] = [
+            {"id": row.id, "kind": row.kind, "status": row.status.value}
+            for row in queue.list(item_id=args.id)
+        ]
         if args.json:
             print_json(item)
         else:
-            for key, value in item.items():
-                console.print(f"[bold]{key}[/]: {value}")
+            _print_item(item)
         return 0
     states = [ItemState(args.state)] if args.state else None
     rows = [_item_summary(item) for item in ledger.items(states, limit=args.limit)]
@@ -226,4 +260,5 @@ def add_core_commands(subparsers: Any) -> None:
     show.add_argument("--json", action="store_true")
     retry = items_sub.add_parser("retry", help="queue failed or quarantined items again")
     retry.add_argument("ids", type=int, nargs="+")
+    retry.add_argument("--json", action="store_true")
     items.set_defaults(handler=_cmd_items)

@@ -123,7 +123,7 @@ def test_feedback_undo_and_a_refused_retry(capsys, queue_for: Queue):
     assert code == 4 and "is pending, not dead" in out
 
 
-def test_an_unknown_approval_is_exit_code_3(capsys):
+def test_an_unknown_approval_is_exit_code_3(capsys, engine: Engine):
     code, out = run(capsys, "approvals", "show", "4242")
     assert code == 3 and "approval 4242 does not exist" in out
 

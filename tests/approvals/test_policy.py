@@ -72,9 +72,12 @@ def test_rules_are_configurable_per_rule(tmp_path: Path):
     assert not report.blocked and report.warnings
 
 
-def test_an_unknown_rule_name_is_a_config_error(tmp_path: Path):
-    with pytest.raises(ConfigError, match="policy.rules.reply_anywhere: unknown rule"):
-        gate(tmp_path, rules={"reply_anywhere": "warn"})
+def test_an_unknown_rule_name_is_a_config_error(ambient_home: Path):
+    from ambient.config import load_settings
+
+    (ambient_home / "ambient.toml").write_text('[policy]\nrules = { reply_anywhere = "warn" }\n')
+    with pytest.raises(ConfigError, match="policy.rules: .*unknown rule 'reply_anywhere'"):
+        load_settings()
     assert set(DEFAULT_RULES) >= {"reply_outside_thread", "webhook_not_allowed"}
 
 
