@@ -36,11 +36,13 @@ from typing import Any
 
 from ambient.config import Secrets, Settings, load_settings
 from ambient.daemon.assembly import Runtime, build_daemon, build_processor, open_runtime
+from ambient.daemon.health import process_name, read_health
 from ambient.daemon.logs import configure_logging, database_password
 from ambient.daemon.notify import Notifier, Watchdog, one_line, watchdog_interval
 from ambient.daemon.reload import Reloader, delayed
 from ambient.daemon.service import Daemon
 from ambient.daemon.worker import ItemProcessor
+from ambient.db import is_sqlite
 from ambient.errors import AmbientError
 from ambient.tracing.redaction import secret_names
 
@@ -112,6 +114,19 @@ class LoggingOptions:
         )
 
 
+def warn_if_another_daemon(runtime: Runtime) -> None:
+    """SQLite is for one daemon: say so when another one is alive on the same database."""
+    if not is_sqlite(runtime.engine):
+        return  # PostgreSQL: several daemons share the work by design
+    health = read_health(runtime.engine, runtime.clock)
+    if health.alive and health.process != process_name():
+        log.warning(
+            "another ambient daemon (%s) is running on this SQLite database; run one daemon "
+            "per data dir, or use PostgreSQL (database_url) for several",
+            health.process,
+        )
+
+
 class DaemonProcess:
     def __init__(
         self,
@@ -149,6 +164,7 @@ class DaemonProcess:
         runtime: Runtime | None = None
         try:
             runtime = await asyncio.to_thread(open_runtime, self.settings, self.secrets)
+            await asyncio.to_thread(warn_if_another_daemon, runtime)
             daemon = await asyncio.to_thread(self._build, runtime)
             self.daemon = daemon
             self.reloader = Reloader(
