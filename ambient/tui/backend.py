@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Engine
@@ -31,6 +31,10 @@ from ambient.tui.views import ApprovalView, ItemView, QueueEntry, QueueFilter
 from ambient.tui.widgets.status_bar import SourceView, StatusSnapshot
 
 ITEM_TEXT_MAX_CHARS = 100_000
+EMAIL_KINDS = frozenset({"reply_email", "send_email"})
+NO_SMTP = (
+    "no SMTP account is configured: add [smtp] to ambient.toml, then retry it from history (h)"
+)
 
 
 def trace_base_url(settings: Settings, secrets: Secrets) -> str | None:
@@ -50,6 +54,7 @@ class DecisionReport:
     verb: str
     done: tuple[int, ...]
     refused: tuple[tuple[int, str], ...] = ()
+    warning: str | None = None  # it was stored, but will not do what the human expects
 
     @classmethod
     def of(cls, verb: str, outcomes: Sequence[DecisionOutcome]) -> DecisionReport:
@@ -207,7 +212,23 @@ class Backend:
         outcomes = self.queue.approve_many(
             targets, acknowledge_warnings=acknowledge_warnings, actor=self.actor
         )
-        return DecisionReport.of("approved", outcomes)
+        report = DecisionReport.of("approved", outcomes)
+        return replace(report, warning=self.sending_warning(report.done))
+
+    @property
+    def smtp_configured(self) -> bool:
+        """Whether an approved email can be sent: a global [smtp] or one on a source."""
+        return self.settings.smtp is not None or any(
+            getattr(source, "smtp", None) is not None for source in self.settings.sources
+        )
+
+    def sending_warning(self, approved: Sequence[int]) -> str | None:
+        """Why an approved email will not go out (no SMTP account), else None."""
+        if not approved or self.smtp_configured:
+            return None
+        if any(self.queue.get(approval_id).kind in EMAIL_KINDS for approval_id in approved):
+            return NO_SMTP
+        return None
 
     def reject(self, targets: Sequence[tuple[int, str]], reason: str) -> DecisionReport:
         outcomes = self.queue.reject_many(targets, reason=reason, actor=self.actor)
@@ -218,7 +239,7 @@ class Backend:
 
     def feedback(self, approval_id: int, shown_hash: str, message: str) -> DecisionReport:
         self.queue.feedback(approval_id, shown_hash=shown_hash, message=message, actor=self.actor)
-        return DecisionReport("sent back with feedback", (approval_id,))
+        return DecisionReport("sent back to redraft", (approval_id,))
 
     def check_edit(self, approval_id: int, args: dict[str, Any]) -> PolicyReport:
         """What the policy gate will say about the edited arguments (before deciding)."""
@@ -243,7 +264,9 @@ class Backend:
             actor=self.actor,
             acknowledge_warnings=acknowledge_warnings,
         )
-        return DecisionReport("approved as edited", (approval_id,))
+        return DecisionReport(
+            "approved as edited", (approval_id,), warning=self.sending_warning((approval_id,))
+        )
 
     def undo(self, approval_ids: Sequence[int]) -> DecisionReport:
         done: list[int] = []

@@ -39,7 +39,7 @@ class EditFlow:
         view = self.view
         saved = self.app.edits.load(view.id)
         if saved is not None:
-            self.app.notify(f"Resuming your unfinished edit of #{view.id}.")
+            self.app.notify(f"Resuming unfinished edit of #{view.id}.")
             text = saved
         else:
             text = draft_to_text(view.kind, view.args, comment=COMMENT)
@@ -67,7 +67,7 @@ class EditFlow:
 
     def _edited(self, text: str | None) -> None:
         if text is None:
-            self.app.notify(f"Edit of #{self.view.id} kept; press e to continue it.")
+            self.app.notify(f"Edit of #{self.view.id} kept: e resumes it.")
             return
         self.review(text)
 
@@ -83,7 +83,7 @@ class EditFlow:
         original = normalized_args(view.kind, view.args)
         if args == original:
             self.app.edits.discard(view.id)
-            self.app.notify("No changes: press a to approve the draft as it is.")
+            self.app.notify("No changes (a approves as drafted).")
             return
         self.app.run_worker(self._confirm(args, original), group="edit-review")
 
@@ -110,7 +110,7 @@ class EditFlow:
 
         def answered(yes: bool | None) -> None:
             if not yes:
-                self.app.notify(f"Not approved; your edit of #{view.id} is kept (e resumes it).")
+                self.app.notify(f"Not approved; edit #{view.id} is kept.")
                 return
             acknowledge = bool(report.warnings)
 

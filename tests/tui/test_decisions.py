@@ -7,6 +7,7 @@ from collections.abc import Callable
 from sqlalchemy import Engine, text
 
 from ambient.approvals.models import Approval
+from ambient.config import Settings, SmtpSettings
 from ambient.tui.app import AmbientApp
 from ambient.tui.widgets.detail import DetailPane
 from tests.conftest import FrozenClock
@@ -24,11 +25,12 @@ from tests.tui.conftest import (
 
 
 async def test_a_approves_the_shown_draft_and_it_leaves_the_queue(
-    daemon: DaemonStandIn, tui: Callable[..., AmbientApp]
+    daemon: DaemonStandIn, tui: Callable[..., AmbientApp], settings: Settings
 ) -> None:
+    settings.smtp = SmtpSettings(host="127.0.0.1")
     approval = daemon.draft()
     app = tui()
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
         await wait_for(pilot, shows_detail(app, approval.id))
         await pilot.press("a")
         await wait_for(pilot, wait_statuses(daemon, [approval.id], "approved"))
@@ -36,7 +38,41 @@ async def test_a_approves_the_shown_draft_and_it_leaves_the_queue(
         stored = daemon.queue.get(approval.id)
         assert stored.decided_by == "tui:tester"
         assert stored.decision is not None and stored.decision.value == "approved"
-        await wait_for(pilot, notified(app, "approved (u to undo)"))
+        await wait_for(pilot, notified(app, "approved · u: undo"))
+        # the toast fits on one line at 80 columns
+        await wait_for(pilot, lambda: f"#{approval.id} approved · u: undo" in screen_text(app))
+
+
+async def test_approving_an_email_without_an_smtp_account_says_how_to_fix_it(
+    daemon: DaemonStandIn, tui: Callable[..., AmbientApp], settings: Settings
+) -> None:
+    assert settings.smtp is None
+    assert all(getattr(source, "smtp", None) is None for source in settings.sources)
+    approval = daemon.draft()
+    app = tui()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, shows_detail(app, approval.id))
+        await pilot.press("a")
+        await wait_for(pilot, wait_statuses(daemon, [approval.id], "approved"))
+        expected = (
+            "approved — but no SMTP account is configured: add [smtp] to ambient.toml,"
+            " then retry it from history (h)"
+        )
+        await wait_for(pilot, notified(app, expected))
+        (toast,) = [n for n in app._notifications if expected in str(n.message)]
+        assert toast.severity == "warning"
+
+
+async def test_approving_a_note_without_an_smtp_account_is_not_a_warning(
+    daemon: DaemonStandIn, tui: Callable[..., AmbientApp]
+) -> None:
+    approval = daemon.draft("write_note", {"path": "lunch.md", "content": "Friday, noon.\n"})
+    app = tui()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, shows_detail(app, approval.id))
+        await pilot.press("a")
+        await wait_for(pilot, notified(app, "approved · u: undo"))
+        assert not any("SMTP" in str(n.message) for n in app._notifications)
 
 
 async def test_approving_a_warned_draft_asks_first_and_no_leaves_it_pending(

@@ -126,7 +126,7 @@ async def test_declining_the_diff_keeps_the_edit_and_e_resumes_it(
         kept = app.edits.load(approval.id)
         assert kept is not None and "Warmly," in kept
         await pilot.press("e")  # the editor runs on the kept text (Best, is gone already)
-        await wait_for(pilot, notified(app, "Resuming your unfinished edit"))
+        await wait_for(pilot, notified(app, "Resuming unfinished edit"))
         await wait_for(pilot, lambda: "+Warmly," in screen_text(app))
         await pilot.press("y")
         await wait_for(pilot, wait_statuses(daemon, [approval.id], "approved"))

@@ -41,9 +41,39 @@ async def test_queue_lists_kind_who_summary_age_and_warning_flag(
         await wait_for(pilot, loaded(app))
         assert queue_keys(app) == [send.id, reply.id]  # newest first
         lines = squeezed(screen_text(app))
-        assert "send bob@elsewhere.example Introduction 12m ⚠" in lines  # outside the thread
+        # ▸ marks the cursor's row without colour; ⚠: the recipient is outside the thread
+        assert "▸ send bob@elsewhere.example Introduction 12m ⚠" in lines
         assert "reply alice@example.com Re: Lunch on Friday? 12m" in lines
         assert "2 to decide" in lines[0]
+
+
+async def test_the_cursor_marker_follows_the_cursor_and_marks_show_as_dots(
+    daemon: DaemonStandIn, tui: Callable[..., AmbientApp]
+) -> None:
+    daemon.draft(raw=email_bytes(subject="First", message_id="<1@x>"))
+    daemon.draft(raw=email_bytes(subject="Second", message_id="<2@x>"))
+    app = tui()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, loaded(app))
+        await pilot.press("space")  # marks the first row, moves to the second
+        lines = screen_text(app).splitlines()
+        assert lines[2].startswith(" ●reply") and "Re: Second" in lines[2]
+        assert lines[3].startswith("▸ reply") and "Re: First" in lines[3]
+        assert sum(line.count("▸") for line in lines) == 1
+        assert all(len(line) <= 80 for line in lines)
+
+
+async def test_row_ages_move_on_with_the_status_bar(
+    daemon: DaemonStandIn, clock: FrozenClock, tui: Callable[..., AmbientApp]
+) -> None:
+    daemon.draft()
+    clock.advance(seconds=56)
+    app = tui()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, loaded(app))
+        assert "Re: Lunch on Friday? 56s" in squeezed(screen_text(app))[2]
+        clock.advance(seconds=20)  # no new rows, nothing else changes: only time passes
+        await wait_for(pilot, lambda: "Re: Lunch on Friday? 1m" in squeezed(screen_text(app))[2])
 
 
 async def test_rows_drafted_while_running_appear_and_rows_decided_elsewhere_disappear(

@@ -190,6 +190,26 @@ async def test_memory_lists_files_and_e_opens_one_in_the_editor_with_history(
         await wait_for(pilot, on_screen(app, QueueScreen))
 
 
+async def test_memory_arrow_keys_move_in_the_files_as_soon_as_it_opens(
+    daemon: DaemonStandIn, settings: Settings, tui: Callable[..., AmbientApp], tmp_path: Path
+) -> None:
+    seeded_memory(settings)
+    app = tui(editor=memory_editor(tmp_path))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, on_screen(app, QueueScreen))
+        await pilot.press("m")
+        await wait_for(pilot, on_screen(app, MemoryScreen))
+        screen = app.screen
+        assert isinstance(screen, MemoryScreen)
+        first, second = (f.name for f in screen.files[:2])
+        await pilot.press("down")
+        await pilot.press("e")  # the file moved to, not the first one
+        await wait_for(pilot, notified(app, f"{second} saved"))
+        assert "Prefers short replies." in (settings.memory_dir / second).read_text()
+        assert first == "profile.md"
+        assert "Prefers short replies." not in (settings.memory_dir / "profile.md").read_text()
+
+
 async def test_memory_shows_proposed_changes_as_diffs_to_approve(
     daemon: DaemonStandIn, settings: Settings, tui: Callable[..., AmbientApp]
 ) -> None:

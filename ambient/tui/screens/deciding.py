@@ -17,6 +17,11 @@ from ambient.tui.widgets.detail import DetailPane
 from ambient.tui.widgets.row_list import RowList
 
 
+def done_text(ids: tuple[int, ...]) -> str:
+    """`#3`, `#3, #4`, or `5 actions` (a toast is some 35 cells wide)."""
+    return ", ".join(f"#{i}" for i in ids) if len(ids) <= 2 else f"{len(ids)} actions"
+
+
 class DecidingScreen(AmbientScreen):
     """A RowList of approvals with a DetailPane; the subclass lists them and keeps them fresh."""
 
@@ -172,9 +177,12 @@ class DecidingScreen(AmbientScreen):
         if report.done:
             if undoable:
                 self.undo_stack.append(report.done)
-            done = ", ".join(f"#{i}" for i in report.done)
-            hint = " (u to undo)" if undoable else ""
-            self.notify(f"{done} {report.verb}{hint}", timeout=4)
+            done = done_text(report.done)
+            if report.warning:
+                self.notify(f"{done} {report.verb} — but {report.warning}", severity="warning")
+            else:
+                hint = " · u: undo" if undoable else ""
+                self.notify(f"{done} {report.verb}{hint}", timeout=4)
         for approval_id, reason in report.refused:
             self.notify(f"#{approval_id}: {reason}", severity="error", timeout=10)
         self.refresh_all(force=True)

@@ -73,7 +73,6 @@ class QueueScreen(DecidingScreen):
         self._update_header()
         self.refresh_all(force=True)
         self.set_interval(self.ambient.poll_seconds, self.refresh_all)
-        self.set_interval(30, self.query_one(RowList).refresh)  # ages move on
 
     def on_resize(self) -> None:
         self._update_header()
@@ -133,6 +132,7 @@ class QueueScreen(DecidingScreen):
 
     def _show_status(self, snapshot: StatusSnapshot) -> None:
         self.query_one(StatusBar).show(snapshot)
+        self.query_one(RowList).refresh()  # the rows' ages move on with the status bar's
 
     def report_error(self, error: BaseException) -> None:
         message = f"database: {error}".splitlines()[0][:300]

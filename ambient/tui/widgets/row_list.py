@@ -232,6 +232,8 @@ class RowList(ScrollView, can_focus=True):
         if index >= len(self.rows):
             return Strip.blank(width, base)
         row = self.rows[index]
+        # Not by colour alone (a monochrome terminal, a text capture): ▸ is the cursor, ● a mark.
+        pointer = "▸" if index == self.cursor else " "
         mark = "●" if row.key in self.marked else " "
         cells = row.cells
         if row.when is not None:
@@ -240,7 +242,7 @@ class RowList(ScrollView, can_focus=True):
                 age(row.when, now) if column.age else cell
                 for column, cell in zip(self.columns, cells, strict=False)
             )
-        text = mark + render_cells(self.columns, cells, width - 1)
+        text = fit(pointer + mark + render_cells(self.columns, cells, width - 1)[1:], width)
         row_style: Style = base
         if row.warning:
             row_style += self.get_component_rich_style("row-list--warning")
