@@ -28,6 +28,12 @@ def test_an_editor_adding_a_trailing_newline_changes_nothing() -> None:
     assert text_to_args("reply_email", text) == normalized_args("reply_email", REPLY)
 
 
+def test_a_line_appended_to_the_file_is_a_new_last_line_of_the_body() -> None:
+    text = draft_to_text("reply_email", REPLY) + "P.S. Bring the notes.\n"
+    body = text_to_args("reply_email", text)["body"]
+    assert body == "Hi Alice,\n\nFriday works.\n\nMe\nP.S. Bring the notes."
+
+
 def test_lists_are_comma_separated_and_names_become_bare_addresses() -> None:
     text = draft_to_text("reply_email", REPLY).replace(
         "To: alice@example.com", "To: Alice <alice@example.com>, bob@example.com"

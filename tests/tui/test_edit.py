@@ -54,6 +54,26 @@ async def test_edit_in_editor_shows_the_diff_and_approves_the_edited_version(
         assert app.edits.load(approval.id) is None  # stored: the edit file is gone
 
 
+async def test_a_line_appended_by_the_editor_starts_a_new_line_of_the_body(
+    daemon: DaemonStandIn, tui: Callable[..., AmbientApp], tmp_path: Path
+) -> None:
+    script = tmp_path / "append_editor.sh"
+    script.write_text('#!/bin/sh\necho "P.S. See you there." >> "$1"\n')
+    script.chmod(0o755)
+    approval = daemon.draft()
+    app = tui(editor=str(script))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, shows_detail(app, approval.id))
+        await pilot.press("e")
+        await wait_for(pilot, lambda: f"Approve #{approval.id} as edited?" in screen_text(app))
+        assert "+P.S. See you there." in screen_text(app)
+        await pilot.press("y")
+        await wait_for(pilot, wait_statuses(daemon, [approval.id], "approved"))
+        assert daemon.queue.get(approval.id).effective_args["body"] == (
+            "Hi Alice,\n\nFriday at noon works for me.\n\nBest,\nMe\nP.S. See you there."
+        )
+
+
 async def test_edit_in_the_app_when_no_editor_is_set(
     daemon: DaemonStandIn, tui: Callable[..., AmbientApp]
 ) -> None:

@@ -139,6 +139,21 @@ async def test_detail_shows_the_draft_the_reasons_and_the_original_with_html_as_
         assert "/trace/" not in text  # tracing is not configured: no link
 
 
+async def test_detail_section_headings_fit_on_one_line_at_80_columns(
+    daemon: DaemonStandIn, tui: Callable[..., AmbientApp]
+) -> None:
+    approval = daemon.draft()
+    app = tui()
+    async with app.run_test(size=(80, 60)) as pilot:  # tall: the whole detail in view
+        await wait_for(pilot, shows_detail(app, approval.id))
+        await wait_for(pilot, lambda: "── original #" in screen_text(app))
+        lines = screen_text(app).splitlines()
+        (heading,) = [line for line in lines if "── original #" in line]
+        assert f"── original #{approval.item_id} (inbox, waiting) ─" in heading
+        following = lines[lines.index(heading) + 1]
+        assert following.strip().startswith("From:")  # the rule did not wrap
+
+
 async def test_detail_links_the_langfuse_trace_when_tracing_is_configured(
     daemon: DaemonStandIn, tui: Callable[..., AmbientApp]
 ) -> None:

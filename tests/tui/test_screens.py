@@ -49,6 +49,11 @@ async def test_question_mark_shows_every_key_and_escape_goes_back(
         text = screen_text(app)
         for key_help in ("approve", "edit the draft", "feedback", "reject", "ignore", "undo"):
             assert key_help in text
+        lines = text.splitlines()
+        assert "Esc: close" in text
+        assert "q         quit" in text  # the last key fits in 24 rows: nothing to scroll
+        assert not any(line.strip("│ ") == "approve" for line in lines)  # no wrapped lines
+        assert all(len(line) <= 80 for line in lines)
         await pilot.press("escape")
         await wait_for(pilot, on_screen(app, QueueScreen))
 

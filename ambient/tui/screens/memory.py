@@ -68,6 +68,7 @@ class MemoryScreen(AmbientScreen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        self.query_one("#file-list", OptionList).focus()  # arrow keys move in the files at once
         self.reload()
 
     def action_tab(self, tab: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
@@ -17,13 +18,18 @@ from ambient.approvals.actions import ACTION_MODELS
 from ambient.tui.draft_text import BODY_FIELDS, header_name
 from ambient.tui.timefmt import age, stamp
 from ambient.tui.views import ApprovalView, ItemView
+from ambient.tui.widgets.status_bar import STATE_LABELS
 
 MAX_ITEM_CHARS = 20_000
 
 
+SECTION_WIDTH = 60  # a heading and its rule, narrower than the pane at 80 columns
+
+
 def _section(text: Text, title: str) -> None:
-    text.append(f"\n── {title} ", style="bold cyan")
-    text.append("─" * 40 + "\n", style="cyan dim")
+    heading = f"── {title} "
+    text.append("\n" + heading, style="bold cyan")
+    text.append("─" * max(SECTION_WIDTH - cell_len(heading), 3) + "\n", style="cyan dim")
 
 
 def _ordered(view: ApprovalView) -> list[str]:
@@ -72,7 +78,9 @@ def diff_text(diff: str, *, empty: str = "(no changes)") -> Text:
 
 
 def _item(text: Text, item: ItemView) -> None:
-    _section(text, f"original item #{item.id} ({item.source}, {item.state})")
+    _section(
+        text, f"original #{item.id} ({item.source}, {STATE_LABELS.get(item.state, item.state)})"
+    )
     if item.problem:
         text.append(f"cannot read it: {item.problem}\n", style="red")
     for name, value in item.headers:
