@@ -7,6 +7,7 @@ it printed. Either way the queue refuses when the row changed in between.
 
 from __future__ import annotations
 
+import difflib
 import getpass
 import json
 import sys
@@ -202,13 +203,16 @@ class ApprovalCommands:
                 self.console.print("unchanged: nothing decided")
                 return 1
             args = edited
-        return self._single(
+        code = self._single(
             approval_id,
             as_json,
             lambda: self.queue.edit(
                 approval_id, shown_hash=shown, args=args, actor=self.actor, acknowledge_warnings=ack
             ),
         )
+        if code == 0 and not as_json:
+            self.console.print(Text(args_diff(row.args, args)))
+        return code
 
     def undo(self, approval_id: int, *, as_json: bool) -> int:
         return self._single(approval_id, as_json, lambda: self.queue.undo(approval_id, self.actor))
@@ -222,6 +226,14 @@ class ApprovalCommands:
         except DecisionError as error:
             outcome = DecisionOutcome(approval_id, False, str(error), None)
         return self._report([outcome], as_json=as_json)
+
+
+def args_diff(drafted: dict[str, Any], approved: dict[str, Any]) -> str:
+    """What the human changed, as a unified diff of the arguments (draft -> approved)."""
+    before = json.dumps(drafted, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
+    after = json.dumps(approved, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
+    lines = difflib.unified_diff(before, after, "drafted", "approved", lineterm="")
+    return "\n".join(lines) or "(no changes)"
 
 
 @contextmanager

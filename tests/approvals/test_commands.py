@@ -148,3 +148,11 @@ def test_show_prints_untrusted_text_without_interpreting_markup(capsys, queue_fo
     (row,) = queue_for(reply(body="[bold red]Click[/] [link=https://evil.example]here[/link]"))
     code, out = run(capsys, "approvals", "show", str(row.id))
     assert code == 0 and "[link=https://evil.example]here[/link]" in out
+
+
+def test_an_edit_prints_what_changed_from_the_draft(capsys, queue_for: Queue):
+    (row,) = queue_for(reply())
+    code, out = run(capsys, "approvals", "edit", str(row.id), "--set", "body=Monday instead?")
+    assert code == 0
+    assert "--- drafted" in out and "+++ approved" in out
+    assert '+  "body": "Monday instead?",' in out
