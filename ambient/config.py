@@ -271,6 +271,13 @@ class Settings(BaseSettings):
         return self.maildir_path if source.type == "maildir" else self.spool_dir
 
     @property
+    def can_send_email(self) -> bool:
+        """Whether approved emails have an account to go out through ([smtp] or a source's)."""
+        return self.smtp is not None or any(
+            getattr(source, "smtp", None) is not None for source in self.sources
+        )
+
+    @property
     def model_name(self) -> str:
         """The model as a user sees it in the status bar and in traces."""
         return self.model or "local (bundled SmolLM2-135M)"

@@ -18,6 +18,7 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
+from ambient.approvals.actions import EMAIL_KINDS
 from ambient.approvals.audit import AuditLog
 from ambient.approvals.decisions import DecisionOutcome
 from ambient.approvals.editing import apply_sets, edit_in_editor, parse_args_json
@@ -51,6 +52,8 @@ def print_json(value: Any) -> None:
 
 
 class ApprovalCommands:
+    can_send_email = True  # set from Settings by open_commands
+
     def __init__(self, queue: ApprovalQueue, audit: AuditLog, console: Console, actor: str):
         self.queue = queue
         self.audit = audit
@@ -143,6 +146,17 @@ class ApprovalCommands:
                     f"[green]{status.value}[/] approval {outcome.approval_id}"
                     + (f": {after}" if after else "")
                 )
+                if (
+                    status == ApprovalStatus.APPROVED
+                    and outcome.approval.kind in EMAIL_KINDS
+                    and not self.can_send_email
+                ):
+                    self.console.print(
+                        "[yellow]warning:[/] no SMTP account is configured: add \\[smtp] to "
+                        f"ambient.toml, then `ambient approvals retry {outcome.approval_id}`",
+                        markup=True,
+                        soft_wrap=True,
+                    )
             else:
                 self.console.print(Text.assemble(("refused: ", "bold red"), outcome.reason or ""))
         refused = any(not outcome.ok for outcome in outcomes)
@@ -246,7 +260,9 @@ def open_commands(
         engine, SystemClock(), settings, PolicyGate.from_settings(settings), events
     )
     try:
-        yield ApprovalCommands(queue, AuditLog(engine), console, f"cli:{getpass.getuser()}")
+        commands = ApprovalCommands(queue, AuditLog(engine), console, f"cli:{getpass.getuser()}")
+        commands.can_send_email = settings.can_send_email
+        yield commands
     finally:
         events.close()
         engine.dispose()

@@ -134,7 +134,7 @@ def build_approvals_jobs(runtime: Runtime) -> list[PeriodicJob]:
     from ambient.memory.executor import build_memory_executor
 
     settings = runtime.settings
-    if settings.smtp is None and not any(getattr(s, "smtp", None) for s in settings.sources):
+    if not settings.can_send_email:
         log.warning(
             "no SMTP account is configured: approved emails will fail to send; add [smtp] "
             "(or [sources.smtp] for an IMAP account) to %s",

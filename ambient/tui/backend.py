@@ -218,9 +218,7 @@ class Backend:
     @property
     def smtp_configured(self) -> bool:
         """Whether an approved email can be sent: a global [smtp] or one on a source."""
-        return self.settings.smtp is not None or any(
-            getattr(source, "smtp", None) is not None for source in self.settings.sources
-        )
+        return self.settings.can_send_email
 
     def sending_warning(self, approved: Sequence[int]) -> str | None:
         """Why an approved email will not go out (no SMTP account), else None."""

@@ -156,3 +156,14 @@ def test_an_edit_prints_what_changed_from_the_draft(capsys, queue_for: Queue):
     assert code == 0
     assert "--- drafted" in out and "+++ approved" in out
     assert '+  "body": "Monday instead?",' in out
+
+
+def test_approving_an_email_without_an_smtp_account_says_how_to_send_it(
+    capsys, queue_for: Queue, settings
+):
+    assert not settings.can_send_email
+    (row,) = queue_for(reply())
+    code, out = run(capsys, "approvals", "approve", str(row.id))
+    assert code == 0
+    assert "no SMTP account is configured: add [smtp] to ambient.toml" in out
+    assert f"ambient approvals retry {row.id}" in out
