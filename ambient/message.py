@@ -52,12 +52,10 @@ class ParsedMessage:
 
     @property
     def thread_key(self) -> str:
-        """The conversation this message belongs to: the first reference, else itself."""
-        if self.references:
-            return self.references[0]
-        if self.in_reply_to:
-            return self.in_reply_to
-        return self.message_id or f"subject:{normalized_subject(self.subject)}"
+        return thread_key(
+            self.references, [self.in_reply_to] if self.in_reply_to else [], self.message_id,
+            self.subject,
+        )  # fmt: skip
 
     @property
     def thread_addresses(self) -> set[str]:
@@ -72,6 +70,17 @@ _SUBJECT_PREFIX = re.compile(r"^\s*((re|fwd?|aw|wg)\s*:\s*)+", re.IGNORECASE)
 
 def normalized_subject(subject: str) -> str:
     return _SUBJECT_PREFIX.sub("", subject).strip().lower()
+
+
+def thread_key(
+    references: list[str], in_reply_to: list[str], message_id: str | None, subject: str
+) -> str:
+    """The conversation a message belongs to: the first reference, else itself."""
+    if references:
+        return references[0]
+    if in_reply_to:
+        return in_reply_to[0]
+    return message_id or f"subject:{normalized_subject(subject)}"
 
 
 def _header(message: Message, name: str) -> str:
@@ -238,16 +247,10 @@ def summarize_headers(raw: bytes) -> HeaderSummary:
     in_reply_to = _message_ids(_decoded(message, "In-Reply-To"))
     subject = _decoded(message, "Subject")
     message_id = message_ids[0] if message_ids else None
-    if references:
-        thread = references[0]
-    elif in_reply_to:
-        thread = in_reply_to[0]
-    else:
-        thread = message_id or f"subject:{normalized_subject(subject)}"
     return HeaderSummary(
         subject=subject,
         sender=_decoded(message, "From"),
         message_id=message_id,
-        thread_key=thread,
+        thread_key=thread_key(references, in_reply_to, message_id, subject),
         date=_date(message),
     )

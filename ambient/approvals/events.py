@@ -11,6 +11,7 @@ import logging
 from typing import Any, Protocol
 
 from ambient.approvals.models import Approval
+from ambient.tracing.steps import StepRecorder
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,7 @@ class ApprovalEvents(Protocol):
         ...
 
 
-class DecisionTracer(Protocol):
+class DecisionTracer(StepRecorder, Protocol):
     """What :class:`TracedApprovals` needs of ambient.tracing's ItemTracer."""
 
     def record_decision(
@@ -37,16 +38,6 @@ class DecisionTracer(Protocol):
     ) -> str: ...
 
     def finish_if_settled(self, item_id: int) -> None: ...
-
-    def record_step(
-        self,
-        item: int,
-        name: str,
-        *,
-        input: Any = None,
-        output: Any = None,
-        error: str | None = None,
-    ) -> None: ...
 
 
 class TracedApprovals:

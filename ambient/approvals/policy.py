@@ -38,7 +38,7 @@ from ambient.approvals.actions import (
 from ambient.approvals.paths import UnsafePath, check_relative, resolve_inside
 from ambient.approvals.shown import canonical_json
 from ambient.config import DEFAULT_POLICY_RULES, PolicySettings, Settings
-from ambient.errors import ConfigError, DecisionError
+from ambient.errors import DecisionError
 
 RuleAction = Literal["block", "warn"]
 
@@ -112,12 +112,6 @@ def _default_port(scheme: str) -> int:
 
 class PolicyGate:
     def __init__(self, settings: PolicySettings, notes_dir: Path) -> None:
-        unknown = sorted(set(settings.rules) - set(DEFAULT_RULES))
-        if unknown:
-            known = ", ".join(sorted(DEFAULT_RULES))
-            raise ConfigError(
-                f"ambient.toml: policy.rules.{unknown[0]}: unknown rule (known: {known})"
-            )
         self.settings = settings
         self.notes_dir = notes_dir
         self.rules: Mapping[str, RuleAction] = {**DEFAULT_RULES, **settings.rules}

@@ -49,6 +49,16 @@ def _cmd_run(args: argparse.Namespace, settings: Settings, secrets: Secrets) -> 
     )
 
 
+def _source_json(counts: dict[str, int], polled: Any) -> dict[str, Any]:
+    """A source's counts and last poll (None when it has never been polled)."""
+    return {
+        "counts": counts,
+        "last_poll_at": polled.last_poll_at if polled else None,
+        "last_ok_at": polled.last_ok_at if polled else None,
+        "last_error": polled.last_error if polled else None,
+    }
+
+
 def _cmd_status(args: argparse.Namespace, settings: Settings, secrets: Secrets) -> int:
     from ambient.clock import SystemClock
     from ambient.daemon.health import read_health
@@ -60,28 +70,14 @@ def _cmd_status(args: argparse.Namespace, settings: Settings, secrets: Secrets) 
     counts = ledger.counts()
     sources = ledger.source_states()
     health = read_health(engine, SystemClock())
+    by_name = {state.name: state for state in sources}
     if args.json:
         print_json(
             {
                 "states": counts.by_state,
                 "sources": {
-                    state.name: {
-                        "counts": counts.by_source.get(state.name, {}),
-                        "last_poll_at": state.last_poll_at,
-                        "last_ok_at": state.last_ok_at,
-                        "last_error": state.last_error,
-                    }
-                    for state in sources
-                }
-                | {
-                    name: {
-                        "counts": by_state,
-                        "last_poll_at": None,
-                        "last_ok_at": None,
-                        "last_error": None,
-                    }
-                    for name, by_state in counts.by_source.items()
-                    if name not in {state.name for state in sources}
+                    name: _source_json(counts.by_source.get(name, {}), by_name.get(name))
+                    for name in sorted({*counts.by_source, *by_name})
                 },
                 "daemon": {
                     "alive": health.alive,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -69,6 +69,12 @@ class Completion:
 class LedgerCounts:
     by_state: dict[str, int]
     by_source: dict[str, dict[str, int]]
+
+
+def _chunks(values: list[str], size: int = 500) -> Iterator[list[str]]:
+    """Slices small enough for an IN (...) list on every backend."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 def _backoff(settings: WorkerSettings, attempts: int) -> timedelta:
@@ -177,10 +183,10 @@ class Ledger:
         found: dict[tuple[str, str], tuple[int, ItemState]] = {}
         for source in {item.source for item in items}:
             keys = [item.key for item in items if item.source == source]
-            for start in range(0, len(keys), 500):
+            for chunk in _chunks(keys):
                 rows = session.exec(
                     select(Item.id, Item.key, Item.state).where(
-                        Item.source == source, col(Item.key).in_(keys[start : start + 500])
+                        Item.source == source, col(Item.key).in_(chunk)
                     )
                 )
                 for item_id, key, state in rows:
@@ -190,10 +196,10 @@ class Ledger:
     @staticmethod
     def _known_message_ids(session: Any, message_ids: list[str]) -> dict[str, int]:
         known: dict[str, int] = {}
-        for start in range(0, len(message_ids), 500):
+        for chunk in _chunks(message_ids):
             rows = session.exec(
                 select(Item.message_id, func.min(Item.id))
-                .where(col(Item.message_id).in_(message_ids[start : start + 500]))
+                .where(col(Item.message_id).in_(chunk))
                 .group_by(Item.message_id)
             )
             known.update({message_id: item_id for message_id, item_id in rows})
@@ -420,11 +426,9 @@ class Ledger:
 
     def known_keys(self, source: str, keys: Iterable[str]) -> set[str]:
         """Which of these keys of a source the ledger already holds."""
-        wanted = list(keys)
         known: set[str] = set()
         with read_session(self.engine) as session:
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start : start + 500]
+            for chunk in _chunks(list(keys)):
                 known.update(
                     session.exec(
                         select(Item.key).where(Item.source == source, col(Item.key).in_(chunk))

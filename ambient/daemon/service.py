@@ -14,7 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -25,21 +25,11 @@ from ambient.daemon.ledger import IngestResult, Ledger
 from ambient.daemon.sources.base import PushSource, Source
 from ambient.daemon.worker import Worker, describe_error, warm_up
 from ambient.items import InboundItem
+from ambient.tracing.steps import StepRecorder
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 5.0
-
-
-class StepRecorder(Protocol):
-    """Where the daemon records pipeline steps for an item's trace (ambient.tracing)."""
-
-    @property
-    def enabled(self) -> bool: ...
-
-    def record_step(
-        self, item: int, name: str, *, input: Any = None, output: Any = None
-    ) -> None: ...
 
 
 @dataclass

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic_ai.models import Model
 from pydantic_ai.usage import UsageLimits
@@ -42,6 +42,7 @@ from ambient.memory.reflection_agent import (
 )
 from ambient.memory.reproposals import MemoryReproposal, ReproposalQueue
 from ambient.memory.store import MemoryStore
+from ambient.tracing.steps import StepRecorder
 
 log = logging.getLogger(__name__)
 
@@ -334,20 +335,6 @@ class Reflector:
         )
         with read_session(self.engine) as session:
             return session.exec(query).first() is not None
-
-
-class StepRecorder(Protocol):
-    """Where reflection steps go: the item's trace (ambient.tracing's ItemTracer)."""
-
-    def record_step(
-        self,
-        item: int,
-        name: str,
-        *,
-        input: Any = None,
-        output: Any = None,
-        error: str | None = None,
-    ) -> None: ...
 
 
 def build_reflector(

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -23,9 +20,9 @@ from ambient.daemon.ledger import Ledger
 from ambient.db import open_database
 from ambient.items import InboundItem, ItemState
 from tests.approvals.conftest import THREAD_START, context_for, reply
+from tests.daemon.process import DaemonProcess, wait_until
 from tests.servers.smtp import SmtpServer
 
-REPO = Path(__file__).resolve().parents[2]
 APPROVED_TEXT = "Friday at noon works.\n\nApproved by a human, sent by ambient."
 
 pytestmark = pytest.mark.slow
@@ -62,33 +59,6 @@ def daemon_home(ambient_home: Path, smtp_server: SmtpServer) -> Iterator[tuple[S
     engine.dispose()
 
 
-class DaemonProcess:
-    def __init__(self, home: Path) -> None:
-        self.log = (home / f"daemon-{time.monotonic_ns()}.log").open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "ambient.cli", "run", "--log-level", "INFO"],
-            cwd=REPO,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-        self.log.close()
-        return self.process.returncode
-
-
 def _approved_reply(settings: Settings, engine: Engine) -> Approval:
     clock = SystemClock()
     ledger = Ledger(engine, clock, settings.worker)
@@ -101,15 +71,6 @@ def _approved_reply(settings: Settings, engine: Engine) -> Approval:
     return queue.edit(
         row.id, shown_hash=row.shown_hash, actor="test", args={**row.args, "body": APPROVED_TEXT}
     )
-
-
-def _wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _row(settings: Settings, engine: Engine, approval_id: int) -> Approval:
@@ -151,9 +112,10 @@ def test_killed_after_the_server_accepted_the_reply_is_not_sent_again(
 
     second = DaemonProcess(ambient_home)
     try:
-        _wait_until(
+        wait_until(
             lambda: _row(settings, engine, approval.id).status == ApprovalStatus.EXECUTED,
-            "the restarted daemon to finish the action",
+            timeout=30,
+            what="the restarted daemon to finish the action",
         )
     finally:
         assert second.stop() == 0
@@ -179,9 +141,10 @@ def test_killed_while_the_server_received_it_the_reply_is_not_repeated(
 
     second = DaemonProcess(ambient_home)
     try:
-        _wait_until(
+        wait_until(
             lambda: _row(settings, engine, approval.id).status == ApprovalStatus.DEAD,
-            "the restarted daemon to give the uncertain delivery to the human",
+            timeout=30,
+            what="the restarted daemon to give the uncertain delivery to the human",
         )
     finally:
         assert second.stop() == 0

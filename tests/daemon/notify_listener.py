@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.daemon.process import wait_until  # noqa: F401  (re-exported for the tests)
+
 
 @dataclass(frozen=True)
 class Notification:
@@ -97,13 +99,3 @@ class NotifyListener:
         if self._directory is not None:
             os.unlink(self.address)
             os.rmdir(self._directory)
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 15.0, what: str = "") -> None:
-    """Poll a condition with a deadline (never a fixed sleep)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")

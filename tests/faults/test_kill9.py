@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import os
 import random
-import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -31,11 +28,11 @@ from ambient.daemon.sources.maildir import deliver
 from ambient.db import open_database
 from ambient.errors import DecisionError
 from tests.daemon.mail import email_bytes
+from tests.daemon.process import DaemonProcess, wait_until
 from tests.servers.smtp import SmtpServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
-REPO = Path(__file__).resolve().parents[2]
 ITEMS = int(os.environ.get("AMBIENT_FAULT_ITEMS", "1000"))
 KILLS = 6
 
@@ -71,17 +68,6 @@ lease_seconds = 3
 backoff_seconds = 0.5
 max_attempts = 10
 """
-    )
-
-
-def start_daemon(home: Path) -> subprocess.Popen[bytes]:
-    log = (home / f"daemon-{time.monotonic_ns()}.log").open("wb")
-    return subprocess.Popen(
-        [sys.executable, "-m", "ambient", "run", "--log-level", "WARNING"],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
     )
 
 
@@ -141,25 +127,23 @@ def test_sigkill_at_random_points_loses_nothing_and_sends_each_reply_once(
     chaos = random.Random(int(os.environ.get("AMBIENT_FAULT_SEED", "9")))
     started = time.monotonic()
     for _ in range(KILLS):
-        daemon = start_daemon(ambient_home)
+        daemon = DaemonProcess(ambient_home, log_level="WARNING")
         deadline = time.monotonic() + chaos.uniform(1.5, 4.0)
         while time.monotonic() < deadline:
             approve_pending(queue)
             time.sleep(0.05)
-        daemon.send_signal(signal.SIGKILL)
-        daemon.wait(timeout=10)
+        daemon.kill()
 
-    daemon = start_daemon(ambient_home)
+    daemon = DaemonProcess(ambient_home, log_level="WARNING")
     try:
         deadline = time.monotonic() + 300
         while not settled(ledger, queue):
-            assert daemon.poll() is None, "the daemon died"
+            assert daemon.process.poll() is None, "the daemon died"
             assert time.monotonic() < deadline, f"not settled: {ledger.counts().by_state}"
             approve_pending(queue)
             time.sleep(0.1)
     finally:
-        daemon.send_signal(signal.SIGTERM)
-        assert daemon.wait(timeout=60) == 0
+        assert daemon.stop() == 0
     elapsed = time.monotonic() - started
 
     counts = ledger.counts().by_state
@@ -184,15 +168,17 @@ def test_sigkill_at_random_points_loses_nothing_and_sends_each_reply_once(
         assert row.id is not None
         queue.retry(row.id, actor="test")
     if retried:
-        daemon = start_daemon(ambient_home)
+        daemon = DaemonProcess(ambient_home, log_level="WARNING")
         try:
-            deadline = time.monotonic() + 120
-            while any(queue.get(r.id or 0).status != ApprovalStatus.EXECUTED for r in retried):
-                assert time.monotonic() < deadline, "retried replies were not sent"
-                time.sleep(0.1)
+            wait_until(
+                lambda: all(
+                    queue.get(r.id or 0).status == ApprovalStatus.EXECUTED for r in retried
+                ),
+                timeout=120,
+                what="the retried replies to be sent",
+            )
         finally:
-            daemon.send_signal(signal.SIGTERM)
-            assert daemon.wait(timeout=60) == 0
+            assert daemon.stop() == 0
     received = Counter(message.message["Message-ID"] for message in smtp_server.messages)
     assert len(received) == ITEMS and set(received.values()) == {1}, "a reply was sent twice"
     replied_to = Counter(message.message["In-Reply-To"] for message in smtp_server.messages)

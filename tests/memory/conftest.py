@@ -15,8 +15,9 @@ from ambient.approvals.queue import ApprovalQueue
 from ambient.config import Settings
 from ambient.daemon.ledger import Ledger
 from ambient.items import InboundItem
-from ambient.memory.reflection import Reflector, StepRecorder
+from ambient.memory.reflection import Reflector
 from ambient.memory.store import MemoryStore
+from ambient.tracing.steps import StepRecorder
 from tests.conftest import FrozenClock
 from tests.memory.scripted import Reflecting
 

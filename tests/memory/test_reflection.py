@@ -203,6 +203,8 @@ async def test_a_failing_model_is_logged_with_ids_and_retried_later(
 class RecordedSteps:
     """Stands in for the item's trace: keeps the steps reflection records."""
 
+    enabled = False
+
     def __init__(self) -> None:
         self.steps: list[tuple[int, str, object, object]] = []
 
