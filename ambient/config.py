@@ -8,12 +8,15 @@ and :class:`Secrets` resolves it, so a secret never lands in a repr, a log line 
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -133,6 +136,9 @@ DEFAULT_POLICY_RULES: dict[str, Literal["block", "warn"]] = {
     "note_path_outside": "block",
     "note_exists": "warn",
     "memory_path_outside": "block",
+    "reply_to_mismatch": "warn",  # a reply to someone other than the message's From
+    "private_memory_in_draft": "warn",  # private memory text, verbatim, to someone else
+    "copied_from_message": "warn",  # the message's own text copied into a new email
 }
 """Every rule of the policy gate (ambient.approvals.policy) and what it does by default."""
 
@@ -197,7 +203,7 @@ class Settings(BaseSettings):
 
     config_dir: Path
     data_dir: Path
-    model: str = ""  # empty: the bundled offline model; "test": Pydantic AI's TestModel
+    model: str = ""  # empty: the bundled offline model; "test": the demo rules (demo_model)
     fallback_model: str | None = None
     database_url: str | None = None  # None: SQLite in the data dir
     database_busy_timeout_seconds: float = Field(default=10.0, gt=0)  # SQLite: wait for a writer
@@ -283,6 +289,41 @@ class Settings(BaseSettings):
         return self.model or "local (bundled SmolLM2-135M)"
 
 
+# Variables that hold a secret whatever the config says: passwords, tokens, API keys and
+# anything called a secret (LANGFUSE_SECRET_KEY, OPENAI_API_KEY, GITHUB_TOKEN, PGPASSWORD, …).
+SECRET_NAME = re.compile(
+    r"(PASSWORD|PASSWD|PASSPHRASE)$"
+    r"|(^|_)(PASS|PW|TOKEN|KEY|APIKEY|COOKIE)$"
+    r"|(^|_)SECRET",
+    re.IGNORECASE,
+)
+# ...but never one that names a place (PWD, OLDPWD, GITHUB_TOKEN_FILE, SSH_AUTH_SOCK hold paths)
+# or a public key (LANGFUSE_PUBLIC_KEY goes out in every request header by design)
+NOT_SECRET_NAME = re.compile(
+    r"^(OLD)?PWD$|PUBLIC_KEY$|_(FILE|PATH|DIR|HOME|SOCK|SOCKET|URL|HOST)$", re.IGNORECASE
+)
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a variable's name says it holds a secret (see SECRET_NAME)."""
+    return bool(SECRET_NAME.search(name)) and not NOT_SECRET_NAME.search(name)
+
+
+def configured_secret_names(settings: Settings) -> set[str]:
+    """The variables the config names as holding secrets: every ``password_env``."""
+    accounts = [settings.smtp, *settings.sources]
+    accounts += [getattr(source, "smtp", None) for source in settings.sources]
+    return {name for account in accounts if (name := getattr(account, "password_env", None))}
+
+
+def secret_names(settings: Settings, secrets: Secrets) -> set[str]:
+    """Variables whose values are redacted from logs and traces: the configured ones, and
+    the set variables whose names say they are secrets. Nothing else: a path stays readable."""
+    return configured_secret_names(settings) | {
+        name for name in secrets.values if is_secret_name(name)
+    }
+
+
 @dataclass(frozen=True)
 class Secrets:
     """Secret values looked up by variable name: process environment over `.env`."""
@@ -357,10 +398,58 @@ def read_toml(path: Path) -> dict[str, Any]:
 _RESERVED_ENV = {"AMBIENT_HOME", "AMBIENT_CONFIG_DIR", "AMBIENT_DATA_DIR"}
 
 
+def _is_structured(annotation: Any) -> bool:
+    """A list, a table or a section: what an environment variable spells as JSON."""
+    origin = get_origin(annotation)
+    if origin in (list, tuple, set, frozenset, dict):
+        return True
+    if origin in (Union, UnionType, Annotated):
+        return any(_is_structured(arg) for arg in get_args(annotation) if arg is not type(None))
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _section(annotation: Any) -> type[BaseModel] | None:
+    """The section a setting holds (``SmtpSettings`` for ``SmtpSettings | None``), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if get_origin(annotation) in (Union, UnionType):
+        for arg in get_args(annotation):
+            if (section := _section(arg)) is not None:
+                return section
+    return None
+
+
+def _expects_json(path: list[str]) -> bool:
+    model: type[BaseModel] | None = Settings
+    for depth, part in enumerate(path):
+        field_info = model.model_fields.get(part) if model is not None else None
+        if field_info is None:
+            return False  # an unknown setting: validation names it
+        if depth == len(path) - 1:
+            return _is_structured(field_info.annotation)
+        model = _section(field_info.annotation)
+    return False
+
+
+def _environment_value(name: str, path: list[str], value: str) -> Any:
+    """The variable's value for the setting at ``path``: lists and tables are JSON."""
+    if not _expects_json(path):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as error:
+        raise ConfigError(
+            f'environment: {name}: expected JSON, a list like ["a", "b"] or a table '
+            f'like {{"key": "value"}}, got {value!r} ({error.msg})'
+        ) from None
+
+
 def _environment_overrides(environment: Mapping[str, str]) -> dict[str, Any]:
-    """AMBIENT_FOO=1 -> {"foo": "1"}; AMBIENT_WORKER__CONCURRENCY=8 -> {"worker": {...}}."""
+    """AMBIENT_FOO=1 -> {"foo": "1"}; AMBIENT_WORKER__CONCURRENCY=8 -> {"worker": {...}};
+    lists and tables as JSON: AMBIENT_POLICY__DENIED_DOMAINS='["evil.example"]'."""
     overrides: dict[str, Any] = {}
-    for name, value in environment.items():
+    # a whole table first (AMBIENT_SMTP='{...}'), then the keys set one by one on top of it
+    for name, value in sorted(environment.items(), key=lambda pair: pair[0].count("__")):
         if not name.startswith("AMBIENT_") or name in _RESERVED_ENV:
             continue
         path = name.removeprefix("AMBIENT_").lower().split("__")
@@ -368,8 +457,10 @@ def _environment_overrides(environment: Mapping[str, str]) -> dict[str, Any]:
             continue  # unrelated variables (AMBIENT_TEST_*, ...) are not errors
         target = overrides
         for part in path[:-1]:
-            target = target.setdefault(part, {})
-        target[path[-1]] = value
+            if not isinstance(target.get(part), dict):
+                target[part] = {}
+            target = target[part]
+        target[path[-1]] = _environment_value(name, path, value)
     return overrides
 
 

@@ -81,7 +81,7 @@ def initialise(settings: Settings, *, samples: bool) -> InitReport:
         _make_dir(folder, report)
     _seed_memory(settings, report)
     database_existed = settings.database_url is not None or settings.database_path.exists()
-    engine = open_database(settings.resolved_database_url)
+    engine = open_database(settings.resolved_database_url, settings.database_busy_timeout_seconds)
     engine.dispose()
     if not database_existed:
         report.created.append(settings.database_path)

@@ -51,10 +51,10 @@ class ParsedMessage:
     defects: list[str] = field(default_factory=list)
 
     @property
-    def thread_key(self) -> str:
+    def thread_key(self) -> str | None:
         return thread_key(
             self.references, [self.in_reply_to] if self.in_reply_to else [], self.message_id,
-            self.subject,
+            self.subject, self.sender_address,
         )  # fmt: skip
 
     @property
@@ -73,14 +73,28 @@ def normalized_subject(subject: str) -> str:
 
 
 def thread_key(
-    references: list[str], in_reply_to: list[str], message_id: str | None, subject: str
-) -> str:
-    """The conversation a message belongs to: the first reference, else itself."""
+    references: list[str],
+    in_reply_to: list[str],
+    message_id: str | None,
+    subject: str,
+    sender_address: str,
+) -> str | None:
+    """The conversation a message belongs to: the first reference, else the message it answers,
+    else itself (its Message-ID). A message with none of them joins others only by subject and
+    only from the same sender with a subject that says something ("Re: Lunch" and "Lunch" from
+    one person); two people's "Invoice", or any empty subject, is not one thread. None: the
+    message is a thread of its own."""
     if references:
         return references[0]
     if in_reply_to:
         return in_reply_to[0]
-    return message_id or f"subject:{normalized_subject(subject)}"
+    if message_id:
+        return message_id
+    topic = normalized_subject(subject)
+    sender = sender_address.strip().lower()
+    if not topic or not sender:
+        return None
+    return f"subject:{sender}:{topic}"
 
 
 def _header(message: Message, name: str) -> str:
@@ -97,8 +111,11 @@ def _header(message: Message, name: str) -> str:
 
 
 def _addresses(message: Message, name: str) -> list[str]:
-    values = [_header(message, name)]
-    return [address.lower() for _, address in getaddresses(values) if "@" in address]
+    return _addresses_in(_header(message, name))
+
+
+def _addresses_in(header: str) -> list[str]:
+    return [address.lower() for _, address in getaddresses([header]) if "@" in address]
 
 
 def _message_ids(text: str) -> list[str]:
@@ -210,7 +227,7 @@ class HeaderSummary:
     subject: str
     sender: str
     message_id: str | None
-    thread_key: str
+    thread_key: str | None
     date: datetime | None
 
 
@@ -246,11 +263,15 @@ def summarize_headers(raw: bytes) -> HeaderSummary:
     references = _message_ids(_decoded(message, "References"))
     in_reply_to = _message_ids(_decoded(message, "In-Reply-To"))
     subject = _decoded(message, "Subject")
+    sender = _decoded(message, "From")
+    senders = _addresses_in(sender)
     message_id = message_ids[0] if message_ids else None
     return HeaderSummary(
         subject=subject,
-        sender=_decoded(message, "From"),
+        sender=sender,
         message_id=message_id,
-        thread_key=thread_key(references, in_reply_to, message_id, subject),
+        thread_key=thread_key(
+            references, in_reply_to, message_id, subject, senders[0] if senders else ""
+        ),
         date=_date(message),
     )

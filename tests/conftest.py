@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic_ai import models
@@ -54,6 +57,41 @@ def ambient_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def clock() -> FrozenClock:
     return FrozenClock()
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def child_environment(**extra: str) -> dict[str, str]:
+    """The environment for a Python child process: this repository importable, and whatever
+    was already on PYTHONPATH kept (the shifted-clock pass of scripts/test puts its hook there,
+    so children see the same wall clock as the test)."""
+    paths = [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
+    return {**os.environ, **extra, "PYTHONPATH": os.pathsep.join(paths)}
+
+
+class CommandLine:
+    """`ambient …` run in this process on the test's clock, its output captured."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str], clock: FrozenClock) -> None:
+        self.capsys = capsys
+        self.clock = clock
+
+    def run(self, *argv: str) -> tuple[int, str]:
+        from ambient.cli import main
+
+        code = main(list(argv), clock=self.clock)
+        captured = self.capsys.readouterr()
+        return code, captured.out + captured.err
+
+    def json(self, *argv: str) -> tuple[int, Any]:
+        code, out = self.run(*argv, "--json")
+        return code, json.loads(out)
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], clock: FrozenClock) -> CommandLine:
+    return CommandLine(capsys, clock)
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from ambient.config import ImapSourceSettings, load_settings
+from ambient.config import ImapSourceSettings, is_secret_name, load_settings, secret_names
 from ambient.errors import ConfigError
 
 
@@ -80,3 +80,84 @@ def test_duplicate_source_names_are_refused(ambient_home: Path) -> None:
     )
     with pytest.raises(ConfigError, match="duplicate name 'x'"):
         load_settings()
+
+
+def test_lists_and_tables_come_from_the_environment_as_json(
+    ambient_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_config(ambient_home, '[policy]\ndenied_domains = ["spam.example"]\n')
+    monkeypatch.setenv("AMBIENT_POLICY__DENIED_DOMAINS", '["evil.example"]')
+    monkeypatch.setenv("AMBIENT_POLICY__RULES", '{"note_exists": "block"}')
+    monkeypatch.setenv("AMBIENT_SMTP", '{"host": "mail.example"}')
+    monkeypatch.setenv("AMBIENT_SMTP__PORT", "25")  # a key on top of the table
+    settings, _ = load_settings()
+    assert settings.policy.denied_domains == ["evil.example"]
+    assert settings.policy.rules == {"note_exists": "block"}
+    assert settings.smtp is not None
+    assert (settings.smtp.host, settings.smtp.port) == ("mail.example", 25)
+
+
+def test_a_list_setting_that_is_not_json_names_the_variable(
+    ambient_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AMBIENT_POLICY__DENIED_DOMAINS", "evil.example")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert message.startswith("environment: AMBIENT_POLICY__DENIED_DOMAINS: expected JSON")
+    assert "'evil.example'" in message and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "LANGFUSE_SECRET_KEY",
+        "OPENAI_API_KEY",
+        "GITHUB_TOKEN",
+        "SMTP_PASSWORD",
+        "PGPASSWORD",
+        "WORK_IMAP_PW",
+        "CLIENT_SECRET",
+        "AWS_SECRET_ACCESS_KEY",
+    ],
+)
+def test_secret_looking_names_are_secret(name: str) -> None:
+    assert is_secret_name(name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "PWD",
+        "OLDPWD",
+        "HOME",
+        "PATH",
+        "SSH_AUTH_SOCK",
+        "GITHUB_TOKEN_FILE",
+        "LANGFUSE_PUBLIC_KEY",
+        "LANGFUSE_BASE_URL",
+        "KEYTIMEOUT",
+        "EDITOR",
+        "XDG_CONFIG_HOME",
+    ],
+)
+def test_paths_and_ordinary_variables_are_not_secret(name: str) -> None:
+    assert not is_secret_name(name)
+
+
+def test_the_configured_password_variables_are_secret_whatever_their_names(
+    ambient_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_config(
+        ambient_home,
+        '[smtp]\nhost = "mail.example"\npassword_env = "MAIL_LOGIN"\n\n'
+        '[[sources]]\ntype = "imap"\nname = "work"\nhost = "imap.example"\n'
+        'username = "me"\npassword_env = "WORK_IMAP"\n',
+    )
+    monkeypatch.setenv("MAIL_LOGIN", "smtp-pass-123")
+    monkeypatch.setenv("WORK_IMAP", "imap-pass-456")
+    monkeypatch.setenv("OLDPWD", str(ambient_home))
+    settings, secrets = load_settings()
+    names = secret_names(settings, secrets)
+    assert {"MAIL_LOGIN", "WORK_IMAP"} <= names
+    assert "PWD" not in names and "OLDPWD" not in names

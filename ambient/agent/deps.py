@@ -109,3 +109,10 @@ class AgentDeps:
     stated_triage: Triage | None = field(default=None)
     # Action calls given up on during the run (see ambient.agent.dropped).
     dropped_drafts: list[DroppedDraft] = field(default_factory=list)
+    # Private memory text the run saw (in its prompt, from memory tools), for the policy gate.
+    memory_read: list[str] = field(default_factory=list)
+
+    def saw_memory(self, text: str) -> None:
+        """Note memory text the model was shown during this run (each text once)."""
+        if text.strip() and text not in self.memory_read:
+            self.memory_read.append(text)

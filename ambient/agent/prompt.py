@@ -204,7 +204,8 @@ def plan_prompt(item: AgentItem, settings: Settings, overhead_tokens: int = 0) -
 
 
 def run_instructions(deps: AgentDeps) -> str:
-    """The per-run part of the instructions: today, who the user is, their memory."""
+    """The per-run part of the instructions: today, who the user is, their memory (noted in
+    ``deps.memory_read``, as the policy gate must know what private memory the model saw)."""
     settings = deps.settings
     lines = [f"Today is {deps.clock.now():%A %Y-%m-%d} (UTC)."]
     address = f"<{settings.user_email}>" if settings.user_email else ""
@@ -217,6 +218,7 @@ def run_instructions(deps: AgentDeps) -> str:
             deps.memory_budget_tokens, settings.memory.inline_file_max_tokens
         )
     if memory.strip():
+        deps.saw_memory(memory)
         lines.append("\n" + memory.strip())
     else:
         lines.append("\nNo memory fits this prompt; use read_section or search when needed.")

@@ -147,7 +147,7 @@ class FeedbackReviser:
         state = outcome.run_state.dumps() if outcome.run_state is not None else None
         for parent_id, drafts in assign_parents(outcome.drafts, feedback).items():
             rows = self.queue.queue_drafts(
-                context=action_context(item),
+                context=action_context(item, outcome.memory_read),
                 trace_id=item.trace_id,
                 run_state=state,
                 drafts=drafts,

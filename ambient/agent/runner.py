@@ -28,7 +28,14 @@ from pydantic_ai.exceptions import (
     ModelContextWindowExceededError,
     UsageLimitExceeded,
 )
-from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
+from pydantic_ai.messages import (
+    ModelMessage,
+    ModelRequest,
+    ModelResponse,
+    TextPart,
+    ToolCallPart,
+    ToolReturnPart,
+)
 from pydantic_ai.models import Model
 from pydantic_ai.run import AgentRunResult
 from pydantic_ai.usage import UsageLimits
@@ -44,7 +51,7 @@ from ambient.agent.prompt import (
     run_instructions,
 )
 from ambient.agent.state import RunState
-from ambient.agent.tools import ACTION_TOOLS, build_toolset, drafted_action
+from ambient.agent.tools import ACTION_TOOLS, MEMORY_TOOLS, build_toolset, drafted_action
 from ambient.agent.triage import Triage, provisional_triage
 from ambient.approvals.drafts import DraftedAction
 from ambient.clock import Clock
@@ -74,6 +81,7 @@ class RunOutcome:
     drafts: list[DraftedAction]
     run_state: RunState | None
     dropped: list[DroppedDraft] = field(default_factory=list)
+    memory_read: tuple[str, ...] = ()  # the private memory text the run saw
 
 
 def _instructions(ctx: RunContext[AgentDeps]) -> str:
@@ -107,6 +115,17 @@ def text_before_call(messages: list[ModelMessage], tool_call_id: str) -> str:
                 text = " ".join(" ".join(texts).split())
                 return text[:RATIONALE_MAX_CHARS]
     return ""
+
+
+def memory_tool_results(messages: list[ModelMessage]) -> list[str]:
+    """What the memory tools returned earlier in a run (a resumed run's model still sees it)."""
+    return [
+        part.model_response_str()
+        for message in messages
+        if isinstance(message, ModelRequest)
+        for part in message.parts
+        if isinstance(part, ToolReturnPart) and part.tool_name in MEMORY_TOOLS
+    ]
 
 
 def classify_failure(error: Exception) -> Exception:
@@ -189,6 +208,8 @@ class TriageAgent:
     ) -> RunOutcome:
         """Continue a paused run with the human's answers to its deferred calls."""
         deps, _plan = self.prepare(item)
+        for text in memory_tool_results(state.messages):
+            deps.saw_memory(text)
         result = await self._run(
             deps, message_history=state.messages, deferred_tool_results=results
         )
@@ -233,6 +254,7 @@ class TriageAgent:
         if isinstance(output, Triage):
             triage = note_dropped(output, dropped, drafts_left=0)
             return RunOutcome(triage=triage, drafts=[], run_state=None, dropped=list(dropped))
+        memory_read = tuple(deps.memory_read)
         messages = result.all_messages()
         if output.calls:
             log.warning(
@@ -255,4 +277,4 @@ class TriageAgent:
         if not drafts:
             return RunOutcome(triage=triage, drafts=[], run_state=None, dropped=list(dropped))
         state = RunState(messages=messages, requests=output)
-        return RunOutcome(triage=triage, drafts=drafts, run_state=state, dropped=list(dropped))
+        return RunOutcome(triage, drafts, state, list(dropped), memory_read)

@@ -106,6 +106,7 @@ DRAFT_MODELS: dict[str, type[BaseModel]] = {
     "call_webhook": CallWebhookDraft,
 }
 ACTION_TOOLS = frozenset(DRAFT_MODELS)
+MEMORY_TOOLS = frozenset({"read_section", "search"})  # their results are private memory text
 
 
 # ---- argument checks the model can fix ----------------------------------------------------
@@ -167,7 +168,9 @@ def build_toolset() -> FunctionToolset[AgentDeps]:
             file: The memory file, e.g. "contacts.md".
             heading: A heading in that file; empty for the whole file.
         """
-        return read_memory(ctx.deps.memory, file, heading)
+        text = read_memory(ctx.deps.memory, file, heading)
+        ctx.deps.saw_memory(text)
+        return text
 
     @toolset.tool
     def search(ctx: RunContext[AgentDeps], query: str) -> str:
@@ -176,7 +179,9 @@ def build_toolset() -> FunctionToolset[AgentDeps]:
         Args:
             query: Words to look for, e.g. a person's name or a topic.
         """
-        return search_memory(ctx.deps.memory, query)
+        text = search_memory(ctx.deps.memory, query)
+        ctx.deps.saw_memory(text)
+        return text
 
     return toolset
 

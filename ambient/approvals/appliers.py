@@ -13,7 +13,7 @@ from typing import Any
 from sqlmodel import Session
 
 from ambient.approvals.actions import validate_action
-from ambient.approvals.audit import append_entry, args_diff
+from ambient.approvals.audit import append_entry, args_diff, args_digest
 from ambient.approvals.decisions import (
     dump_args,
     recipients,
@@ -22,6 +22,7 @@ from ambient.approvals.decisions import (
     reset_to_review,
     schedule_execution,
 )
+from ambient.approvals.journal import SENT, delivery_uncertain
 from ambient.approvals.models import UNDOABLE, Approval, ApprovalStatus, Decision, ReflectionStatus
 from ambient.approvals.policy import PolicyGate
 from ambient.approvals.shown import canonical_json
@@ -65,7 +66,8 @@ def approver(acknowledge_warnings: bool, actor: str) -> Apply:
         row.warnings_acknowledged = bool(row.warnings)
         record_decision(row, now, actor)
         schedule_execution(row, now)
-        audit_decision(session, row, now, actor, "approved", {"warnings": row.warnings})
+        details = {"warnings": row.warnings, "args_sha256": args_digest(row.effective_args)}
+        audit_decision(session, row, now, actor, "approved", details)
         return None
 
     return apply
@@ -84,7 +86,11 @@ def editor(
             return f"approval {row.id}: invalid edit: {error}"
         typed = frozenset(recipients(row.kind, new_args) - recipients(row.kind, row.args))
         report = policy.check(
-            row.kind, new_args, thread_addresses=row.thread_addresses, human_recipients=typed
+            row.kind,
+            new_args,
+            thread_addresses=row.thread_addresses,
+            human_recipients=typed,
+            provenance=row.provenance,
         )
         if report.blocked:
             return f"approval {row.id}: the edited action is blocked: {report.block_reason}"
@@ -100,7 +106,11 @@ def editor(
             row.reflection_status = ReflectionStatus.PENDING
         record_decision(row, now, actor)
         schedule_execution(row, now)
-        details = {"changes": changes, "warnings": report.warnings}
+        details = {
+            "changes": changes,
+            "warnings": report.warnings,
+            "args_sha256": args_digest(row.effective_args),
+        }
         audit_decision(session, row, now, actor, row.decision.value, details)
         return None
 
@@ -134,7 +144,9 @@ def undo(
         return f"approval {row.id}: the agent already revised it"
     previous = row.decision.value if row.decision else row.status.value
     reset_to_review(row, now)
-    report = policy.check(row.kind, row.args, thread_addresses=row.thread_addresses)
+    report = policy.check(
+        row.kind, row.args, thread_addresses=row.thread_addresses, provenance=row.provenance
+    )
     row.status = ApprovalStatus.BLOCKED if report.blocked else ApprovalStatus.PENDING
     row.block_reason = report.block_reason
     row.policy_warnings_json = canonical_json(report.warnings)
@@ -155,4 +167,32 @@ def retry(session: Session, row: Approval, now: datetime, actor: str) -> str | N
     row.delivery_stage_at = None
     session.add(row)
     audit_decision(session, row, now, actor, "retried", {"last_error": row.last_error})
+    return None
+
+
+def confirm_delivered(session: Session, row: Approval, now: datetime, actor: str) -> str | None:
+    """The human checked that an email whose delivery was uncertain did arrive: it is closed as
+    executed, and never sent again."""
+    if not delivery_uncertain(row):
+        if row.status == ApprovalStatus.DEAD:
+            return (
+                f"approval {row.id} is dead but its delivery is not uncertain (it never reached "
+                "the mail server): retry it to send it"
+            )
+        return (
+            f"approval {row.id} is {row.status.value}: only a dead email whose delivery is "
+            "uncertain can be marked delivered"
+        )
+    error = row.last_error
+    row.status = ApprovalStatus.EXECUTED
+    row.executed_at = now
+    row.delivery_stage = SENT
+    row.delivery_stage_at = now
+    row.next_attempt_at = None
+    row.last_error = None
+    row.result_json = canonical_json(
+        {"summary": f"delivered (confirmed by {actor})", "confirmed_by": actor}
+    )
+    session.add(row)
+    audit_decision(session, row, now, actor, "delivered", {"last_error": error})
     return None

@@ -17,6 +17,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.text import Text
+from sqlalchemy import Engine
 
 from ambient.approvals.actions import EMAIL_KINDS
 from ambient.approvals.audit import AuditLog
@@ -31,11 +32,11 @@ from ambient.approvals.render import (
     render_approval,
     render_log,
     render_table,
+    render_verdict,
 )
 from ambient.approvals.wiring import DecisionScores
-from ambient.clock import SystemClock
+from ambient.clock import Clock
 from ambient.config import Secrets, Settings
-from ambient.db import open_database
 from ambient.errors import DecisionError
 
 DEFAULT_LIST = (ApprovalStatus.PENDING, ApprovalStatus.BLOCKED)
@@ -44,6 +45,7 @@ AFTERWARDS = {
     ApprovalStatus.FEEDBACK: "the agent drafts it again",
     ApprovalStatus.PENDING: "waiting for review again",
     ApprovalStatus.BLOCKED: "waiting for review again (blocked)",
+    ApprovalStatus.EXECUTED: "closed as delivered; it will not be sent again",
 }
 
 
@@ -88,10 +90,15 @@ class ApprovalCommands:
         *,
         verify: bool,
         as_json: bool,
+        verbose: bool = False,
     ) -> int:
+        """The audit log as a table; with ``verify`` only the chain's verdict (and the table
+        with ``verbose``). Exit code 1 when the chain is broken."""
         entries = self.audit.entries(approval_id=approval_id, item_id=item_id, limit=limit)
         chain = self.audit.verify_chain() if verify else None
-        if as_json:
+        if chain is not None and not verbose and not as_json:
+            render_verdict(self.console, chain)
+        elif as_json:
             report = (
                 None
                 if chain is None
@@ -234,6 +241,12 @@ class ApprovalCommands:
     def retry(self, approval_id: int, *, as_json: bool) -> int:
         return self._single(approval_id, as_json, lambda: self.queue.retry(approval_id, self.actor))
 
+    def delivered(self, approval_id: int, *, as_json: bool) -> int:
+        """Close an email whose delivery was uncertain as delivered (the human checked)."""
+        return self._single(
+            approval_id, as_json, lambda: self.queue.mark_delivered(approval_id, self.actor)
+        )
+
     def _single(self, approval_id: int, as_json: bool, decide: Callable[[], Approval]) -> int:
         try:
             outcome = DecisionOutcome(approval_id, True, None, decide())
@@ -252,17 +265,14 @@ def args_diff(drafted: dict[str, Any], approved: dict[str, Any]) -> str:
 
 @contextmanager
 def open_commands(
-    settings: Settings, secrets: Secrets, console: Console
+    settings: Settings, secrets: Secrets, engine: Engine, clock: Clock, console: Console
 ) -> Iterator[ApprovalCommands]:
-    engine = open_database(settings.resolved_database_url)
-    events = DecisionScores(settings, secrets, engine)
-    queue = ApprovalQueue(
-        engine, SystemClock(), settings, PolicyGate.from_settings(settings), events
-    )
+    """The commands over the caller's engine and clock (the caller disposes of the engine)."""
+    events = DecisionScores(settings, secrets, engine, clock)
+    queue = ApprovalQueue(engine, clock, settings, PolicyGate.from_settings(settings), events)
     try:
         commands = ApprovalCommands(queue, AuditLog(engine), console, f"cli:{getpass.getuser()}")
         commands.can_send_email = settings.can_send_email
         yield commands
     finally:
         events.close()
-        engine.dispose()

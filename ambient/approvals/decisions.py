@@ -97,6 +97,14 @@ def requeue(session: Session, row: Approval, now: datetime, reason: str, actor: 
     )
 
 
+def waited(age: timedelta) -> str:
+    """How long a row waited, as a person says it: `40 min`, `2 h 30 min`, `73 h`."""
+    hours, minutes = divmod(int(age.total_seconds() // 60), 60)
+    if hours == 0:
+        return f"{minutes} min"
+    return f"{hours} h" if minutes == 0 or hours >= 24 else f"{hours} h {minutes} min"
+
+
 def refusal(
     session: Session,
     row: Approval,
@@ -129,7 +137,7 @@ def refusal(
     age = now - row.queued_at
     if age > timedelta(hours=expire_hours):
         reason = (
-            f"expired: waiting {age.total_seconds() / 3600:.0f} h "
+            f"expired: waiting {waited(age)} "
             f"(approvals.expire_hours = {expire_hours:g}); re-queued for review"
         )
         requeue(session, row, now, reason, actor)

@@ -23,8 +23,15 @@ class ActionContext:
     ``thread_addresses`` are every address that took part in the item's thread (the reply
     policy's allow-set); ``item_version`` identifies the item's content and thread position
     (e.g. item id + content digest), so a decision is bound to the version the human saw.
+    The rest is what the policy gate's provenance rules read (see ``provenance``): the
+    message's ``From`` and ``Reply-To`` addresses, its own text, and every piece of the user's
+    private memory the run read (the memory in its prompt, memory tool results).
     """
 
     item_id: int
     thread_addresses: frozenset[str]
     item_version: str
+    sender_address: str = ""
+    reply_to: frozenset[str] = frozenset()
+    message_text: str = ""
+    memory_read: tuple[str, ...] = ()

@@ -20,7 +20,8 @@ class ApprovalEvents(Protocol):
     def decided(self, approval: Approval) -> None: ...
 
     def executed(self, approval: Approval, outcome: str) -> None:
-        """outcome: executed, failed, dead or blocked."""
+        """outcome: executed, failed, dead or blocked; delivered when a human confirmed that an
+        email whose delivery was uncertain arrived."""
         ...
 
 

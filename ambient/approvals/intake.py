@@ -13,6 +13,7 @@ from ambient.approvals.decisions import lock_approval, refresh_hash
 from ambient.approvals.drafts import ActionContext, DraftedAction
 from ambient.approvals.models import Approval, ApprovalStatus
 from ambient.approvals.policy import PolicyGate
+from ambient.approvals.provenance import Provenance
 from ambient.approvals.shown import canonical_json
 from ambient.errors import DecisionError, NotFoundError
 
@@ -23,13 +24,19 @@ def new_approval(
     draft: DraftedAction,
     *,
     context: ActionContext,
+    provenance: Provenance,
     trace_id: str,
     run_state: str | None,
     parent_id: int | None,
     now: datetime,
 ) -> Approval:
     """One row for one draft: pending, or blocked with the gate's reason."""
-    report = policy.check(draft.kind, draft.args, thread_addresses=context.thread_addresses)
+    report = policy.check(
+        draft.kind,
+        draft.args,
+        thread_addresses=context.thread_addresses,
+        provenance=provenance,
+    )
     try:
         args = validate_action(draft.kind, draft.args)
     except DecisionError:
@@ -48,6 +55,7 @@ def new_approval(
         thread_addresses_json=canonical_json(sorted(context.thread_addresses)),
         thread_head_id=context.item_id,
         policy_warnings_json=canonical_json(report.warnings),
+        provenance_json=provenance.dumps(),
         block_reason=report.block_reason,
         created_at=now,
         queued_at=now,

@@ -6,12 +6,17 @@ from __future__ import annotations
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from ambient.approvals.models import Approval
+from ambient.approvals.models import Approval, ApprovalStatus
 from ambient.clock import Clock
 from ambient.db import read_session, write_session
 
 SENDING = "sending"  # the message data is being handed to the server: outcome unknown if cut
 SENT = "sent"  # the server accepted it
+
+
+def delivery_uncertain(row: Approval) -> bool:
+    """Dead while the message was being handed over: it may have arrived; only a human knows."""
+    return row.status == ApprovalStatus.DEAD and row.delivery_stage == SENDING
 
 
 class DeliveryJournal:

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Enum, Index, Text
 from sqlmodel import Field, SQLModel
 
+from ambient.approvals.provenance import Provenance
 from ambient.db import UTCDateTime
 from ambient.items import enum_values
 
@@ -103,6 +104,8 @@ class Approval(SQLModel, table=True):
     review_round: int = 0  # +1 each time the row is re-queued (so its hash changes)
     shown_hash: str = Field(default="", max_length=64)
     policy_warnings_json: str = "[]"
+    # where the draft came from, for the gate's later checks (see approvals.provenance)
+    provenance_json: str = Field(default="{}", sa_type=Text)
     block_reason: str | None = None
     stale_reason: str | None = None  # why it was last re-queued for review
     # times
@@ -158,6 +161,10 @@ class Approval(SQLModel, table=True):
     @property
     def thread_addresses(self) -> frozenset[str]:
         return frozenset(json.loads(self.thread_addresses_json))
+
+    @property
+    def provenance(self) -> Provenance:
+        return Provenance.loads(self.provenance_json)
 
     @property
     def result(self) -> dict[str, Any] | None:

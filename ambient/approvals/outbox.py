@@ -7,17 +7,17 @@
 
 A claim is a lease (SQLite: BEGIN IMMEDIATE; Postgres: FOR UPDATE SKIP LOCKED, so several
 daemons share the outbox). A row left "executing" by a crashed process is claimed again when
-its lease expires and run again with the same idempotency key; each executor makes that repeat
-harmless (see ambient.approvals.executors). Executors run the approved arguments as they are:
-no model is called.
+its lease expires (at start-up at once, when that process was on this host and is gone) and run
+again with the same idempotency key; each executor makes that repeat harmless (see
+ambient.approvals.executors). Executors run the approved arguments as they are: no model is
+called.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -45,6 +45,7 @@ from ambient.clock import Clock
 from ambient.config import Secrets, Settings
 from ambient.db import is_sqlite, read_session, write_session
 from ambient.errors import AmbientError
+from ambient.leases import LEASE_ENDED, holder_is_dead, holder_name
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ class Outbox:
         self.secrets = secrets
         self.policy = policy
         self.executors = dict(executors)
-        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:outbox"
+        self.owner = owner or holder_name("outbox")
         self.events = events  # e.g. TracedApprovals: executions as steps on the item's trace
 
     async def tick(self) -> int:
@@ -176,6 +177,7 @@ class Outbox:
                 row.effective_args,
                 thread_addresses=row.thread_addresses,
                 human_recipients=human_recipients(row),
+                provenance=row.provenance,
             )
             if report.blocked:
                 blocked = outcomes.blocked(report.block_reason or "")
@@ -252,3 +254,30 @@ class Outbox:
             for item_id in item_ids:
                 settle_item(session, item_id, now)
         return len(item_ids)
+
+
+def reclaim_dead_leases(
+    engine: Engine, clock: Clock, is_dead: Callable[[str], bool] = holder_is_dead
+) -> list[int]:
+    """At start-up: end at once the leases of holders that are surely dead (a process on this
+    host that is gone); the next claim runs those actions again with the same key, as after an
+    expired lease. Other hosts' leases are left to expire. Returns the approval ids."""
+    now = clock.now()
+    reclaimed: list[int] = []
+    with write_session(engine) as session:
+        query = select(Approval).where(
+            col(Approval.status) == ApprovalStatus.EXECUTING,
+            col(Approval.lease_expires_at) >= now,
+        )
+        for row in session.exec(query):
+            if row.id is None or not is_dead(row.lease_owner or ""):
+                continue
+            row.lease_expires_at = now - LEASE_ENDED
+            session.add(row)
+            reclaimed.append(row.id)
+            log.warning(
+                "approval=%s lease of %s, a process no longer running on this host; reclaimed",
+                row.id,
+                row.lease_owner,
+            )
+    return reclaimed

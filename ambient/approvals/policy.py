@@ -16,6 +16,15 @@ sees the warning and must acknowledge it. Recipients the human typed in themselv
 are not "outside the thread". Denied/not-allowed domains, too many recipients, an oversized body,
 attachments over the limit, webhook URLs not on the allow-list and note or memory paths outside
 their folder are blocked. Overwriting an existing note is a warning.
+
+Three warnings look at where an email's addressee and words came from (its
+:class:`~ambient.approvals.provenance.Provenance`, gathered when it is queued):
+``reply_to_mismatch``, a reply to someone other than the message's ``From`` (its ``Reply-To``,
+or another domain than the sender's; a classic spoof); ``private_memory_in_draft``, an email to
+anyone but the user that repeats 40+ characters of private memory the run read; and
+``copied_from_message``, an email other than a plain reply to the sender that repeats 80+
+characters of the incoming message's own text (a "notice" the message dictates). The user's
+own addresses (``user_email``, the accounts' addresses) are never "anyone but the user".
 """
 
 from __future__ import annotations
@@ -36,8 +45,15 @@ from ambient.approvals.actions import (
     parse_action,
 )
 from ambient.approvals.paths import UnsafePath, check_relative, resolve_inside
+from ambient.approvals.provenance import (
+    MEMORY_PASSAGE_CHARS,
+    MESSAGE_PASSAGE_CHARS,
+    Provenance,
+    excerpt,
+    shared_passages,
+)
 from ambient.approvals.shown import canonical_json
-from ambient.config import DEFAULT_POLICY_RULES, PolicySettings, Settings
+from ambient.config import DEFAULT_POLICY_RULES, ImapSourceSettings, PolicySettings, Settings
 from ambient.errors import DecisionError
 
 RuleAction = Literal["block", "warn"]
@@ -110,17 +126,33 @@ def _default_port(scheme: str) -> int:
     return 443 if scheme == "https" else 80
 
 
+def user_addresses(settings: Settings) -> frozenset[str]:
+    """The user's own addresses: ``user_email``, each IMAP account's, each SMTP sender."""
+    candidates = [settings.user_email, settings.smtp.from_address if settings.smtp else None]
+    for source in settings.sources:
+        if isinstance(source, ImapSourceSettings):
+            candidates += [source.address or source.username]
+            candidates += [source.smtp.from_address if source.smtp else None]
+    return frozenset(a.strip().lower() for a in candidates if a and "@" in a)
+
+
 class PolicyGate:
-    def __init__(self, settings: PolicySettings, notes_dir: Path) -> None:
+    def __init__(
+        self,
+        settings: PolicySettings,
+        notes_dir: Path,
+        own_addresses: frozenset[str] = frozenset(),
+    ) -> None:
         self.settings = settings
         self.notes_dir = notes_dir
+        self.own_addresses = frozenset(address.lower() for address in own_addresses)
         self.rules: Mapping[str, RuleAction] = {**DEFAULT_RULES, **settings.rules}
         self.allowed_domains = [domain.lower().lstrip("@") for domain in settings.allowed_domains]
         self.denied_domains = [domain.lower().lstrip("@") for domain in settings.denied_domains]
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PolicyGate:
-        return cls(settings.policy, settings.notes_dir)
+        return cls(settings.policy, settings.notes_dir, user_addresses(settings))
 
     def check(
         self,
@@ -129,8 +161,10 @@ class PolicyGate:
         *,
         thread_addresses: frozenset[str],
         human_recipients: frozenset[str] = frozenset(),
+        provenance: Provenance | None = None,
     ) -> PolicyReport:
-        """Check one action. `human_recipients`: addresses the human typed in while editing."""
+        """Check one action. `human_recipients`: addresses the human typed in while editing;
+        `provenance`: where the draft came from (the approval row keeps it; None: unknown)."""
         try:
             action = parse_action(kind, args)
         except DecisionError as error:
@@ -138,6 +172,8 @@ class PolicyGate:
         findings: list[Finding] = []
         if isinstance(action, EmailAction):
             self._check_email(kind, action, thread_addresses, human_recipients, findings)
+            if provenance is not None:
+                self._check_provenance(kind, action, provenance, human_recipients, findings)
         elif isinstance(action, WriteNote):
             self._check_note(action, findings)
         elif isinstance(action, CallWebhook):
@@ -185,6 +221,55 @@ class PolicyGate:
             )
         self._check_size(len(action.body), "body", findings)
         self._check_attachments(action.attachments, findings)
+
+    def _check_provenance(
+        self,
+        kind: str,
+        action: EmailAction,
+        provenance: Provenance,
+        human_recipients: frozenset[str],
+        findings: list[Finding],
+    ) -> None:
+        recipients = sorted({address.lower() for address in action.recipients})
+        others = [address for address in recipients if address not in self.own_addresses]
+        sender = provenance.sender
+        if kind == "reply_email" and sender:
+            typed = {address.lower() for address in human_recipients}
+            elsewhere = [
+                f"{address} ({why})"
+                for address in others
+                if address != sender
+                and address not in typed
+                and (why := _why_not_the_sender(address, provenance))
+            ]
+            if elsewhere:
+                self._add(
+                    findings,
+                    "reply_to_mismatch",
+                    f"the reply goes to {', '.join(elsewhere)}, not to the sender {sender}",
+                )
+        texts = [action.subject, action.body]
+        if others and provenance.memory_passages:
+            copied = shared_passages(texts, provenance.memory_passages, MEMORY_PASSAGE_CHARS)
+            if copied:
+                self._add(
+                    findings,
+                    "private_memory_in_draft",
+                    f"repeats your private memory word for word ({excerpt(copied[0])}) "
+                    f"to {', '.join(others)}",
+                )
+        # a plain reply: to the sender (and perhaps the user), no one else
+        plain_reply = kind == "reply_email" and sender in recipients and set(others) == {sender}
+        if not plain_reply and provenance.message_passages:
+            copied = shared_passages(texts, provenance.message_passages, MESSAGE_PASSAGE_CHARS)
+            if copied:
+                length = sum(len(passage) for passage in copied)
+                self._add(
+                    findings,
+                    "copied_from_message",
+                    f"repeats {length} characters of the incoming message's own text "
+                    f"({excerpt(copied[0])}); did the message dictate it?",
+                )
 
     def _check_size(self, size: int, what: str, findings: list[Finding]) -> None:
         if size > self.settings.max_body_chars:
@@ -246,3 +331,13 @@ class PolicyGate:
 
 def _in_domain(domain: str, listed: str) -> bool:
     return domain == listed or domain.endswith("." + listed)
+
+
+def _why_not_the_sender(address: str, provenance: Provenance) -> str | None:
+    """Why a reply's recipient other than the sender is suspect, or None when it is not."""
+    if address in provenance.reply_to:
+        return "the message's Reply-To"
+    domain, sender_domain = address_domain(address), address_domain(provenance.sender)
+    if not (_in_domain(domain, sender_domain) or _in_domain(sender_domain, domain)):
+        return "another domain than the sender's"
+    return None

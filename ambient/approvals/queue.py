@@ -31,6 +31,7 @@ from ambient.approvals.drafts import ActionContext, DraftedAction
 from ambient.approvals.events import ApprovalEvents, notify
 from ambient.approvals.models import Approval, ApprovalStatus, Decision, ReflectionStatus
 from ambient.approvals.policy import PolicyGate
+from ambient.approvals.provenance import trace_provenance
 from ambient.approvals.shown import compute_shown_hash
 from ambient.clock import Clock
 from ambient.config import Settings
@@ -72,13 +73,16 @@ class ApprovalQueue:
         """
         now = self.clock.now()
         rows: builtins.list[Approval] = []
+        # outside the write transaction: comparing texts takes a moment for a long message
+        traced = [(draft, trace_provenance(draft.kind, draft.args, context)) for draft in drafts]
         with write_session(self.engine) as session:
-            for draft in drafts:
+            for draft, provenance in traced:
                 row = intake.new_approval(
                     session,
                     self.policy,
                     draft,
                     context=context,
+                    provenance=provenance,
                     trace_id=trace_id,
                     run_state=run_state,
                     parent_id=parent_id,
@@ -170,6 +174,17 @@ class ApprovalQueue:
         return self._change(
             approval_id, lambda session, row, now: appliers.retry(session, row, now, actor)
         )
+
+    def mark_delivered(self, approval_id: int, actor: str) -> Approval:
+        """A human's "it did arrive" for an email whose delivery was uncertain: executed, and
+        not sent again (unlike :meth:`retry`)."""
+        row = self._change(
+            approval_id,
+            lambda session, row, now: appliers.confirm_delivered(session, row, now, actor),
+        )
+        log.info("approval=%s marked delivered by %s", approval_id, actor)
+        notify(self.events, "executed", row, "delivered")
+        return row
 
     def _change(self, approval_id: int, apply: Apply) -> Approval:
         """A change that needs no hash (it does not act on what is shown)."""

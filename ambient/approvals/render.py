@@ -171,7 +171,18 @@ def render_log(console: Console, entries: list[AuditEntry], chain: ChainReport |
         )
     console.print(table)
     if chain is not None:
-        if chain.ok:
-            console.print(f"[green]audit chain intact[/] ({chain.checked} entries)")
-        else:
-            console.print(f"[red]audit chain broken at entry {chain.broken_at}:[/] {chain.problem}")
+        render_verdict(console, chain)
+
+
+def render_verdict(console: Console, chain: ChainReport) -> None:
+    """`ambient log --verify`: one line, whether the hash chain holds."""
+    if chain.ok:
+        console.print(f"[green]audit chain intact[/] ({chain.checked} entries)")
+    elif chain.broken_at is None:
+        console.print(Text.assemble(("audit chain broken: ", "red"), chain.problem or ""))
+    else:
+        console.print(
+            Text.assemble(
+                (f"audit chain broken at entry {chain.broken_at}: ", "red"), chain.problem or ""
+            )
+        )

@@ -18,7 +18,7 @@ from ambient.approvals.models import Approval
 from ambient.approvals.outbox import Outbox
 from ambient.approvals.policy import PolicyGate
 from ambient.approvals.queue import ApprovalQueue
-from ambient.clock import Clock, SystemClock
+from ambient.clock import Clock
 from ambient.config import Secrets, Settings
 
 if TYPE_CHECKING:
@@ -61,10 +61,11 @@ class DecisionScores:
     """Each decision made in the TUI or the CLI as a score on its item's trace, tracing being
     opened on the first decision so starting the app costs nothing for it."""
 
-    def __init__(self, settings: Settings, secrets: Secrets, engine: Engine) -> None:
+    def __init__(self, settings: Settings, secrets: Secrets, engine: Engine, clock: Clock) -> None:
         self.settings = settings
         self.secrets = secrets
         self.engine = engine
+        self.clock = clock
         self.tracing: Tracing | None = None
         self._lock = threading.Lock()  # decisions are stored from worker threads
 
@@ -73,7 +74,7 @@ class DecisionScores:
             if self.tracing is None:
                 from ambient.tracing.assembly import open_tracing
 
-                self.tracing = open_tracing(self.settings, self.secrets, self.engine, SystemClock())
+                self.tracing = open_tracing(self.settings, self.secrets, self.engine, self.clock)
             return TracedApprovals(self.tracing.tracer)
 
     def decided(self, approval: Approval) -> None:

@@ -10,18 +10,23 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from rich.markup import escape
 
 from ambient import __version__
 from ambient.cli import approvals, core, evals, memory, service, triage, tui
 from ambient.cli.output import error_console, print_json
-from ambient.config import Secrets, Settings, load_settings
+from ambient.clock import Clock
+from ambient.config import Settings, load_settings
 from ambient.errors import AmbientError, ConfigError
+
+if TYPE_CHECKING:
+    from ambient.runtime import Runtime
 
 __all__ = ["build_parser", "entry", "main", "print_json"]
 
-Handler = Callable[[argparse.Namespace, Settings, Secrets], int]
+Handler = Callable[[argparse.Namespace, "Runtime"], int]
 NEEDS_NO_SETUP = {"init", "triage", "service", "memory"}
 
 
@@ -53,7 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> int:
+    """Run one command; `clock` (default: the system's) is the time every part decides with."""
+    from ambient.runtime import Runtime
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -61,7 +69,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command not in NEEDS_NO_SETUP:
             require_setup(settings)
         handler: Handler = args.handler
-        return handler(args, settings, secrets)
+        runtime = Runtime(settings, secrets, clock)
+        try:
+            return handler(args, runtime)
+        finally:
+            runtime.close()
     except AmbientError as error:
         for line in str(error).splitlines() or [type(error).__name__]:
             error_console.print(f"[red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)

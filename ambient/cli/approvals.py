@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ambient.cli.output import console
-from ambient.config import Secrets, Settings
+
+if TYPE_CHECKING:
+    from ambient.runtime import Runtime
 
 
-def _cmd_approvals(args: argparse.Namespace, settings: Settings, secrets: Secrets) -> int:
+def _cmd_approvals(args: argparse.Namespace, runtime: Runtime) -> int:
     import os
 
     from ambient.approvals.commands import open_commands
 
     command, as_json = args.approvals_command, args.json
-    with open_commands(settings, secrets, console) as commands:
+    with open_commands(
+        runtime.settings, runtime.secrets, runtime.engine, runtime.clock, console
+    ) as commands:
         if command == "list":
             return commands.list_approvals(args.status, args.limit, as_json=as_json)
         if command == "show":
@@ -40,15 +44,24 @@ def _cmd_approvals(args: argparse.Namespace, settings: Settings, secrets: Secret
             )
         if command == "undo":
             return commands.undo(args.id, as_json=as_json)
+        if command == "delivered":
+            return commands.delivered(args.id, as_json=as_json)
         return commands.retry(args.id, as_json=as_json)
 
 
-def _cmd_log(args: argparse.Namespace, settings: Settings, secrets: Secrets) -> int:
+def _cmd_log(args: argparse.Namespace, runtime: Runtime) -> int:
     from ambient.approvals.commands import open_commands
 
-    with open_commands(settings, secrets, console) as commands:
+    with open_commands(
+        runtime.settings, runtime.secrets, runtime.engine, runtime.clock, console
+    ) as commands:
         return commands.log(
-            args.approval, args.item, args.limit, verify=args.verify, as_json=args.json
+            args.approval,
+            args.item,
+            args.limit,
+            verify=args.verify,
+            as_json=args.json,
+            verbose=args.verbose,
         )
 
 
@@ -100,6 +113,7 @@ def add_approvals_commands(subparsers: Any) -> None:
     for name, text in (
         ("undo", "take back a decision before it runs"),
         ("retry", "run a dead action again (e.g. delivery uncertain, not sent)"),
+        ("delivered", "close an email whose delivery is uncertain as delivered (it arrived)"),
     ):
         parser = sub.add_parser(name, help=text)
         parser.add_argument("id", type=int)
@@ -111,6 +125,9 @@ def add_approvals_commands(subparsers: Any) -> None:
     log.add_argument("--approval", type=int, default=None)
     log.add_argument("--item", type=int, default=None)
     log.add_argument("--limit", type=int, default=100)
-    log.add_argument("--verify", action="store_true", help="check the hash chain (exit 1: broken)")
+    log.add_argument(
+        "--verify", action="store_true", help="only check the hash chain (exit 1: broken)"
+    )
+    log.add_argument("-v", "--verbose", action="store_true", help="with --verify: the entries too")
     log.add_argument("--json", action="store_true")
     log.set_defaults(handler=_cmd_log)

@@ -6,16 +6,19 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 from rich.table import Table
 
 from ambient.cli.output import console, print_json, when
-from ambient.config import Secrets, Settings
+
+if TYPE_CHECKING:
+    from ambient.runtime import Runtime
 
 
-def _cmd_init(args: argparse.Namespace, settings: Settings, secrets: Secrets) -> int:
+def _cmd_init(args: argparse.Namespace, runtime: Runtime) -> int:
+    settings = runtime.settings
     from ambient.home import initialise
 
     report = initialise(settings, samples=not args.no_samples and settings.seed_samples)
@@ -41,11 +44,16 @@ def _cmd_init(args: argparse.Namespace, settings: Settings, secrets: Secrets) ->
     return 0
 
 
-def _cmd_run(args: argparse.Namespace, settings: Settings, secrets: Secrets) -> int:
+def _cmd_run(args: argparse.Namespace, runtime: Runtime) -> int:
     from ambient.daemon.runner import run_daemon
 
     return run_daemon(
-        settings, secrets, once=args.once, log_level=args.log_level, log_format=args.log_format
+        runtime.settings,
+        runtime.secrets,
+        once=args.once,
+        log_level=args.log_level,
+        log_format=args.log_format,
+        clock=runtime.clock,
     )
 
 
@@ -59,17 +67,15 @@ def _source_json(counts: dict[str, int], polled: Any) -> dict[str, Any]:
     }
 
 
-def _cmd_status(args: argparse.Namespace, settings: Settings, secrets: Secrets) -> int:
-    from ambient.clock import SystemClock
+def _cmd_status(args: argparse.Namespace, runtime: Runtime) -> int:
     from ambient.daemon.health import read_health
     from ambient.daemon.ledger import Ledger
-    from ambient.db import open_database
 
-    engine = open_database(settings.resolved_database_url)
-    ledger = Ledger(engine, SystemClock(), settings.worker)
+    settings, engine = runtime.settings, runtime.engine
+    ledger = Ledger(engine, runtime.clock, settings.worker)
     counts = ledger.counts()
     sources = ledger.source_states()
-    health = read_health(engine, SystemClock())
+    health = read_health(engine, runtime.clock)
     by_name = {state.name: state for state in sources}
     if args.json:
         print_json(
@@ -104,11 +110,12 @@ def _cmd_status(args: argparse.Namespace, settings: Settings, secrets: Secrets) 
     return 0
 
 
-def _cmd_ingest(args: argparse.Namespace, settings: Settings, secrets: Secrets) -> int:
+def _cmd_ingest(args: argparse.Namespace, runtime: Runtime) -> int:
     from ambient.daemon.sources.maildir import deliver
     from ambient.errors import ConfigError, InputError
     from ambient.message import UnparseableMessage, parse_message
 
+    settings = runtime.settings
     target = next((s for s in settings.sources if s.type == "maildir" and s.owned), None)
     if target is None:
         raise ConfigError("ambient.toml: no owned maildir source to ingest into")
@@ -172,13 +179,12 @@ def _print_item(item: dict[str, Any]) -> None:
         )
 
 
-def _cmd_items(args: argparse.Namespace, settings: Settings, secrets: Secrets) -> int:
-    from ambient.clock import SystemClock
+def _cmd_items(args: argparse.Namespace, runtime: Runtime) -> int:
     from ambient.daemon.ledger import Ledger
-    from ambient.db import open_database
     from ambient.items import ItemState
 
-    ledger = Ledger(open_database(settings.resolved_database_url), SystemClock(), settings.worker)
+    settings = runtime.settings
+    ledger = Ledger(runtime.engine, runtime.clock, settings.worker)
     if args.items_command == "retry":
         for item_id in args.ids:
             ledger.retry(item_id)
@@ -192,7 +198,7 @@ def _cmd_items(args: argparse.Namespace, settings: Settings, secrets: Secrets) -
         from ambient.approvals.wiring import build_queue
 
         item = _item_summary(ledger.get(args.id))
-        queue = build_queue(settings, ledger.engine, SystemClock())
+        queue = build_queue(settings, runtime.engine, runtime.clock)
         item["approvals"] = [
             {"id": row.id, "kind": row.kind, "status": row.status.value}
             for row in queue.list(item_id=args.id)

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ambient.cli.output import console, print_json
-from ambient.config import Secrets, Settings
+
+if TYPE_CHECKING:
+    from ambient.runtime import Runtime
 
 
-def _cmd_eval_export(args: argparse.Namespace, settings: Settings, secrets: Secrets) -> int:
-    from ambient.clock import SystemClock
+def _cmd_eval_export(args: argparse.Namespace, runtime: Runtime) -> int:
     from ambient.tracing.datasets import run_eval_export
 
     report = run_eval_export(
-        settings, secrets, SystemClock(), dataset=args.dataset, path=args.output
+        runtime.settings, runtime.secrets, runtime.clock, dataset=args.dataset, path=args.output
     )
     if args.json:
         print_json(report.as_json())
@@ -34,7 +35,9 @@ def add_eval_commands(subparsers: Any) -> None:
     evaluation = subparsers.add_parser("eval", help="evaluation datasets from your decisions")
     eval_sub = evaluation.add_subparsers(dest="eval_command", required=True)
     export = eval_sub.add_parser(
-        "export", help="decided items -> a Langfuse dataset and a local JSONL file"
+        "export",
+        help="decided items (triage and decisions; none still waiting) -> a Langfuse dataset "
+        "and a local JSONL file",
     )
     export.add_argument("--dataset", default=DEFAULT_DATASET, help="the dataset's name")
     export.add_argument(

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
 from ambient.cli.output import console, print_json
-from ambient.config import Secrets, Settings
+
+if TYPE_CHECKING:
+    from ambient.memory.audit import MemoryAudit
+    from ambient.runtime import Runtime
 
 
 def _memory_list(args: argparse.Namespace, store: Any) -> int:
@@ -33,11 +36,21 @@ def _memory_list(args: argparse.Namespace, store: Any) -> int:
     return 0
 
 
-def _memory_log(args: argparse.Namespace, settings: Settings) -> int:
+def _audit(runtime: Runtime) -> MemoryAudit:
+    """Memory changes made from the CLI are audit entries, as `cli:<user>`."""
+    import getpass
+
+    from ambient.memory.audit import MemoryAudit
+
+    return MemoryAudit(runtime.engine, runtime.clock, f"cli:{getpass.getuser()}")
+
+
+def _memory_log(args: argparse.Namespace, runtime: Runtime) -> int:
     from ambient.memory import commands
 
+    settings = runtime.settings
     if args.memory_command == "undo":
-        entries = [commands.undo(settings.memory_dir, args.revision)]
+        entries = [commands.undo(settings.memory_dir, args.revision, _audit(runtime))]
     else:
         entries = commands.log(settings.memory_dir, args.limit, args.file, args.patch)
     if args.json:
@@ -53,17 +66,18 @@ def _memory_log(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _cmd_memory(args: argparse.Namespace, settings: Settings, secrets: Secrets) -> int:
+def _cmd_memory(args: argparse.Namespace, runtime: Runtime) -> int:
     import os
 
     from ambient.memory import commands
     from ambient.memory.store import MemoryStore
 
+    settings = runtime.settings
     store, command = MemoryStore(settings.memory_dir), args.memory_command
     if command == "list":
         return _memory_list(args, store)
     if command in ("log", "undo"):
-        return _memory_log(args, settings)
+        return _memory_log(args, runtime)
     if command == "show":
         shown = commands.show_file(store, args.file)
         print_json(shown) if args.json else sys.stdout.write(shown["text"])
@@ -74,7 +88,7 @@ def _cmd_memory(args: argparse.Namespace, settings: Settings, secrets: Secrets) 
         print_json(hits) if args.json else sys.stdout.write("".join(f"{x}\n" for x in lines))
         return 0 if hits else 1
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
-    edited = commands.edit_file(store, args.file, editor)
+    edited = commands.edit_file(store, args.file, editor, _audit(runtime))
     if args.json:
         print_json(edited)
     else:
@@ -103,6 +117,8 @@ def add_memory_commands(subparsers: Any) -> None:
     history.add_argument("-p", "--patch", action="store_true", help="include each diff")
     history.add_argument("--json", action="store_true")
     undo = memory_sub.add_parser("undo", help="revert one memory change with a new commit")
-    undo.add_argument("revision", nargs="?", default="HEAD", help="default: the newest change")
+    undo.add_argument(
+        "revision", nargs="?", default=None, help="default: ambient's newest change (not yours)"
+    )
     undo.add_argument("--json", action="store_true")
     memory.set_defaults(handler=_cmd_memory)

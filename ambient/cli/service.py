@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ambient.cli.output import console, error_console, print_json, when
-from ambient.config import Secrets, Settings
+
+if TYPE_CHECKING:
+    from ambient.runtime import Runtime
 
 
-def _cmd_service(args: argparse.Namespace, settings: Settings, secrets: Secrets) -> int:
+def _cmd_service(args: argparse.Namespace, runtime: Runtime) -> int:
     import os
 
-    from ambient.clock import SystemClock
     from ambient.daemon import service_admin
-    from ambient.db import open_database
 
+    settings = runtime.settings
     unit_dir = service_admin.user_unit_dir(os.environ)
     if args.service_command == "install":
         installed = service_admin.install(settings, unit_dir)
@@ -55,10 +56,7 @@ def _cmd_service(args: argparse.Namespace, settings: Settings, secrets: Secrets)
         if removed.commands:
             console.print("then:\n" + "\n".join(f"  {line}" for line in removed.commands))
         return 0
-    clock = SystemClock()
-    status = service_admin.service_status(
-        open_database(settings.resolved_database_url), clock, unit_dir
-    )
+    status = service_admin.service_status(runtime.engine, runtime.clock, unit_dir)
     if args.json:
         print_json(status.as_json())
         return 0

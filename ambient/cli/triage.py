@@ -5,16 +5,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ambient.cli.output import console, print_json
-from ambient.config import Secrets, Settings
+
+if TYPE_CHECKING:
+    from ambient.runtime import Runtime
 
 
-def _cmd_triage(args: argparse.Namespace, settings: Settings, secrets: Secrets) -> int:
+def _cmd_triage(args: argparse.Namespace, runtime: Runtime) -> int:
     from ambient.agent.dry_run import dry_run, render_text
 
-    report = asyncio.run(dry_run(Path(args.file), settings, secrets))
+    report = asyncio.run(
+        dry_run(Path(args.file), runtime.settings, runtime.secrets, clock=runtime.clock)
+    )
     if args.json:
         print_json(report.as_json())
     else:

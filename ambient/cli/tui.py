@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ambient.config import Secrets, Settings
+if TYPE_CHECKING:
+    from ambient.runtime import Runtime
 
 
-def _cmd_tui(args: argparse.Namespace, settings: Settings, secrets: Secrets) -> int:
+def _cmd_tui(args: argparse.Namespace, runtime: Runtime) -> int:
     import os
 
     from ambient.tui.app import run_tui
 
     editor = args.editor or os.environ.get("VISUAL") or os.environ.get("EDITOR") or None
-    return run_tui(settings, secrets, editor=editor)
+    return run_tui(runtime, editor=editor)
 
 
 def add_tui_commands(subparsers: Any) -> None:

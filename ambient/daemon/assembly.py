@@ -23,6 +23,7 @@ from ambient.daemon.sources.state import SourceStateStore
 from ambient.daemon.worker import ItemProcessor, Worker
 from ambient.db import open_database
 from ambient.errors import ConfigError
+from ambient.leases import holder_name
 
 if TYPE_CHECKING:
     from ambient.tracing.assembly import Tracing
@@ -170,10 +171,11 @@ def build_daemon(
     processor: ItemProcessor | None = None,
     sources: list[Source] | None = None,
 ) -> Daemon:
-    owner = process_name()
     processor = processor or build_processor(runtime)
-    worker = Worker(runtime.ledger, processor, runtime.settings.worker, owner)
-    heartbeat = HeartbeatRecorder(runtime.engine, runtime.clock, runtime.settings.model_name, owner)
+    worker = Worker(runtime.ledger, processor, runtime.settings.worker, holder_name())
+    heartbeat = HeartbeatRecorder(
+        runtime.engine, runtime.clock, runtime.settings.model_name, process_name()
+    )
     return Daemon(
         settings=runtime.settings,
         clock=runtime.clock,

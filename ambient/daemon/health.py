@@ -14,6 +14,7 @@ from ambient import __version__
 from ambient.clock import Clock
 from ambient.db import read_session, write_session
 from ambient.items import Heartbeat
+from ambient.leases import holder_is_dead
 
 ALIVE_WITHIN = timedelta(seconds=30)
 
@@ -62,11 +63,16 @@ class HeartbeatRecorder:
 
 
 def read_health(engine: Engine, clock: Clock) -> DaemonHealth:
-    """The most recent heartbeat: alive if it beat recently and has not said it stopped."""
+    """The most recent heartbeat: alive if it beat recently, has not said it stopped, and its
+    process is not known to be gone (a PID on this host that no longer exists)."""
     with read_session(engine) as session:
         row = session.exec(select(Heartbeat).order_by(col(Heartbeat.beat_at).desc())).first()
     if row is None:
         return DaemonHealth(False, None, None, None, "", "never started")
-    alive = row.stopped_at is None and clock.now() - row.beat_at < ALIVE_WITHIN
-    status = row.status if alive else ("stopped" if row.stopped_at else "not responding")
+    gone = row.stopped_at is None and holder_is_dead(row.process)  # killed, on this host
+    alive = row.stopped_at is None and clock.now() - row.beat_at < ALIVE_WITHIN and not gone
+    if alive:
+        status = row.status
+    else:
+        status = "stopped" if row.stopped_at else "process gone" if gone else "not responding"
     return DaemonHealth(alive, row.process, row.beat_at, row.started_at, row.model, status)

@@ -2,7 +2,8 @@
 
 States: new -> processing -> awaiting_approval -> done, or failed (retried with exponential
 backoff) and quarantined after too many attempts, with the last error kept. A worker claims an
-item with a lease; an expired lease (crashed worker) puts the item back in the queue. On SQLite a
+item with a lease; an expired lease (crashed worker) puts the item back in the queue, and at
+start-up the leases of a dead process on this host end at once (:mod:`ambient.leases`). On SQLite a
 claim runs under BEGIN IMMEDIATE; on PostgreSQL it uses SELECT ... FOR UPDATE SKIP LOCKED so
 several daemons share the work. Nothing is ever deleted by the pipeline.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,6 +26,7 @@ from ambient.config import WorkerSettings
 from ambient.db import is_sqlite, read_session, write_session
 from ambient.errors import DecisionError, NotFoundError
 from ambient.items import InboundItem, Item, ItemContent, ItemState, SourceState
+from ambient.leases import LEASE_ENDED, holder_is_dead
 from ambient.message import UnparseableMessage, summarize_headers
 from ambient.tracing.ids import trace_id_for_item
 
@@ -97,7 +99,7 @@ def _describe(item: InboundItem) -> tuple[dict[str, Any], str | None]:
         "subject": headers.subject[:2000],
         "sender": headers.sender[:1000],
         "message_id": item.message_id or headers.message_id,
-        "thread_key": headers.thread_key[:1000],
+        "thread_key": headers.thread_key[:1000] if headers.thread_key else None,
         "received_at": item.received_at or headers.date,
     }, None
 
@@ -262,6 +264,33 @@ class Ledger:
                     )
                 )
         return claimed
+
+    def reclaim_dead_leases(self, is_dead: Callable[[str], bool] = holder_is_dead) -> list[int]:
+        """At start-up: end at once the leases of holders that are surely dead (a process on
+        this host that is gone), so their items need not wait out ``lease_seconds``. The next
+        claim takes them as it takes an expired lease (the attempt counts). Leases of other
+        hosts' processes are left to expire. Returns the reclaimed item ids."""
+        now = self.clock.now()
+        by_holder: dict[str, list[int]] = {}
+        with write_session(self.engine) as session:
+            query = select(Item).where(
+                Item.state == ItemState.PROCESSING, col(Item.lease_expires_at) >= now
+            )
+            for row in session.exec(query):
+                holder = row.lease_owner or ""
+                if row.id is None or not is_dead(holder):
+                    continue
+                row.lease_expires_at = now - LEASE_ENDED
+                session.add(row)
+                by_holder.setdefault(holder, []).append(row.id)
+        for holder, item_ids in by_holder.items():
+            log.warning(
+                "%s is no longer running on this host: its leases of %d item(s) end now: %s",
+                holder,
+                len(item_ids),
+                ", ".join(map(str, item_ids[:20])) + (" …" if len(item_ids) > 20 else ""),
+            )
+        return [item_id for item_ids in by_holder.values() for item_id in item_ids]
 
     def _held(self, session: Any, item_id: int, owner: str) -> Item | None:
         row: Item | None = session.get(Item, item_id)

@@ -11,8 +11,9 @@ with :func:`log_context` (a context variable, so it follows tasks and ``asyncio.
 the house ``item=… trace=…`` words in the message itself.
 
 A filter on the handler redacts secrets from every record, whichever logger wrote it: the
-values of the secret variables whose names look like passwords, keys or tokens, and the password
-of a database URL.
+values of the secret variables whose names say so (passwords, keys, tokens: see
+``ambient.config.is_secret_name``; never paths such as ``PWD``), the ones the config names
+(``password_env``, passed in as ``redact``) and the password of a database URL.
 """
 
 from __future__ import annotations
@@ -28,16 +29,11 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from ambient.config import Secrets
+from ambient.config import Secrets, is_secret_name
 from ambient.errors import ConfigError
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 FORMATS = ("text", "json")
-SECRET_NAME = re.compile(
-    r"PASS|SECRET|TOKEN|KEY|CREDENTIAL|COOKIE|PRIVATE|(^|_)(PW|PWD|AUTH)(_|$)", re.IGNORECASE
-)
-# ...but these name places or the working directory, not secrets
-NOT_SECRET_NAME = re.compile(r"^(OLD)?PWD$|_(FILE|PATH|DIR|SOCK)$", re.IGNORECASE)
 MIN_SECRET_CHARS = 4  # shorter values would redact ordinary words
 REDACTED = "[redacted]"
 # Chatty third-party loggers stay at WARNING unless the daemon runs at DEBUG.
@@ -69,10 +65,7 @@ def secret_values(secrets: Secrets, extra: Iterable[str | None] = ()) -> list[st
     values = {
         value
         for name, value in secrets.values.items()
-        if value
-        and len(value) >= MIN_SECRET_CHARS
-        and SECRET_NAME.search(name)
-        and not NOT_SECRET_NAME.search(name)
+        if value and len(value) >= MIN_SECRET_CHARS and is_secret_name(name)
     }
     values.update(value for value in extra if value and len(value) >= MIN_SECRET_CHARS)
     return sorted(values, key=len, reverse=True)  # longest first: no partial leftovers

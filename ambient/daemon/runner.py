@@ -2,7 +2,8 @@
 
 :func:`run_daemon` is what ``ambient run`` calls.
 
-- Start: open the database (migrations), build the daemon, start the scheduler. ``READY=1`` once
+- Start: open the database (migrations), take back the leases of a dead process on this host
+  (:func:`reclaim_dead_leases`), build the daemon, start the scheduler. ``READY=1`` once
   the scheduler runs and every source has finished its first poll (bounded by
   :data:`READY_TIMEOUT_SECONDS`, so a source that hangs cannot hold the start forever).
 - ``STATUS=``: the heartbeat's one-line summary plus the time of the last poll.
@@ -34,6 +35,8 @@ from collections.abc import Callable, Coroutine, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
+from ambient.approvals.outbox import reclaim_dead_leases as reclaim_dead_actions
+from ambient.clock import Clock
 from ambient.config import Secrets, Settings, load_settings
 from ambient.daemon.assembly import Runtime, build_daemon, build_processor, open_runtime
 from ambient.daemon.health import process_name, read_health
@@ -77,6 +80,7 @@ def run_daemon(
     log_level: str | None = None,
     log_format: str | None = None,
     environ: MutableMapping[str, str] | None = None,
+    clock: Clock | None = None,
 ) -> int:
     """Run the daemon in this process until stopped (or one pass with ``once``); exit code."""
     environ = os.environ if environ is None else environ
@@ -89,6 +93,7 @@ def run_daemon(
         watchdog_seconds=watchdog_interval(environ),
         debug=DebugHooks.from_environment(environ),
         logging_options=logging_options,
+        clock=clock,
     )
     return asyncio.run(process.once() if once else process.serve())
 
@@ -127,6 +132,13 @@ def warn_if_another_daemon(runtime: Runtime) -> None:
         )
 
 
+def reclaim_dead_leases(runtime: Runtime) -> None:
+    """At start-up: items and actions leased by a process on this host that is gone are taken
+    back now, instead of after their lease (``worker.lease_seconds``, ``outbox.lease_seconds``)."""
+    runtime.ledger.reclaim_dead_leases()
+    reclaim_dead_actions(runtime.engine, runtime.clock)
+
+
 class DaemonProcess:
     def __init__(
         self,
@@ -138,6 +150,7 @@ class DaemonProcess:
         debug: DebugHooks | None = None,
         logging_options: LoggingOptions | None = None,
         load: Callable[[], tuple[Settings, Secrets]] = load_settings,
+        clock: Clock | None = None,
     ) -> None:
         self.settings = settings
         self.secrets = secrets
@@ -146,6 +159,7 @@ class DaemonProcess:
         self.debug = debug or DebugHooks()
         self.logging_options = logging_options
         self.load = load
+        self.clock = clock
         self.stop = asyncio.Event()
         self.stop_requested = False
         self.daemon: Daemon | None = None
@@ -163,8 +177,9 @@ class DaemonProcess:
             self._spawn(self.watchdog.run(), "watchdog")
         runtime: Runtime | None = None
         try:
-            runtime = await asyncio.to_thread(open_runtime, self.settings, self.secrets)
+            runtime = await asyncio.to_thread(open_runtime, self.settings, self.secrets, self.clock)
             await asyncio.to_thread(warn_if_another_daemon, runtime)
+            await asyncio.to_thread(reclaim_dead_leases, runtime)
             daemon = await asyncio.to_thread(self._build, runtime)
             self.daemon = daemon
             self.reloader = Reloader(
@@ -312,8 +327,9 @@ class DaemonProcess:
 
     # ---- one pass (`ambient run --once`) ---------------------------------------------------
     async def once(self) -> int:
-        runtime = await asyncio.to_thread(open_runtime, self.settings, self.secrets)
+        runtime = await asyncio.to_thread(open_runtime, self.settings, self.secrets, self.clock)
         try:
+            await asyncio.to_thread(reclaim_dead_leases, runtime)
             daemon = await asyncio.to_thread(self._build, runtime)
             self.daemon = daemon
             task = asyncio.get_running_loop().create_task(daemon.run_once(), name="once")

@@ -16,7 +16,7 @@ from ambient.db import read_session
 
 CAUSE_PREFIX = "reflection-"
 _CAUSE = re.compile(rf"^{CAUSE_PREFIX}(\d+)$")
-_NOUNS = {"edited": "edit", "feedback": "feedback on", "rejected": "rejection"}
+_NOUNS = {"edited": "edit of", "feedback": "feedback on", "rejected": "rejection of"}
 
 
 def cause_id(approval_id: int) -> str:
@@ -25,7 +25,8 @@ def cause_id(approval_id: int) -> str:
 
 
 def describe_cause(engine: Engine, tool_call_id: str) -> str | None:
-    """'rejection of approval 12 (item 7)' for a memory_update's tool_call_id, if known."""
+    """'rejection of approval 12 (item 7)' (or 'feedback on approval 12 …') for a
+    memory_update's tool_call_id, if known."""
     match = _CAUSE.match(tool_call_id)
     if match is None:
         return None
@@ -34,8 +35,8 @@ def describe_cause(engine: Engine, tool_call_id: str) -> str | None:
     if cause is None:
         return f"approval {match.group(1)}"
     decision = cause.decision.value if cause.decision else cause.status.value
-    noun = _NOUNS.get(decision, decision)
-    return f"{noun} of approval {cause.id} (item {cause.item_id})"
+    noun = _NOUNS.get(decision, f"{decision} of")
+    return f"{noun} approval {cause.id} (item {cause.item_id})"
 
 
 def commit_subject(file: str, cause: str | None) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ambient.errors import AmbientError, NotFoundError
+from ambient.memory.audit import MemoryAudit
 from ambient.memory.history import MemoryCommit, MemoryHistory, git_available
 from ambient.memory.paths import normalise_name, resolve_in_folder
 from ambient.memory.store import MemoryStore
@@ -64,8 +65,10 @@ def search(store: MemoryStore, query: str, limit: int) -> list[dict[str, Any]]:
     ]
 
 
-def edit_file(store: MemoryStore, file: str, editor: str | None) -> dict[str, Any]:
-    """Open the file in the user's editor; a change is committed as a user edit."""
+def edit_file(
+    store: MemoryStore, file: str, editor: str | None, audit: MemoryAudit | None = None
+) -> dict[str, Any]:
+    """Open the file in the user's editor; a change is committed (and audited) as a user edit."""
     if not store.folder.is_dir():
         raise NotFoundError(f"memory folder {store.folder} does not exist; run `ambient init`")
     relative = normalise_name(file)
@@ -83,9 +86,9 @@ def edit_file(store: MemoryStore, file: str, editor: str | None) -> dict[str, An
     after = path.read_bytes() if path.exists() else None
     revision = None
     if after != before and git_available():
-        history = MemoryHistory(store.folder)
+        history = MemoryHistory(store.folder, audit)
         with history.locked():
-            revision = history.commit_paths(f"user edit: {relative}", [relative])
+            revision = history.commit_user_edits([relative])
     return {"file": relative, "changed": after != before, "revision": revision}
 
 
@@ -110,6 +113,7 @@ def log(folder: Path, limit: int, file: str | None, patch: bool) -> list[dict[st
     return [_commit(commit, history, patch) for commit in history.log(limit=limit, file=name)]
 
 
-def undo(folder: Path, revision: str) -> dict[str, Any]:
-    history = MemoryHistory(folder)
+def undo(folder: Path, revision: str | None, audit: MemoryAudit | None = None) -> dict[str, Any]:
+    """Revert `revision`, or ambient's newest change not undone yet (never the user's edit)."""
+    history = MemoryHistory(folder, audit)
     return _commit(history.undo(revision), history, patch=True)

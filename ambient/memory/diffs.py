@@ -136,16 +136,21 @@ def _add_body_line(hunk: Hunk, line: str, number: int) -> None:
         raise DiffError(f"diff line {number}: expected ' ', '+' or '-' first, got {line!r}")
 
 
-def _find_block(lines: list[str], block: list[str], hint: int, start: int) -> int | None:
-    """Index where `block` occurs in lines[start:], nearest to `hint`; None if nowhere."""
-    if not block:
-        return max(start, min(hint, len(lines)))
+def _occurrences(lines: list[str], block: list[str], start: int) -> list[int]:
+    """Every index in lines[start:] where the (non-empty) `block` begins."""
     last = len(lines) - len(block)
-    candidates = [
+    return [
         index
         for index in range(start, last + 1)
         if lines[index] == block[0] and lines[index : index + len(block)] == block
     ]
+
+
+def _find_block(lines: list[str], block: list[str], hint: int, start: int) -> int | None:
+    """Index where `block` occurs in lines[start:], nearest to `hint`; None if nowhere."""
+    if not block:
+        return max(start, min(hint, len(lines)))
+    candidates = _occurrences(lines, block, start)
     if not candidates:
         return None
     return min(candidates, key=lambda index: (abs(index - hint), index))
@@ -192,6 +197,39 @@ def apply_diff(text: str, diff: str | ParsedDiff) -> str:
         position = found + len(old)
     result.extend(lines[position:])
     return join_lines(result, newline, ends or not lines)
+
+
+def already_applied(text: str, diff: str | ParsedDiff) -> bool:
+    """Whether `text` already reads as the diff makes it: each hunk's new side is in the text,
+    and its old side is nowhere but inside that (a line added after the last context line
+    leaves the old side in place as a prefix of the new one).
+
+    Such a diff conflicts when applied again (or would add its lines twice), yet nobody edited
+    anything: the same change was simply made already, e.g. by an identical proposal.
+    """
+    parsed = parse_diff(diff) if isinstance(diff, str) else diff
+    lines, _, _ = split_lines(text)
+    position = 0
+    for hunk in parsed.hunks:
+        old, new = hunk.old_lines, hunk.new_lines
+        hint = hunk.old_start if hunk.pure_insertion else max(hunk.old_start - 1, 0)
+        found = _find_block(lines, new, hint, position) if new else position
+        if found is None:
+            return False
+        end = found + len(new)
+        if old and any(
+            not (found <= index and index + len(old) <= end)
+            for index in _occurrences(lines, old, position)
+        ):
+            return False  # the text still has what the diff replaces (outside its new side)
+        position = end
+    return True
+
+
+def changed_lines(diff: str | ParsedDiff) -> list[tuple[str, str]]:
+    """The diff's '+' and '-' lines in order, without context: what the change is."""
+    parsed = parse_diff(diff) if isinstance(diff, str) else diff
+    return [(op, text) for hunk in parsed.hunks for op, text in hunk.lines if op != " "]
 
 
 def make_diff(name: str, old: str, new: str, context: int = 3) -> str:

@@ -4,7 +4,9 @@ It applies the approved diff to the file as it is now and commits it (see change
 approval's idempotency key is written into the commit, so a repeat after a crash finds the
 commit and writes nothing. When the user edited the lines the diff changes since it was
 proposed, nothing is written: the change is recorded for the Reflector to propose again against
-the new text, and the approval ends as not executed, saying so.
+the new text, and the approval ends as not executed, saying so. When the file already has the
+change (an identical proposal was applied first), it ends as executed, "already applied". Each
+commit is an audit entry; after one, waiting proposals the file now covers are closed.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import logging
 from pathlib import Path
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from ambient.approvals.actions import MemoryUpdate, parse_action
 from ambient.approvals.executors import (
@@ -24,15 +27,19 @@ from ambient.approvals.executors import (
 from ambient.approvals.models import Approval
 from ambient.clock import Clock
 from ambient.config import Settings
-from ambient.errors import NotFoundError
+from ambient.errors import AmbientError, NotFoundError
+from ambient.memory.audit import MemoryAudit
 from ambient.memory.causes import commit_subject, describe_cause
-from ambient.memory.changes import ChangeConflict, MemoryChanges
+from ambient.memory.changes import AppliedChange, ChangeConflict, MemoryChanges
 from ambient.memory.diffs import DiffError
 from ambient.memory.history import MemoryHistoryError
 from ambient.memory.paths import MemoryPathError
+from ambient.memory.proposals import close_applied
 from ambient.memory.reproposals import ReproposalQueue
 
 log = logging.getLogger(__name__)
+
+ACTOR = "outbox"  # who the audit entries of its memory commits name
 
 
 class MemoryUpdateExecutor:
@@ -46,7 +53,8 @@ class MemoryUpdateExecutor:
         reproposals: ReproposalQueue | None = None,
     ) -> None:
         self.engine = engine
-        self.changes = changes or MemoryChanges(folder)
+        self.clock = clock
+        self.changes = changes or MemoryChanges(folder, audit=MemoryAudit(engine, clock, ACTOR))
         self.reproposals = reproposals or ReproposalQueue(engine, clock)
 
     async def execute(self, approval: Approval, idempotency_key: str) -> ExecutionResult:
@@ -66,6 +74,8 @@ class MemoryUpdateExecutor:
                 subject=commit_subject(update.file, cause),
                 reason=reason,
                 key=idempotency_key,
+                approval_id=approval.id,
+                item_id=approval.item_id,
             )
         except ChangeConflict as conflict:
             assert approval.id is not None
@@ -80,26 +90,47 @@ class MemoryUpdateExecutor:
                 conflict=str(conflict),
             )
             log.info(
-                "memory: approval=%s item=%s conflicts with a hand edit of %s; re-proposing",
+                "memory: approval=%s item=%s conflicts with a change of %s; re-proposing",
                 approval.id, approval.item_id, conflict.file,
             )  # fmt: skip
+            kept = "your edit is kept and " if conflict.by_hand else ""
             raise PermanentExecutionError(
-                f"not applied: {conflict}; your edit is kept and the change will be proposed "
-                "again against the new text"
+                f"not applied: {conflict}; {kept}the change will be proposed again against "
+                "the new text"
             ) from conflict
         except (DiffError, MemoryPathError) as error:
             raise PermanentExecutionError(f"not applied: {error}") from error
         except (MemoryHistoryError, NotFoundError, OSError) as error:
             raise ExecutionError(f"memory folder: {error}") from error
-        summary = (
-            f"{applied.file}: already committed as {applied.revision[:10]}"
-            if applied.already_applied
-            else f"{applied.file}: committed as {applied.revision[:10]}"
-        )
+        if applied.already_present:
+            summary = (
+                f"{applied.file}: already applied (the file has this change, "
+                f"as of {applied.revision[:10]}); nothing written"
+            )
+        elif applied.already_applied:
+            summary = f"{applied.file}: already committed as {applied.revision[:10]}"
+        else:
+            summary = f"{applied.file}: committed as {applied.revision[:10]}"
+        self._close_covered(applied, approval.id)
         return ExecutionResult(
             summary,
             {"file": applied.file, "revision": applied.revision, "sha256": applied.new_sha256},
         )
+
+    def _close_covered(self, applied: AppliedChange, approval_id: int | None) -> None:
+        """Waiting proposals whose change the file now has are closed, not left to fail."""
+        try:
+            close_applied(
+                self.engine,
+                self.clock.now(),
+                folder=self.changes.folder,
+                file=applied.file,
+                revision=applied.revision,
+                actor=ACTOR,
+                applied_id=approval_id,
+            )
+        except (OSError, SQLAlchemyError, AmbientError):  # the change is committed: tidy later
+            log.exception("memory: approval=%s: closing covered proposals failed", approval_id)
 
 
 def build_memory_executor(settings: Settings, engine: Engine, clock: Clock) -> MemoryUpdateExecutor:

@@ -4,24 +4,34 @@ Git runs as ``git -C <folder>`` with its identity given on the command line and 
 global and system configuration switched off, so nothing depends on (or is changed by) how git
 is set up on the machine. Writers take an exclusive lock on a file inside ``.git`` so the
 daemon's outbox and a CLI ``memory undo`` never commit over each other.
+
+A change ambient made carries an ``Ambient-Key`` trailer, an undo an ``Ambient-Undoes`` one:
+``undo()`` without a revision reverts ambient's newest change not undone yet, never a user's
+edit. With a :class:`~ambient.memory.audit.MemoryAudit`, every undo and every hand edit
+committed is an entry in the audit log too.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 import os
 import re
 import shutil
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ambient.errors import AmbientError, NotFoundError
+
+if TYPE_CHECKING:
+    from ambient.memory.audit import MemoryAudit
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +41,9 @@ _RECORD = "\x1e"
 _REVISION = re.compile(r"^[0-9A-Za-z_.~^@{}/-]{1,100}$")
 _IGNORED = "# editor leftovers are not memory\n*.swp\n*.swo\n*~\n.#*\n#*#\n.DS_Store\n*.tmp\n"
 _process_lock = threading.Lock()
+CHANGE_TRAILER = "Ambient-Key"  # on every change ambient applied: the approval's idempotency key
+UNDOES_TRAILER = "Ambient-Undoes"  # on every undo: the full revision it reverted
+_UNDO_SUBJECT = re.compile(r"^memory: undo ([0-9a-f]{4,40}) ")
 
 
 class MemoryHistoryError(AmbientError):
@@ -55,8 +68,9 @@ def git_available() -> bool:
 class MemoryHistory:
     """Git operations on one memory folder."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, audit: MemoryAudit | None = None) -> None:
         self.folder = folder
+        self.audit = audit  # undos and committed hand edits become audit entries
 
     # ---- plumbing ---------------------------------------------------------------------------
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -165,14 +179,21 @@ class MemoryHistory:
         self._run("commit", "--quiet", "--no-verify", "-m", message, "--", *names)
         return self.head()
 
-    def commit_user_edits(self) -> str | None:
-        """Record hand edits made since the last commit, so no later change hides them."""
-        if not self.has_changes():
-            return None
-        files = self._changed_files()
-        revision = self.commit_all(f"user edit: {', '.join(files) or 'memory files'}")
+    def commit_user_edits(self, names: Sequence[str] | None = None) -> str | None:
+        """Record hand edits made since the last commit (of `names` only, if given), so no
+        later change hides them; the commit is an audit entry too."""
+        if names is None:
+            if not self.has_changes():
+                return None
+            files = self._changed_files()
+            revision = self.commit_all(f"user edit: {', '.join(files) or 'memory files'}")
+        else:
+            files = sorted(names)
+            revision = self.commit_paths(f"user edit: {', '.join(files)}", files)
         if revision:
             log.info("memory: committed user edits %s as %s", files, revision[:10])
+            if self.audit is not None:
+                self.audit.hand_edit(files=files, revision=revision)
         return revision
 
     def _changed_files(self) -> list[str]:
@@ -240,14 +261,55 @@ class MemoryHistory:
         found = self._run("show", f"{self.resolve(revision)}:{name}", check=False)
         return found.stdout if found.returncode == 0 else None
 
+    def changes_since(self, name: str, sha256: str, limit: int = 20) -> list[MemoryCommit] | None:
+        """The commits that changed `name` since its text hashed to `sha256`, newest first;
+        None when none of its last `limit` versions had that text."""
+        commits = self.log(limit=limit, file=name)
+        for index, commit in enumerate(commits):
+            text = self.file_at(commit.revision, name)
+            if text is not None and hashlib.sha256(text.encode("utf-8")).hexdigest() == sha256:
+                return commits[:index]
+        return None
+
+    def newest_ambient_change(self) -> str | None:
+        """The newest change ambient applied (a commit with an Ambient-Key) not undone yet."""
+        if not self.is_repository:
+            return None
+        listing = self._run("log", f"--format={_RECORD}%H{_FIELD}%B", check=False)
+        if listing.returncode != 0:
+            return None  # an empty repository has no HEAD yet
+        undone: set[str] = set()
+        undone_short: set[str] = set()  # undos made before they carried the trailer
+        for record in listing.stdout.split(_RECORD)[1:]:
+            revision, message = record.split(_FIELD, 1)
+            if revision in undone or any(revision.startswith(short) for short in undone_short):
+                continue  # an undone undo does not count: what it reverted is back
+            target = _trailer(message, UNDOES_TRAILER)
+            subject = _UNDO_SUBJECT.match(message)
+            if target is not None:
+                undone.add(target)
+            elif subject is not None:
+                undone_short.add(subject.group(1))
+            elif _trailer(message, CHANGE_TRAILER) is not None:
+                return revision
+        return None
+
     # ---- undo -------------------------------------------------------------------------------
-    def undo(self, revision: str = "HEAD") -> MemoryCommit:
-        """Revert one commit with a new commit; the user's pending edits are committed first."""
+    def undo(self, revision: str | None = None) -> MemoryCommit:
+        """Revert one commit with a new commit: `revision`, or else ambient's newest change not
+        undone yet — never a user's edit. The user's pending edits are committed first and
+        kept; when the revert would touch their lines it is refused and nothing else changes."""
         if not self.is_repository:
             raise NotFoundError(f"{self.folder} has no memory history yet; nothing to undo")
         with self.locked():
-            self.commit_user_edits()
-            full = self.resolve(revision)
+            named = self.resolve(revision) if revision is not None else None  # as the user saw it
+            hand_edit = self.commit_user_edits()
+            full = named or self.newest_ambient_change()
+            if full is None:
+                raise NotFoundError(
+                    "ambient made no memory change that is not undone yet; to undo your own "
+                    "edit, name its revision (see `ambient memory log`)"
+                )
             original = self._run("log", "-1", "--format=%h %s", full).stdout.strip()
             parents = self._run("rev-list", "--parents", "-n", "1", full).stdout.split()
             if len(parents) == 1:
@@ -257,14 +319,29 @@ class MemoryHistory:
             reverted = self._run("revert", "--no-commit", full, check=False)
             if reverted.returncode != 0:
                 self._run("revert", "--abort", check=False)
+                kept = f" (your edit is kept, as {hand_edit[:10]})" if hand_edit else ""
                 raise MemoryHistoryError(
-                    f"cannot undo {original}: later changes touch the same lines; "
+                    f"cannot undo {original}: later changes touch the same lines{kept}; "
                     "undo those first (newest first) or edit the file by hand"
                 )
-            revision_made = self.commit_all(f"memory: undo {original}")
+            message = f"memory: undo {original}\n\n{UNDOES_TRAILER}: {full}\n"
+            revision_made = self.commit_all(message)
             if revision_made is None:
                 self._run("revert", "--quit", check=False)
                 raise MemoryHistoryError(f"undoing {original} changes nothing")
             self._run("revert", "--quit", check=False)
         log.info("memory: undid %s as %s", original, revision_made[:10])
-        return self.log(limit=1)[0]
+        made = self.log(limit=1)[0]
+        if self.audit is not None:
+            self.audit.undone(files=made.files, revision=made.revision, undone_revision=full)
+        return made
+
+
+def _trailer(message: str, name: str) -> str | None:
+    """The value of the last "<name>: <value>" line of a commit message, if any."""
+    values = [
+        line.removeprefix(f"{name}:").strip()
+        for line in message.splitlines()
+        if line.startswith(f"{name}:")
+    ]
+    return values[-1] if values else None

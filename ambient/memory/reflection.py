@@ -4,8 +4,10 @@ Each tick it takes (1) approvals decided with edit, feedback or reject that memo
 learned from, (2) feedback on its own memory_update proposals, and (3) approved changes that no
 longer applied because the user edited the file meanwhile. For each it runs the reflection
 agent; a proposed diff becomes a ``memory_update`` approval (or, with ``memory.auto_apply``, a
-commit right away). A failure belongs to that one row: it is logged with its ids and retried on
-the next tick, up to :data:`MAX_ATTEMPTS`, and the job goes on.
+commit right away) unless the file or an open proposal already makes that change (see
+proposals.py: such a proposal is dropped, and the log says which one covers it). A failure
+belongs to that one row: it is logged with its ids and retried on the next tick, up to
+:data:`MAX_ATTEMPTS`, and the job goes on.
 """
 
 from __future__ import annotations
@@ -29,10 +31,13 @@ from ambient.approvals.queue import ApprovalQueue
 from ambient.clock import Clock
 from ambient.config import Secrets, Settings
 from ambient.db import read_session
+from ambient.errors import AmbientError
+from ambient.memory.audit import MemoryAudit
 from ambient.memory.causes import cause_id, commit_subject, describe_cause
 from ambient.memory.changes import MemoryChanges
-from ambient.memory.diffs import ChangeLimits
+from ambient.memory.diffs import ChangeLimits, already_applied, sha256_text
 from ambient.memory.prompts import decision_prompt, reproposal_prompt, revision_prompt
+from ambient.memory.proposals import Comparison, close_applied, compare
 from ambient.memory.reflection_agent import (
     MemoryChangeProposal,
     ReflectionDeps,
@@ -48,6 +53,7 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 MEMORY_UPDATE = "memory_update"
+ACTOR = "reflector"  # who the audit entries of auto-applied changes name
 
 
 def describe_error(error: BaseException) -> str:
@@ -75,7 +81,9 @@ class Reflector:
         self.settings = settings
         self.queue = queue
         self.store = store
-        self.changes = changes or MemoryChanges(store.folder)
+        self.changes = changes or MemoryChanges(
+            store.folder, audit=MemoryAudit(engine, clock, ACTOR)
+        )
         self.reproposals = reproposals or ReproposalQueue(engine, clock)
         self.agent = build_reflection_agent(model)
         self.limits = ChangeLimits(max_changed_lines=settings.memory.max_changed_lines)
@@ -208,6 +216,13 @@ class Reflector:
         if await asyncio.to_thread(self._already_proposed, row.cause, row.approval_id):
             await asyncio.to_thread(self.reproposals.finish, row.id, None)
             return
+        if await asyncio.to_thread(self._in_file, row.file, row.diff):
+            log.info(
+                "memory: approval=%s's change is already in %s; nothing to propose again",
+                row.approval_id, row.file,
+            )  # fmt: skip
+            await asyncio.to_thread(self.reproposals.finish, row.id, None)
+            return
         output, deps = await self._run(reproposal_prompt(row, self.store))
         new_id = await self._deliver(
             output, deps, row.item_id, row.trace_id, row.cause, None, key=f"reproposal-{row.id}"
@@ -243,15 +258,30 @@ class Reflector:
         update = MemoryUpdate(
             file=output.file, diff=checked.diff, base_sha256=base_sha256, reason=output.reason
         )
+        comparison = await asyncio.to_thread(self._compare, update)
+        if comparison.covers:
+            log.info(
+                "memory: dropped a proposal for %s (item=%s trace=%s %s): %s already makes "
+                "that change",
+                output.file, item_id, trace_id, cause, comparison.covers,
+            )  # fmt: skip
+            return None
         cause_text = await asyncio.to_thread(describe_cause, self.engine, cause)
         if self.settings.memory.auto_apply:
             await self._auto_apply(update, f"auto-{key}", item_id, trace_id, cause_text)
             return None
+        rationale = f"Learned from {cause_text or 'a decision'}: {output.reason}"
+        if comparison.overlapping:
+            ids = ", ".join(str(row.id) for row in comparison.overlapping)
+            rationale += (
+                f" (It changes the same lines as approval {ids}, still open: approve the one "
+                "you want; the other then no longer applies and is proposed again if approved.)"
+            )
         draft = DraftedAction(
             kind=MEMORY_UPDATE,
             tool_call_id=cause,
             args=update.model_dump(),
-            rationale=f"Learned from {cause_text or 'a decision'}: {output.reason}",
+            rationale=rationale,
         )
         context = ActionContext(
             item_id=item_id,
@@ -290,8 +320,15 @@ class Reflector:
                 subject=commit_subject(update.file, cause_text),
                 reason=update.reason,
                 key=key,
+                item_id=item_id,
             )
         )
+        await asyncio.to_thread(
+            lambda: close_applied(
+                self.engine, self.clock.now(), folder=self.store.folder, file=applied.file,
+                revision=applied.revision, actor=ACTOR,
+            )
+        )  # fmt: skip
         await self._trace(
             item_id,
             "memory change",
@@ -325,6 +362,23 @@ class Reflector:
             )
         except Exception:  # noqa: BLE001 - tracing never stops learning
             log.exception("memory: %s for item=%s not traced", name, item_id)
+
+    def _compare(self, update: MemoryUpdate) -> Comparison:
+        """The new proposal against the file and the open proposals for it (see proposals.py)."""
+        try:
+            current = self.store.read(update.file)
+        except AmbientError:  # not there yet: nothing to compare with
+            return Comparison()
+        if sha256_text(current) != update.base_sha256:
+            return Comparison()  # edited in the moments since the proposal: compare nothing
+        return compare(self.engine, update.file, current, update.diff)
+
+    def _in_file(self, file: str, diff: str) -> bool:
+        """Whether the memory file already has the change (an identical one was applied)."""
+        try:
+            return already_applied(self.store.read(file), diff)
+        except AmbientError:  # unreadable or missing: the model is asked, as before
+            return False
 
     def _already_proposed(self, cause: str, after_id: int) -> bool:
         """Whether a memory_update for this cause newer than `after_id` exists (crash safety)."""

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, Field
 from pydantic_ai import Agent, ModelRetry, RunContext, Tool
 from pydantic_ai.models import Model
-from pydantic_ai.models.test import TestModel
 
 from ambient.config import Secrets, Settings
 from ambient.errors import AmbientError
@@ -76,11 +75,7 @@ class ReflectionDeps:
 
 
 def resolve_reflection_model(settings: Settings, secrets: Secrets) -> Model | str:
-    """The model for reflection: TestModel for "test" (it learns nothing), else the agent's."""
-    if settings.model == "test":
-        return TestModel(
-            call_tools=[], custom_output_args={"reason": "the test model learns nothing"}
-        )
+    """The model for reflection: the agent's (for "test", the demo model reflects too)."""
     from ambient.agent.models import resolve_model  # the agent's own choice of model
 
     return resolve_model(settings, secrets)

@@ -1,8 +1,10 @@
 """`ambient eval export`: the human's decisions as an evaluation dataset.
 
-One example per decided item: the input is the item (headers and text, as its trace shows it);
-the expected output is what the human approved, with their edits, and what they declined (with
-any feedback). Examples go to a local JSONL file and, when tracing to Langfuse is on, into a
+One example per decided item (every action drafted for it decided for good, or triaged
+ignore/notify with nothing drafted; an item with a reply still pending is left out): the input
+is the item (headers and text, as its trace shows it); the expected output is its triage label
+(decision and priority), what the human approved, with their edits, and what they declined
+(with any feedback). Examples go to a local JSONL file and, when tracing to Langfuse is on, into a
 Langfuse dataset, linked to the item's trace. Example ids derive from the dataset and the trace,
 so exporting again updates the same dataset items instead of adding copies.
 """
@@ -17,16 +19,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, or_
 from sqlmodel import col, select
 
 from ambient import __version__
+from ambient.approvals.decisions import ITEM_KINDS_EXCLUDED
 from ambient.approvals.models import Approval, Decision
 from ambient.clock import Clock
 from ambient.config import Secrets, Settings
 from ambient.db import open_database, read_session
 from ambient.errors import AmbientError
-from ambient.items import Item, ItemContent
+from ambient.items import Item, ItemContent, ItemState
 from ambient.tracing.ids import trace_id_for_item
 from ambient.tracing.redaction import Redactor
 from ambient.tracing.summary import item_summary
@@ -80,37 +83,76 @@ def _expected_action(approval: Approval) -> dict[str, Any]:
     return action
 
 
+def is_decided(approval: Approval) -> bool:
+    """A human decision nothing more will change: executed, dead, rejected, ignored, or
+    feedback the agent already revised (the revision is an approval of its own)."""
+    return approval.decision is not None and approval.is_final
+
+
+def triage_of(item: Item) -> dict[str, Any] | None:
+    """The item's triage as stored by the ledger (decision, reason, priority, summary)."""
+    if not item.triage_json:
+        return None
+    triage = json.loads(item.triage_json)
+    return triage if isinstance(triage, dict) else None
+
+
 def decided_examples(engine: Engine, redactor: Redactor, dataset: str) -> list[Example]:
-    """Every item with at least one decided approval, oldest first, redacted."""
+    """Every decided item, oldest first, redacted: each of its drafted actions decided for
+    good, or triaged ignore/notify with nothing drafted. Items still waiting are left out."""
+    drafted = select(Approval.item_id).where(col(Approval.kind).not_in(ITEM_KINDS_EXCLUDED))
     with read_session(engine) as session:
         approvals = session.exec(
             select(Approval)
-            .where(col(Approval.decision).is_not(None))
+            .where(col(Approval.kind).not_in(ITEM_KINDS_EXCLUDED))
             .order_by(col(Approval.item_id), col(Approval.id))
         ).all()
-        by_item: dict[int, list[Approval]] = {}
-        for approval in approvals:
-            by_item.setdefault(approval.item_id, []).append(approval)
-        items = session.exec(select(Item).where(col(Item.id).in_(list(by_item)))).all()
+        wanted = or_(col(Item.id).in_(drafted), col(Item.state) == ItemState.DONE)
+        items = session.exec(select(Item).where(wanted).order_by(col(Item.id))).all()
         contents = {
-            content.item_id: content.raw
-            for content in session.exec(
-                select(ItemContent).where(col(ItemContent.item_id).in_(list(by_item)))
+            item_id: raw
+            for item_id, raw in session.exec(
+                select(ItemContent.item_id, ItemContent.raw)
+                .join(Item, col(Item.id) == col(ItemContent.item_id))
+                .where(wanted)
             ).all()
         }
-    return [
-        _example(item, by_item[item.id], contents.get(item.id), redactor, dataset)
-        for item in sorted(items, key=lambda row: row.id or 0)
-        if item.id is not None
-    ]
+    by_item: dict[int, list[Approval]] = {}
+    for approval in approvals:
+        by_item.setdefault(approval.item_id, []).append(approval)
+    examples = []
+    for item in items:
+        assert item.id is not None
+        rows = by_item.get(item.id, [])
+        triage = triage_of(item)
+        if rows:
+            decided = all(is_decided(row) for row in rows)
+        else:
+            decided = item.state == ItemState.DONE and (triage or {}).get("decision") in (
+                "ignore",
+                "notify",
+            )
+        if decided:
+            examples.append(_example(item, rows, triage, contents.get(item.id), redactor, dataset))
+    return examples
 
 
 def _example(
-    item: Item, approvals: list[Approval], raw: bytes | None, redactor: Redactor, dataset: str
+    item: Item,
+    approvals: list[Approval],
+    triage: dict[str, Any] | None,
+    raw: bytes | None,
+    redactor: Redactor,
+    dataset: str,
 ) -> Example:
     trace_id = item.trace_id or trace_id_for_item(item.source, item.key)
     summary = item_summary(source=item.source, key=item.key, kind=item.kind, raw=raw)
+    label = {
+        "decision": (triage or {}).get("decision") or ("act" if approvals else None),
+        "priority": (triage or {}).get("priority"),
+    }
     expected = {
+        "triage": label,
         "actions": [_expected_action(a) for a in approvals if a.decision in ACCEPTED],
         "declined": [_expected_action(a) for a in approvals if a.decision not in ACCEPTED],
     }
@@ -119,9 +161,13 @@ def _example(
         "source": item.source,
         "kind": item.kind,
         "approval_ids": [approval.id for approval in approvals],
+        "decisions": [
+            approval.decision.value for approval in approvals if approval.decision is not None
+        ],
+        "triage_reason": (triage or {}).get("reason"),
         "decided_at": max(
             (a.decided_at.isoformat() for a in approvals if a.decided_at is not None),
-            default=None,
+            default=item.updated_at.isoformat(),
         ),
         "ambient_version": __version__,
     }
@@ -129,7 +175,7 @@ def _example(
         id=example_id(dataset, trace_id),
         input=redactor.value(summary),
         expected_output=redactor.value(expected),
-        metadata=metadata,
+        metadata=redactor.value(metadata),
         source_trace_id=trace_id,
     )
 
@@ -204,7 +250,7 @@ def run_eval_export(
     """What `ambient eval export` does: open the database and tracing, export, close."""
     from ambient.tracing.assembly import open_tracing
 
-    engine = open_database(settings.resolved_database_url)
+    engine = open_database(settings.resolved_database_url, settings.database_busy_timeout_seconds)
     tracing = open_tracing(settings, secrets, engine, clock)
     try:
         return export_decisions(

@@ -17,33 +17,13 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from ambient.config import Secrets, Settings
+from ambient.config import secret_names as secret_names  # the one rule of what is secret
 from ambient.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 REDACTED = "[REDACTED]"
-SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|PASS|PWD|PW|KEY|TOKEN|SECRET|CREDENTIALS?)$")
-NOT_SECRET = frozenset({"LANGFUSE_PUBLIC_KEY"})  # sent in every request header by design
 MIN_SECRET_LENGTH = 4  # shorter values would blank out ordinary text
-
-
-def secret_names(settings: Settings, secrets: Secrets) -> set[str]:
-    """Variables whose values are secrets: *_PASSWORD/_KEY/_TOKEN/_SECRET and every *_env."""
-    names = {
-        name
-        for name in secrets.values
-        if SECRET_NAME.search(name.upper()) and name not in NOT_SECRET
-    }
-    for source in settings.sources:
-        password_env = getattr(source, "password_env", None)
-        if password_env:
-            names.add(password_env)
-        smtp = getattr(source, "smtp", None)
-        if smtp is not None and smtp.password_env:
-            names.add(smtp.password_env)
-    if settings.smtp is not None and settings.smtp.password_env:
-        names.add(settings.smtp.password_env)
-    return names
 
 
 class Redactor:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import getpass
 import socket
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -24,10 +24,14 @@ from ambient.clock import Clock, SystemClock
 from ambient.config import Secrets, Settings
 from ambient.daemon.ledger import Ledger
 from ambient.errors import AmbientError
+from ambient.memory.audit import MemoryAudit
 from ambient.memory.history import MemoryHistory
 from ambient.memory.store import MemoryStore
 from ambient.tui.backend import Backend, trace_base_url
 from ambient.tui.editing import EditStore, run_editor
+
+if TYPE_CHECKING:
+    from ambient.runtime import Runtime
 
 
 def default_actor() -> str:
@@ -125,6 +129,7 @@ def make_app(
 ) -> AmbientApp:
     """The app over these stores; what is not given is built from the settings."""
     clock = clock or SystemClock()
+    actor = actor or default_actor()
     backend = Backend(
         engine=engine,
         clock=clock,
@@ -132,23 +137,26 @@ def make_app(
         queue=queue or build_queue(settings, engine, clock, events),
         ledger=ledger or Ledger(engine, clock, settings.worker),
         memory=memory or MemoryStore(settings.memory_dir),
-        memory_history=memory_history or MemoryHistory(settings.memory_dir),
-        actor=actor or default_actor(),
+        memory_history=memory_history
+        or MemoryHistory(settings.memory_dir, MemoryAudit(engine, clock, actor)),
+        actor=actor,
         trace_url_base=trace_base_url(settings, secrets) if secrets is not None else None,
     )
     edits = EditStore(settings.data_dir / "tui" / "edits")
     return AmbientApp(backend, edits=edits, editor=editor, poll_seconds=poll_seconds)
 
 
-def run_tui(settings: Settings, secrets: Secrets, *, editor: str | None) -> int:
-    """Open the database (migrating it) and run the app until the human quits."""
-    from ambient.db import open_database
-
-    engine = open_database(settings.resolved_database_url)
-    scores = DecisionScores(settings, secrets, engine)
+def run_tui(runtime: Runtime, *, editor: str | None) -> int:
+    """Run the app on the runtime's database and clock until the human quits."""
+    settings, secrets, clock = runtime.settings, runtime.secrets, runtime.clock
+    engine = runtime.engine
+    scores = DecisionScores(settings, secrets, engine, clock)
     try:
-        make_app(settings, engine=engine, secrets=secrets, events=scores, editor=editor).run()
+        app = make_app(
+            settings, engine=engine, clock=clock, secrets=secrets, events=scores, editor=editor
+        )
+        app.run()
     finally:
         scores.close()
-        engine.dispose()
+        runtime.close()
     return 0

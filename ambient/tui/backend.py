@@ -244,7 +244,11 @@ class Backend:
         row = self.queue.get(approval_id)
         typed = frozenset(recipients(row.kind, args) - recipients(row.kind, row.args))
         return self.queue.policy.check(
-            row.kind, args, thread_addresses=row.thread_addresses, human_recipients=typed
+            row.kind,
+            args,
+            thread_addresses=row.thread_addresses,
+            human_recipients=typed,
+            provenance=row.provenance,
         )
 
     def edit(
@@ -281,6 +285,10 @@ class Backend:
     def retry(self, approval_id: int) -> DecisionReport:
         self.queue.retry(approval_id, self.actor)
         return DecisionReport("queued to run again", (approval_id,))
+
+    def mark_delivered(self, approval_id: int) -> DecisionReport:
+        self.queue.mark_delivered(approval_id, self.actor)
+        return DecisionReport("closed as delivered", (approval_id,))
 
     # ---- memory ---------------------------------------------------------------------------
     def memory_files(self) -> list[MemoryFileStatus]:

@@ -54,7 +54,19 @@ async def test_dry_run_reports_triage_drafts_and_policy(eml, settings, secrets, 
     text = render_text(report)
     assert "decision: act (priority high)" in text
     assert "1. reply_email [policy: ok] meeting request" in text
-    assert "! denied_domain" in text and "nothing queued" in text
+    assert "! blocked: denied_domain" in text and "nothing queued" in text
+
+
+def test_cli_triage_shows_the_rule_and_the_reason_of_a_block(
+    eml, scripted_agent, capsys, monkeypatch
+):
+    monkeypatch.setenv("AMBIENT_POLICY__DENIED_DOMAINS", '["evil.example"]')
+    assert main(["triage", str(eml)]) == 0
+    out = capsys.readouterr().out
+    assert "2. send_email [policy: block by denied_domain] asked" in out
+    assert "! blocked: denied_domain: x@evil.example: domain evil.example is denied" in " ".join(
+        out.split()
+    )
 
 
 def test_cli_triage_json_has_stable_keys_and_queues_nothing(eml, settings, scripted_agent, capsys):
@@ -78,7 +90,7 @@ def test_cli_triage_json_has_stable_keys_and_queues_nothing(eml, settings, scrip
 
 
 def test_cli_triage_with_the_configured_test_model(eml, capsys):
-    assert main(["triage", str(eml)]) == 0  # AMBIENT_MODEL=test: Pydantic AI's TestModel
+    assert main(["triage", str(eml)]) == 0  # AMBIENT_MODEL=test: the demo model
     assert "decision:" in capsys.readouterr().out
 
 

@@ -16,10 +16,10 @@ from pydantic_ai.exceptions import ModelHTTPError
 from pydantic_ai.models import Model, override_allow_model_requests
 from pydantic_ai.models.anthropic import AnthropicModel
 from pydantic_ai.models.fallback import FallbackModel
+from pydantic_ai.models.function import FunctionModel
 from pydantic_ai.models.google import GoogleModel
 from pydantic_ai.models.ollama import OllamaModel
 from pydantic_ai.models.openai import OpenAIChatModel, OpenAIResponsesModel
-from pydantic_ai.models.test import TestModel
 from pydantic_ai.providers.openai import OpenAIProvider
 
 from ambient.agent.local_model import LocalModel, default_model_path
@@ -51,8 +51,9 @@ def resolve(settings: Settings, model: str, **secrets: str) -> Model:
     return resolve_model(settings.model_copy(update={"model": model}), Secrets(secrets))
 
 
-def test_test_model_string_gives_pydantic_ai_test_model(settings: Settings) -> None:
-    assert isinstance(resolve(settings, "test"), TestModel)
+def test_test_model_string_gives_the_offline_demo_model(settings: Settings) -> None:
+    model = resolve(settings, "test")
+    assert isinstance(model, FunctionModel) and model.model_name == "test"
 
 
 def test_openai_string_uses_the_responses_api_with_the_key_from_secrets(

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 from pydantic_ai.messages import ModelResponse
 from pydantic_ai.models.function import FunctionModel
-from pydantic_ai.models.test import TestModel
 
 from ambient.agent.feedback import DECIDED_SEPARATELY
 from ambient.agent.models import resolve_model
@@ -21,6 +19,7 @@ from ambient.approvals.models import ApprovalStatus
 from ambient.items import ItemState
 from tests.agent.conftest import claim_one, meeting_email
 from tests.agent.scripted import Script, call, respond, tool_returns, triage
+from tests.conftest import child_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -160,7 +159,7 @@ async def test_a_fresh_process_resumes_the_run_from_the_database(
     edited = {**note.args, "path": "meetings/edited.md"}
     queue.edit(note.id, shown_hash=queue.shown_hash(note), args=edited, actor="robin")
     give_feedback(queue, reply, "Make it 11")
-    env = {**os.environ, "AMBIENT_HOME": str(ambient_home), "PYTHONPATH": str(ROOT)}
+    env = child_environment(AMBIENT_HOME=str(ambient_home))
     result = subprocess.run(
         [sys.executable, "-m", "tests.agent.fresh_resume"],
         cwd=ROOT,
@@ -201,16 +200,18 @@ async def test_the_test_model_goes_round_the_feedback_loop(
     settings, secrets, engine, clock, queue, ledger, memory
 ) -> None:
     # AMBIENT_MODEL=test, wired as the daemon wires it: queue -> feedback -> revised draft
-    assert isinstance(resolve_model(settings, secrets), TestModel)
+    assert resolve_model(settings, secrets).model_name == "test"
     claimed = claim_one(ledger, meeting_email())
     outcome = await build_processor(settings, secrets, engine, clock).process(claimed)
     ledger.complete(claimed.id, claimed.lease_owner, outcome.state, outcome.triage)
     assert outcome.state == ItemState.AWAITING_APPROVAL
-    reply = next(row for row in queue.list(item_id=claimed.id) if row.kind == "reply_email")
+    (reply,) = queue.list(item_id=claimed.id)  # one reply, nothing else
     give_feedback(queue, reply, "Shorter, please")
     reviser = build_reviser(settings, secrets, engine, clock)
     assert await reviser.tick() == 1
     (revised,) = [row for row in queue.list(item_id=claimed.id) if row.parent_id == reply.id]
     assert (revised.kind, revised.status) == ("reply_email", ApprovalStatus.PENDING)
+    assert len(revised.args["body"]) < len(reply.args["body"])
+    assert revised.rationale == 'Revised after your feedback: "Shorter, please".'
     assert queue.get(reply.id).revised_at is not None
     assert ledger.get(claimed.id).state == ItemState.AWAITING_APPROVAL

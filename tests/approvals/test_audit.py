@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
 from sqlalchemy import text
 
-from ambient.approvals.audit import GENESIS_HASH, AuditLog, args_diff
+from ambient.approvals.audit import GENESIS_HASH, AuditLog, args_diff, args_digest
 from ambient.approvals.queue import ApprovalQueue
 from tests.approvals.conftest import Queue, reply
+from tests.conftest import CommandLine
 
 
 def _decide_a_few(queue: ApprovalQueue, queue_for: Queue) -> None:
@@ -62,3 +66,55 @@ def test_the_diff_names_each_changed_argument():
         "subject": {"draft": "s", "approved": "s2"},
         "to": {"draft": ["a@x.com"], "approved": ["a@x.com", "b@x.com"]},
     }
+
+
+def test_each_decision_to_run_records_the_hash_of_the_arguments_approved(
+    queue: ApprovalQueue, queue_for: Queue, engine
+):
+    _decide_a_few(queue, queue_for)
+    decisions = [
+        entry
+        for entry in AuditLog(engine).entries(newest_first=False)
+        if entry.event in ("approved", "edited")
+    ]
+    assert len(decisions) == 2
+    for entry in decisions:
+        assert entry.approval_id is not None
+        row = queue.get(entry.approval_id)
+        assert entry.details["args_sha256"] == args_digest(row.effective_args)
+
+
+@pytest.mark.parametrize("column", ["args_json", "edited_args_json"])
+def test_editing_approved_arguments_in_the_database_fails_log_verify(
+    cli: CommandLine, queue: ApprovalQueue, queue_for: Queue, engine, column: str
+):
+    _decide_a_few(queue, queue_for)
+    assert cli.run("log", "--verify")[0] == 0
+    approved, _rejected, edited = queue.list(newest_first=False)
+    victim = approved if column == "args_json" else edited
+    forged = json.dumps({**victim.effective_args, "to": ["collector@attacker.example"]})
+    with engine.begin() as connection:
+        connection.execute(
+            text(f"UPDATE approval SET {column} = :forged WHERE id = :id"),
+            {"forged": forged, "id": victim.id},
+        )
+    code, out = cli.run("log", "--verify")
+    assert code == 1
+    assert f"approval {victim.id}: its arguments are not the ones approved" in " ".join(out.split())
+    report = AuditLog(engine).verify_chain()
+    assert (report.ok, report.approval_id) == (False, victim.id)
+
+
+def test_an_approval_set_to_run_behind_the_logs_back_fails_verify(
+    queue: ApprovalQueue, queue_for: Queue, engine
+):
+    (row,) = queue_for(reply())
+    with engine.begin() as connection:
+        connection.execute(
+            text("UPDATE approval SET status = 'approved' WHERE id = :id"), {"id": row.id}
+        )
+    report = AuditLog(engine).verify_chain()
+    assert not report.ok and report.approval_id == row.id
+    assert report.problem == (
+        f"approval {row.id} is approved but the audit log has no decision to run it"
+    )

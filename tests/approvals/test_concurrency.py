@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
@@ -23,6 +22,7 @@ from ambient.db import make_engine, open_database
 from ambient.errors import DecisionError
 from ambient.items import InboundItem
 from tests.approvals.conftest import THREAD_START, context_for, reply
+from tests.conftest import child_environment
 
 REPO = Path(__file__).resolve().parents[2]
 ROWS = 25
@@ -57,7 +57,7 @@ def test_two_processes_deciding_the_same_rows_only_one_wins_each(
     rows = _queue_rows(engine, settings)
     pairs = [f"{row.id}:{row.shown_hash}" for row in rows]
     go = tmp_path / "go"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = child_environment()
     workers = [
         subprocess.Popen(
             [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -13,15 +14,17 @@ from ambient.approvals.drafts import DraftedAction
 from ambient.approvals.executors.notes import NotesExecutor
 from ambient.approvals.executors.webhook import WebhookExecutor
 from ambient.approvals.models import Approval, ApprovalStatus
-from ambient.approvals.outbox import Outbox
+from ambient.approvals.outbox import Outbox, reclaim_dead_leases
 from ambient.approvals.policy import PolicyGate
 from ambient.approvals.queue import ApprovalQueue
 from ambient.config import Secrets, Settings
 from ambient.daemon.ledger import Ledger
 from ambient.items import ItemState
+from ambient.leases import holder_name
 from tests.approvals.conftest import AddItem, context_for
 from tests.approvals.webhook_receiver import WebhookReceiver, webhook_receiver  # noqa: F401
 from tests.conftest import FrozenClock
+from tests.daemon.process import dead_pid
 
 
 @pytest.fixture
@@ -243,6 +246,32 @@ async def test_an_action_left_executing_by_a_dead_process_is_run_after_its_lease
     assert len(webhook_receiver.requests) == 1
     entries = AuditLog(engine).entries(approval_id=row.id, newest_first=False)
     assert [e.details.get("recovered") for e in entries if e.event == "executing"] == [False, True]
+
+
+async def test_an_action_leased_by_a_dead_process_on_this_host_runs_at_once_on_restart(
+    approve,
+    engine: Engine,
+    clock: FrozenClock,
+    configured: Settings,
+    secrets: Secrets,
+    webhook_receiver: WebhookReceiver,  # noqa: F811
+):
+    host, gone = socket.gethostname(), dead_pid()
+    mine = approve("call_webhook", webhook(webhook_receiver, title="mine"))
+    elsewhere = approve("call_webhook", webhook(webhook_receiver, title="elsewhere"))
+    crashed = make_outbox(engine, clock, configured, secrets, owner=f"{host}:{gone}:0a1b:outbox")
+    assert [r.id for r in crashed.claim(1)] == [mine.id]
+    remote = f"other-{host}:{gone}:0a1b:outbox"  # the same PID on another machine
+    assert [r.id for r in make_outbox(engine, clock, configured, secrets, remote).claim(1)] == [
+        elsewhere.id
+    ]
+    assert reclaim_dead_leases(engine, clock) == [mine.id]
+    survivor = make_outbox(engine, clock, configured, secrets, owner=holder_name("outbox"))
+    assert await survivor.tick() == 1  # no waiting for outbox.lease_seconds
+    assert [r.payload["title"] for r in webhook_receiver.requests] == ["mine"]
+    clock.advance(seconds=configured.outbox.lease_seconds + 1)
+    assert await survivor.tick() == 1  # another host's lease only ends when it runs out
+    assert [r.payload["title"] for r in webhook_receiver.requests] == ["mine", "elsewhere"]
 
 
 async def test_a_process_that_lost_its_lease_does_not_record_an_outcome(

@@ -223,6 +223,35 @@ def test_a_newer_message_in_the_thread_makes_the_row_stale_and_requeues_it(
     assert queue.approve(row.id, shown_hash=requeued.shown_hash, actor="me").status == "approved"
 
 
+def mail_without_message_id(sender: str, subject: str) -> bytes:
+    return (
+        f"From: {sender}\r\nTo: me@example.com\r\nSubject: {subject}\r\n"
+        "Date: Mon, 23 Nov 2026 10:00:00 +0000\r\n\r\nHello there.\r\n"
+    ).encode()
+
+
+@pytest.mark.parametrize("subject", ["", "Invoice"])
+def test_mail_without_message_id_from_another_sender_is_not_news(
+    queue: ApprovalQueue, queue_for: Queue, add_item: AddItem, subject: str
+):
+    first = add_item(mail_without_message_id("Dana <dana@example.com>", subject))
+    (row,) = queue_for(reply(subject=f"Re: {subject}"), item_id=first)
+    add_item(mail_without_message_id("Lee <lee@example.org>", subject))
+    assert queue.approve(row.id, shown_hash=row.shown_hash, actor="me").status == "approved"
+
+
+def test_mail_without_message_id_from_the_same_sender_and_subject_is_one_thread(
+    queue: ApprovalQueue, queue_for: Queue, add_item: AddItem
+):
+    first = add_item(mail_without_message_id("Dana <dana@example.com>", "Invoice"))
+    (row,) = queue_for(reply(subject="Re: Invoice"), item_id=first)
+    newer = add_item(mail_without_message_id("dana@example.com", "Re: invoice"))
+    with pytest.raises(
+        DecisionError, match=f"stale: the thread got a newer message \\(item {newer}"
+    ):
+        queue.approve(row.id, shown_hash=row.shown_hash, actor="me")
+
+
 def test_a_second_delivery_or_an_older_message_is_not_news(
     queue: ApprovalQueue, queue_for: Queue, add_item: AddItem
 ):
@@ -241,6 +270,19 @@ def test_an_expired_row_is_refused_and_requeued(
     requeued = queue.get(row.id)
     assert requeued.queued_at == clock.now() and requeued.shown_hash != row.shown_hash
     assert queue.approve(row.id, shown_hash=requeued.shown_hash, actor="me").status == "approved"
+
+
+def test_an_expiry_under_an_hour_reads_in_minutes(
+    queue: ApprovalQueue, queue_for: Queue, clock: FrozenClock
+):
+    queue.settings.approvals.expire_hours = 0.5
+    (first, second) = queue_for(reply(), reply(body="two"))
+    clock.advance(minutes=40)
+    with pytest.raises(DecisionError, match=r"expired: waiting 40 min \(approvals.expire_hours"):
+        queue.approve(first.id, shown_hash=first.shown_hash, actor="me")
+    clock.advance(hours=2, minutes=5)
+    with pytest.raises(DecisionError, match="expired: waiting 2 h 45 min"):
+        queue.approve(second.id, shown_hash=second.shown_hash, actor="me")
 
 
 def test_bulk_decisions_apply_to_each_row_and_report_refusals(

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
+from ambient.approvals.audit import AuditLog
 from ambient.approvals.drafts import DraftedAction
 from ambient.approvals.executors.smtp import SmtpExecutor
 from ambient.approvals.journal import DeliveryJournal
@@ -16,6 +17,8 @@ from ambient.approvals.policy import PolicyGate
 from ambient.approvals.queue import ApprovalQueue
 from ambient.config import Secrets, Settings
 from ambient.daemon.ledger import Ledger
+from ambient.errors import DecisionError
+from ambient.items import ItemState
 from tests.approvals.conftest import AddItem, context_for, reply
 from tests.conftest import FrozenClock
 from tests.servers.smtp import SmtpServer
@@ -170,6 +173,48 @@ async def test_a_connection_cut_while_the_server_receives_is_delivery_uncertain(
     clock.advance(hours=5)
     assert await outbox.tick() == 0  # never sent again on its own
     assert len(smtp_server.messages) == 1
+
+
+async def test_an_email_whose_delivery_is_uncertain_can_be_closed_as_delivered(
+    approved_reply: Approval,
+    outbox: Outbox,
+    approvals: ApprovalQueue,
+    ledger: Ledger,
+    engine: Engine,
+    smtp_server: SmtpServer,
+    clock: FrozenClock,
+):
+    smtp_server.recorder.drop_after_data = True
+    assert await outbox.tick() == 0
+    assert "ambient approvals delivered" in (approvals.get(approved_reply.id).last_error or "")
+    smtp_server.recorder.drop_after_data = False
+    # the human checked: it did arrive (the server kept it although the connection broke)
+    closed = approvals.mark_delivered(approved_reply.id, actor="cli:me")
+    assert closed.status == ApprovalStatus.EXECUTED and closed.executed_at == clock.now()
+    assert closed.last_error is None and closed.delivery_stage == "sent"
+    assert closed.result and closed.result["summary"] == "delivered (confirmed by cli:me)"
+    assert ledger.get(closed.item_id).state == ItemState.DONE
+    (entry, *_) = AuditLog(engine).entries(approval_id=closed.id)
+    assert (entry.event, entry.actor) == ("delivered", "cli:me")
+    assert "delivery uncertain" in entry.details["last_error"]
+    clock.advance(hours=5)
+    assert await outbox.tick() == 0 and len(smtp_server.messages) == 1  # never sent again
+    with pytest.raises(DecisionError, match="is executed: only a dead email whose delivery"):
+        approvals.mark_delivered(approved_reply.id, actor="cli:me")
+
+
+async def test_a_dead_email_that_never_reached_the_server_cannot_be_marked_delivered(
+    approved_reply: Approval,
+    outbox: Outbox,
+    approvals: ApprovalQueue,
+    smtp_server: SmtpServer,
+):
+    smtp_server.recorder.refuse_recipients = {"dana@example.com"}
+    await outbox.tick()
+    assert approvals.get(approved_reply.id).status == ApprovalStatus.DEAD
+    with pytest.raises(DecisionError, match="its delivery is not uncertain"):
+        approvals.mark_delivered(approved_reply.id, actor="cli:me")
+    assert approvals.get(approved_reply.id).status == ApprovalStatus.DEAD
 
 
 async def test_a_refused_recipient_sends_nothing_and_is_final(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from tests.conftest import child_environment
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -21,7 +22,7 @@ class DaemonProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "ambient", "run", "--log-level", log_level],
             cwd=REPO,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
+            env=child_environment(),
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
@@ -57,3 +58,10 @@ def wait_until(condition: Callable[[], bool], timeout: float = 15.0, what: str =
             return
         time.sleep(0.02)
     raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
+
+
+def dead_pid() -> int:
+    """The PID of a process of this host that has exited (and been reaped)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait(timeout=30)
+    return child.pid

@@ -221,10 +221,15 @@ async def test_uidvalidity_change_reads_only_mail_the_ledger_does_not_have(
         raw = email_bytes(f"known {number}", message_id=f"<known{number}@x>")
         helper.append("Projects", raw, flags=(b"\\Seen",))
     helper.append("Projects", email_bytes("new, unread", message_id="<new-unread@x>"))
+    # arrival dates on ambient's clock (the one its cursor records), not the server's
+    now = runtime.clock.now()
     helper.append(
-        "Projects", email_bytes("new, read", message_id="<new-read@x>"), flags=(b"\\Seen",)
+        "Projects",
+        email_bytes("new, read", message_id="<new-read@x>"),
+        flags=(b"\\Seen",),
+        msg_time=now,
     )
-    old = datetime.now(UTC) - timedelta(days=30)
+    old = now - timedelta(days=30)
     helper.append(
         "Projects",
         email_bytes("old, read, never taken", message_id="<old@x>"),

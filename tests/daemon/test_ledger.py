@@ -1,9 +1,13 @@
+import os
+import socket
 from datetime import timedelta
 
 from ambient.config import WorkerSettings
 from ambient.daemon.ledger import Ledger
 from ambient.items import InboundItem, ItemState
+from ambient.leases import holder_name
 from tests.daemon.mail import email_bytes
+from tests.daemon.process import dead_pid
 
 
 def make_ledger(engine, clock, **overrides) -> Ledger:
@@ -156,3 +160,29 @@ def test_only_failed_or_quarantined_items_can_be_retried(engine, clock) -> None:
     with pytest.raises(DecisionError, match="only failed or quarantined"):
         ledger.retry(item_id)  # processing: a retry would let two workers run it
     assert ledger.get(item_id).state == ItemState.PROCESSING
+
+
+def test_lease_of_a_dead_process_on_this_host_is_reclaimed_at_once(engine, clock) -> None:
+    ledger = make_ledger(engine, clock)
+    host, gone = socket.gethostname(), dead_pid()
+    mine = ledger.ingest(inbound("k1", "<m1@example.com>")).item_id
+    elsewhere = ledger.ingest(inbound("k2", "<m2@example.com>")).item_id
+    running = ledger.ingest(inbound("k3", "<m3@example.com>")).item_id
+    ledger.claim(f"{host}:{gone}:0123456789ab", 1)  # killed mid-item, on this host
+    ledger.claim(f"other-{host}:{gone}:0123456789ab", 1)  # same PID, another machine
+    ledger.claim(f"{host}:{os.getppid()}:0123456789ab", 1)  # a process that still runs
+    assert ledger.reclaim_dead_leases() == [mine]
+    (taken,) = ledger.claim("restarted", 10)  # no waiting for the 60 s lease
+    assert taken.id == mine and taken.attempts == 2
+    assert ledger.complete(mine, "restarted", ItemState.DONE)
+    clock.advance(seconds=61)  # the other leases only end when they run out
+    assert {item.id for item in ledger.claim("restarted", 10)} == {elsewhere, running}
+
+
+def test_lease_of_an_earlier_process_with_this_pid_is_reclaimed(engine, clock) -> None:
+    ledger = make_ledger(engine, clock)
+    item_id = ledger.ingest(inbound()).item_id
+    ledger.claim(f"{socket.gethostname()}:{os.getpid()}:earlier00000", 1)  # container restart
+    ledger.claim(holder_name(), 1)
+    assert ledger.reclaim_dead_leases() == [item_id]
+    assert [item.id for item in ledger.claim(holder_name(), 1)] == [item_id]

@@ -6,12 +6,15 @@ import io
 import json
 import logging
 import os
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from ambient.config import Secrets
+from ambient.config import Secrets, load_settings
 from ambient.daemon.logs import configure_logging, log_context, secret_values
+from ambient.daemon.runner import LoggingOptions
 from ambient.errors import ConfigError
 
 log = logging.getLogger("ambient.daemon.worker")
@@ -151,3 +154,28 @@ def test_journald_lines_carry_the_syslog_priority(tmp_path: object) -> None:
         assert formatter.format(record) == "<6>INFO daemon: fine"
     finally:
         stream.close()
+
+
+def test_the_daemon_redacts_configured_passwords_but_never_paths(
+    ambient_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (ambient_home / "ambient.toml").write_text(
+        '[[sources]]\ntype = "imap"\nname = "work"\nhost = "imap.example"\n'
+        'username = "me"\npassword_env = "WORK_IMAP"\n'
+    )
+    monkeypatch.setenv("WORK_IMAP", "imap-login-789")
+    monkeypatch.setenv("PWD", str(ambient_home))
+    monkeypatch.setenv("OLDPWD", str(ambient_home.parent))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/user/1000")
+    settings, secrets = load_settings()
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    LoggingOptions(level=None, log_format=None, environ={}).apply(settings, secrets)
+
+    log.warning("login imap-login-789 refused; add [smtp] to %s", settings.config_file)
+    log.info("spool in %s; run dir /run/user/1000/ambient", ambient_home.parent)
+
+    text = stream.getvalue()
+    assert "imap-login-789" not in text and "login [redacted] refused" in text
+    assert f"add [smtp] to {ambient_home.resolve()}/ambient.toml" in text
+    assert f"spool in {ambient_home.parent};" in text and "/run/user/1000/ambient" in text

@@ -1,6 +1,6 @@
 """SIGKILL at random moments while items flow: ingest -> agent -> approval -> execution.
 
-A real daemon process (TestModel as the LLM, drafting a reply and a note per item) runs against
+A real daemon process (the test model as the LLM, drafting one reply per item) runs against
 a real SMTP server; the test, standing in for the human, approves what appears while the daemon
 is killed with SIGKILL again and again. Afterwards: every item is in a final state, none lost,
 and every approved reply arrived exactly once (counted at the SMTP server).

@@ -8,6 +8,8 @@ import pytest
 
 from ambient.cli import main
 from ambient.config import Settings
+from ambient.memory.changes import MemoryChanges
+from ambient.memory.diffs import make_diff, sha256_text
 from ambient.memory.store import MemoryStore
 
 
@@ -48,17 +50,34 @@ def test_edit_opens_the_editor_and_commits_the_change(
     assert "+- Alexandra Kim" in log[0]["diff"]
 
 
-def test_undo_reverts_the_newest_change(
+def test_undo_reverts_ambients_newest_change_never_the_users_edit(
     store: MemoryStore, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    before = store.read("contacts.md")
+    rules = store.read("triage_rules.md")
+    anchor = "- Anything from my manager or a customer.\n"
+    learned = rules.replace(anchor, anchor + "- Security alerts: notify.\n")
+    MemoryChanges(store.folder).apply(
+        file="triage_rules.md",
+        diff=make_diff("triage_rules.md", rules, learned),
+        base_sha256=sha256_text(rules),
+        subject="memory: triage_rules.md — learned from rejection of approval 3 (item 1)",
+        reason="",
+        key="ambient-3",
+    )
     monkeypatch.setenv("VISUAL", "sed -i s/Alex/Alexandra/")
-    run_json(capsys, "memory", "edit", "contacts.md")
+    run_json(capsys, "memory", "edit", "contacts.md")  # the user's edit, committed
+    profile = store.folder / "profile.md"
+    profile.write_text(profile.read_text("utf-8") + "- I like tea.\n", "utf-8")  # unsaved
 
     undone = run_json(capsys, "memory", "undo")
 
-    assert store.read("contacts.md") == before
-    assert isinstance(undone, dict) and undone["subject"].startswith("memory: undo ")
+    assert store.read("triage_rules.md") == rules
+    assert "Alexandra Kim" in store.read("contacts.md")
+    assert store.read("profile.md").endswith("- I like tea.\n")
+    assert isinstance(undone, dict)
+    assert undone["subject"].startswith("memory: undo ") and "triage_rules.md" in undone["subject"]
+    assert main(["memory", "undo"]) == 3  # nothing of ambient's left to undo: the user's stay
+    assert "name its revision" in capsys.readouterr().err
 
 
 def test_show_and_search(store: MemoryStore, capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,6 +10,7 @@ from ambient.memory.diffs import (
     ChangeLimits,
     DiffConflict,
     DiffError,
+    already_applied,
     apply_diff,
     check_change,
     make_diff,
@@ -114,3 +115,29 @@ def test_line_endings_and_a_missing_final_newline_are_kept() -> None:
 
 def test_a_pure_insertion_into_an_empty_file() -> None:
     assert apply_diff("", "@@ -0,0 +1,2 @@\n+# New\n+- first\n") == "# New\n- first\n"
+
+
+@pytest.mark.parametrize(
+    "old, new",
+    [
+        (RULES, RULES + "- Security alerts.\n"),  # added after the last context line
+        (RULES, RULES.replace("- Invoices.\n", "- Invoices.\n- Alerts.\n")),  # in the middle
+        (RULES, RULES.replace("- Newsletters.\n", "")),  # a line removed
+        (RULES, RULES.replace("- My manager.", "- Alex, my manager.")),  # a line changed
+        ("", "# Notes\n"),  # a new file's first line
+    ],
+)
+def test_a_change_the_text_already_has_is_recognised(old: str, new: str) -> None:
+    diff = make_diff("rules.md", old, new)
+
+    assert already_applied(new, diff)
+    assert not already_applied(old, diff)
+    edited = "My own intro.\n" + new
+    assert already_applied(edited, diff)  # edits elsewhere do not hide it
+
+
+def test_a_change_made_only_in_part_is_not_already_applied() -> None:
+    both = RULES.replace("- Invoices.\n", "- Invoices.\n- Alerts.\n- Renewals.\n")
+    diff = make_diff("rules.md", RULES, both)
+
+    assert not already_applied(RULES.replace("- Invoices.\n", "- Invoices.\n- Alerts.\n"), diff)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ambient.errors import NotFoundError
 from ambient.memory.changes import ChangeConflict, MemoryChanges
 from ambient.memory.diffs import make_diff, sha256_text
 from ambient.memory.history import MemoryHistory, MemoryHistoryError
@@ -156,3 +157,65 @@ def test_git_needs_no_global_configuration(
     apply(MemoryChanges(store.folder), diff, base)
 
     assert MemoryHistory(store.folder).log()[0].author == "ambient"
+
+
+def test_undo_without_a_revision_reverts_ambients_change_and_keeps_the_hand_edit(
+    store: MemoryStore,
+) -> None:
+    before = store.read("triage_rules.md")
+    diff, base = add_rule(store)
+    revision = apply(MemoryChanges(store.folder), diff, base)
+    profile = store.folder / "profile.md"
+    mine = profile.read_text("utf-8") + "- I like tea.\n"
+    profile.write_text(mine, encoding="utf-8")  # not committed yet
+    history = MemoryHistory(store.folder)
+
+    undone = history.undo()
+
+    assert store.read("triage_rules.md") == before
+    assert profile.read_text("utf-8") == mine
+    assert undone.subject.startswith(f"memory: undo {revision[:7]} memory: triage_rules.md")
+    assert f"Ambient-Undoes: {revision}" in undone.body
+    assert [commit.subject for commit in history.log()][1] == "user edit: profile.md"
+    assert git(store.folder, "status", "--porcelain") == ""
+
+
+def test_undo_again_goes_further_back_and_never_reverts_the_users_edit(
+    store: MemoryStore,
+) -> None:
+    before = store.read("triage_rules.md")
+    changes = MemoryChanges(store.folder)
+    first, base = add_rule(store)
+    apply(changes, first, base, key="key-1")
+    second, base = add_rule(store, "- Invoices over 1000 EUR: notify.\n")
+    apply(changes, second, base, key="key-2")
+    history = MemoryHistory(store.folder)
+    history.commit_user_edits()  # nothing pending: no commit
+    contacts = store.folder / "contacts.md"
+    contacts.write_text(contacts.read_text("utf-8") + "- Sam: the plumber.\n", "utf-8")
+    history.commit_user_edits()  # a hand edit, committed: the newest commit
+
+    history.undo()
+    history.undo()
+
+    assert store.read("triage_rules.md") == before
+    assert contacts.read_text("utf-8").endswith("- Sam: the plumber.\n")
+    with pytest.raises(NotFoundError, match="ambient made no memory change that is not undone"):
+        history.undo()
+
+
+def test_undo_refuses_to_revert_over_the_users_unsaved_edit_of_those_lines(
+    store: MemoryStore,
+) -> None:
+    diff, base = add_rule(store)
+    apply(MemoryChanges(store.folder), diff, base)
+    rules = store.folder / "triage_rules.md"
+    mine = rules.read_text("utf-8").replace("high priority", "urgent, call me")
+    rules.write_text(mine, encoding="utf-8")
+
+    with pytest.raises(MemoryHistoryError, match=r"same lines \(your edit is kept, as [0-9a-f]+"):
+        MemoryHistory(store.folder).undo()
+
+    assert rules.read_text("utf-8") == mine
+    assert MemoryHistory(store.folder).log()[0].subject == "user edit: triage_rules.md"
+    assert git(store.folder, "status", "--porcelain") == ""

@@ -132,7 +132,7 @@ async def test_a_whole_file_rewrite_is_refused(
     assert any("giving up" in record.getMessage() for record in caplog.records)
 
 
-async def test_the_test_model_learns_nothing(
+async def test_the_test_model_learns_nothing_from_a_one_word_rejection(
     settings: Settings,
     secrets: Secrets,
     engine: Engine,

@@ -16,6 +16,7 @@ from ambient.tracing.tracer import ItemRef
 from tests.conftest import FrozenClock
 from tests.daemon.mail import email_bytes
 from tests.servers.langfuse_receiver import LangfuseProject
+from tests.servers.smtp import SmtpServer
 
 
 async def test_the_daemon_forwards_the_spool_as_a_periodic_job(
@@ -58,7 +59,7 @@ async def test_a_daemon_pass_traces_the_item_with_the_agents_own_spans(
     runtime = open_runtime(tracing_settings, Secrets(langfuse_project.environment()), clock)
     deliver(tracing_settings.maildir_path, email_bytes("Lunch?", message_id="<lunch@x>"))
     try:
-        daemon = build_daemon(runtime)  # the real agent (TestModel), wrapped for tracing
+        daemon = build_daemon(runtime)  # the real agent (the test model), wrapped for tracing
         await daemon.run_once()  # polls, processes, then runs every job: the forwarder too
         (item,) = runtime.ledger.items()
         assert item.trace_id is not None
@@ -79,13 +80,17 @@ async def test_a_daemon_pass_traces_the_item_with_the_agents_own_spans(
 
 
 async def test_one_trace_holds_every_step_from_ingest_to_execution_and_the_final_state(
-    tracing_settings: Settings, langfuse_project: LangfuseProject, clock: FrozenClock
+    tracing_settings: Settings,
+    langfuse_project: LangfuseProject,
+    clock: FrozenClock,
+    smtp_server: SmtpServer,
 ) -> None:
     from ambient.approvals.events import TracedApprovals
     from ambient.approvals.models import ApprovalStatus
     from ambient.approvals.policy import PolicyGate
     from ambient.approvals.queue import ApprovalQueue
 
+    tracing_settings.smtp = smtp_server.settings(from_address="me@example.com")
     runtime = open_runtime(tracing_settings, Secrets(langfuse_project.environment()), clock)
     deliver(tracing_settings.maildir_path, email_bytes("Notes?", message_id="<notes@x>"))
     try:
@@ -98,13 +103,10 @@ async def test_one_trace_holds_every_step_from_ingest_to_execution_and_the_final
             PolicyGate.from_settings(tracing_settings),
             events=TracedApprovals(build_tracing(runtime).tracer),
         )
-        for row in queue.list([ApprovalStatus.PENDING]):
-            assert row.id is not None
-            if row.kind == "write_note":
-                queue.approve(row.id, shown_hash=row.shown_hash, actor="test")
-            else:
-                queue.ignore(row.id, shown_hash=row.shown_hash, actor="test")
-        await daemon.run_once()  # the outbox writes the note; the item settles
+        (row,) = queue.list([ApprovalStatus.PENDING])  # the test model drafts one reply
+        assert row.id is not None and row.kind == "reply_email"
+        queue.approve(row.id, shown_hash=row.shown_hash, acknowledge_warnings=True, actor="test")
+        await daemon.run_once()  # the outbox sends the reply; the item settles
         (item,) = runtime.ledger.items()
         assert item.state == "done"
         build_tracing(runtime).tracer.flush()
@@ -112,7 +114,7 @@ async def test_one_trace_holds_every_step_from_ingest_to_execution_and_the_final
         names = langfuse_project.wait_for(
             lambda: (
                 {span.name for span in langfuse_project.received.spans}
-                >= {"ingest", "human decision", "execute write_note"}
+                >= {"ingest", "human decision", "execute reply_email"}
                 and {span.name for span in langfuse_project.received.spans}
             )
         )
@@ -121,7 +123,7 @@ async def test_one_trace_holds_every_step_from_ingest_to_execution_and_the_final
         for close in runtime.closers:
             await close()
         runtime.engine.dispose()
-    assert {"ingest", "human decision", "execute write_note"} <= names
+    assert {"ingest", "human decision", "execute reply_email"} <= names
     assert {score.get("traceId") for score in scores} == {item.trace_id}
     roots = [
         span

@@ -13,7 +13,7 @@ from ambient.cli import main
 from ambient.config import Secrets, Settings
 from ambient.daemon.ledger import Ledger
 from ambient.db import write_session
-from ambient.items import InboundItem
+from ambient.items import InboundItem, Item, ItemState
 from ambient.tracing.assembly import Tracing
 from ambient.tracing.datasets import export_decisions, run_eval_export
 from ambient.tracing.ids import trace_id_for_item
@@ -27,13 +27,16 @@ REPLY = {"to": ["dana@example.com"], "body": "Friday works."}
 
 
 def decided_inbox(engine: Engine, clock: FrozenClock, settings: Settings) -> None:
-    """Four items: approved, edited (+ an ignored action), rejected with feedback, pending."""
+    """Nine items. Decided: approved, edited (+ an ignored action), rejected with feedback,
+    triaged notify and ignore with nothing drafted. Not decided: a pending reply, a reply
+    revised after feedback and pending again, an approved reply not sent yet, an item not
+    triaged yet. A memory proposal never holds its item back."""
     ledger = Ledger(engine, clock, settings.worker)
     ids = [
         ledger.ingest(
             InboundItem("inbox", f"cur/{n}", email_bytes(f"Mail {n}", message_id=f"<{n}@x>"))
         ).item_id
-        for n in range(1, 5)
+        for n in range(1, 10)
     ]
 
     def approval(item_id: int, decision: Decision | None, **fields: object) -> Approval:
@@ -43,6 +46,7 @@ def decided_inbox(engine: Engine, clock: FrozenClock, settings: Settings) -> Non
             Decision.EDITED: ApprovalStatus.EXECUTED,
             Decision.IGNORED: ApprovalStatus.IGNORED,
             Decision.REJECTED: ApprovalStatus.REJECTED,
+            Decision.FEEDBACK: ApprovalStatus.FEEDBACK,
         }[decision]
         return Approval(
             item_id=item_id,
@@ -52,12 +56,26 @@ def decided_inbox(engine: Engine, clock: FrozenClock, settings: Settings) -> Non
             queued_at=clock.now(),
             decided_at=clock.now() if decision else None,
             decision=decision,
-            status=status,
+            status=fields.pop("status", status),
             **fields,  # type: ignore[arg-type]
         )
 
     with write_session(engine) as session:
+        for item_id, decision, priority in zip(
+            ids,
+            ["act"] * 4 + ["notify", "ignore", "act", "act"],
+            ["high", "normal", "low", "normal", "normal", "low", "normal", "normal"],
+            strict=False,
+        ):
+            item = session.get(Item, item_id)
+            assert item is not None
+            item.triage_json = json.dumps(
+                {"decision": decision, "reason": "why", "priority": priority, "summary": "s"}
+            )
+            item.state = ItemState.DONE if decision != "act" else ItemState.AWAITING_APPROVAL
+            session.add(item)
         session.add(approval(ids[0], Decision.APPROVED))
+        session.add(approval(ids[0], None, kind="memory_update"))
         session.add(
             approval(
                 ids[1], Decision.EDITED, edited_args_json=json.dumps({**REPLY, "body": "Fri!"})
@@ -68,6 +86,9 @@ def decided_inbox(engine: Engine, clock: FrozenClock, settings: Settings) -> Non
             approval(ids[2], Decision.REJECTED, decision_message=f"never share {SECRET_PASSWORD}")
         )
         session.add(approval(ids[3], None))
+        session.add(approval(ids[6], Decision.FEEDBACK, revised_at=clock.now()))
+        session.add(approval(ids[6], None))  # the revision, waiting for the human
+        session.add(approval(ids[7], Decision.APPROVED, status=ApprovalStatus.APPROVED))
 
 
 def read_jsonl(path: Path) -> list[dict[str, object]]:
@@ -89,19 +110,21 @@ async def test_decided_items_become_langfuse_dataset_items_and_a_jsonl_file(
         engine, tracing.redactor, dataset="decisions", path=path, langfuse=tracing.langfuse
     )
 
-    assert (report.examples, report.uploaded) == (3, 3)
+    assert (report.examples, report.uploaded) == (5, 5)
     received = langfuse_project.received
     assert list(received.datasets) == ["decisions"]
     items = sorted(received.dataset_items.values(), key=lambda item: item["metadata"]["item_id"])
     assert [item["sourceTraceId"] for item in items] == [
-        trace_id_for_item("inbox", f"cur/{n}") for n in (1, 2, 3)
+        trace_id_for_item("inbox", f"cur/{n}") for n in (1, 2, 3, 5, 6)
     ]
     assert items[0]["input"]["subject"] == "Mail 1"
     assert items[0]["expectedOutput"] == {
+        "triage": {"decision": "act", "priority": "high"},
         "actions": [{"kind": "reply_email", "decision": "approved", "arguments": REPLY}],
         "declined": [],
     }
     assert items[1]["expectedOutput"] == {
+        "triage": {"decision": "act", "priority": "normal"},
         "actions": [
             {
                 "kind": "reply_email",
@@ -114,6 +137,11 @@ async def test_decided_items_become_langfuse_dataset_items_and_a_jsonl_file(
     }
     (declined,) = items[2]["expectedOutput"]["declined"]
     assert declined["feedback"] == f"never share {REDACTED}"
+    assert items[2]["metadata"]["decisions"] == ["rejected"]
+    assert [item["expectedOutput"] for item in items[3:]] == [
+        {"triage": {"decision": "notify", "priority": "normal"}, "actions": [], "declined": []},
+        {"triage": {"decision": "ignore", "priority": "low"}, "actions": [], "declined": []},
+    ]
     local = read_jsonl(path)
     assert [row["id"] for row in local] == [item["id"] for item in items]
     assert [row["expected_output"] for row in local] == [item["expectedOutput"] for item in items]
@@ -121,7 +149,33 @@ async def test_decided_items_become_langfuse_dataset_items_and_a_jsonl_file(
     export_decisions(
         engine, tracing.redactor, dataset="decisions", path=path, langfuse=tracing.langfuse
     )
-    assert len(received.dataset_items) == 3  # exporting again updates the same items
+    assert len(received.dataset_items) == 5  # exporting again updates the same items
+
+
+def test_only_decided_items_are_exported_each_with_its_triage_and_decisions(
+    settings: Settings, engine: Engine, clock: FrozenClock
+) -> None:
+    decided_inbox(engine, clock, settings)
+
+    report = run_eval_export(settings, Secrets({}), clock, dataset="decided")
+
+    rows = read_jsonl(report.path)
+    # not 4 (a pending reply), 7 (feedback, its revision pending), 8 (approved, not sent), 9
+    assert [row["metadata"]["item_id"] for row in rows] == [1, 2, 3, 5, 6]
+    assert [row["expected_output"]["triage"]["decision"] for row in rows] == [
+        "act",
+        "act",
+        "act",
+        "notify",
+        "ignore",
+    ]
+    assert [row["metadata"]["decisions"] for row in rows] == [
+        ["approved"],
+        ["edited", "ignored"],
+        ["rejected"],
+        [],
+        [],
+    ]
 
 
 def test_with_tracing_off_the_export_writes_only_the_local_file(
@@ -131,9 +185,9 @@ def test_with_tracing_off_the_export_writes_only_the_local_file(
 
     report = run_eval_export(settings, Secrets({}), clock, dataset="offline")
 
-    assert (report.examples, report.uploaded, report.langfuse_url) == (3, 0, None)
+    assert (report.examples, report.uploaded, report.langfuse_url) == (5, 0, None)
     assert report.path == settings.data_dir / "eval" / "offline.jsonl"
-    assert len(read_jsonl(report.path)) == 3
+    assert len(read_jsonl(report.path)) == 5
 
 
 def test_the_eval_export_command_reports_with_stable_json_keys(
@@ -145,5 +199,5 @@ def test_the_eval_export_command_reports_with_stable_json_keys(
 
     report = json.loads(capsys.readouterr().out)
     assert set(report) == {"dataset", "examples", "path", "uploaded", "langfuse_url", "tracing"}
-    assert (report["dataset"], report["examples"], report["uploaded"]) == ("cli", 3, 0)
+    assert (report["dataset"], report["examples"], report["uploaded"]) == ("cli", 5, 0)
     assert "tracing to Langfuse is off" in report["tracing"]

@@ -10,7 +10,7 @@ from pydantic_ai import Agent
 from pydantic_ai.models.test import TestModel
 from sqlalchemy import Engine
 
-from ambient.config import Settings
+from ambient.config import Secrets, Settings
 from ambient.tracing.assembly import Tracing
 from ambient.tracing.forwarder import SpanForwarder
 from ambient.tracing.ids import trace_id_for_item
@@ -59,6 +59,23 @@ def test_redaction_covers_json_escaped_secrets_and_ignores_tiny_values() -> None
     assert redactor.text('{"p": "pa\\"ss\\\\word"} sk-abcdef12 abc') == (
         '{"p": "[REDACTED]"} [REDACTED] abc'
     )
+
+
+def test_traces_keep_paths_and_redact_only_secrets(settings: Settings) -> None:
+    secrets = Secrets(
+        {
+            "PWD": str(settings.config_dir),
+            "OLDPWD": "/home/someone/projects",
+            "LANGFUSE_SECRET_KEY": "lf-secret-abc",
+            "LANGFUSE_PUBLIC_KEY": "pk-lf-public",
+        }
+    )
+    redactor = Redactor.from_settings(settings, secrets)
+    text = f"add [smtp] to {settings.config_file} (from /home/someone/projects) lf-secret-abc"
+    assert redactor.text(text) == (
+        f"add [smtp] to {settings.config_file} (from /home/someone/projects) {REDACTED}"
+    )
+    assert redactor.text("pk-lf-public") == "pk-lf-public"
 
 
 def test_a_full_spool_drops_new_rows_with_a_warning_and_keeps_the_old_ones(

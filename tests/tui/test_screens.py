@@ -18,6 +18,7 @@ from ambient.tui.screens.history import HistoryScreen
 from ambient.tui.screens.memory import MemoryScreen
 from ambient.tui.screens.queue import QueueScreen
 from ambient.tui.widgets.detail import DetailPane
+from ambient.tui.widgets.row_list import RowList
 from tests.tui.conftest import (
     DaemonStandIn,
     email_bytes,
@@ -148,6 +149,51 @@ async def test_history_shows_outcomes_and_retries_a_dead_action(
         await wait_for(pilot, notified(app, "only a dead action can be retried"))
         await pilot.press("escape")
         await wait_for(pilot, on_screen(app, QueueScreen))
+
+
+async def test_history_d_closes_an_email_whose_delivery_is_uncertain_as_delivered(
+    daemon: DaemonStandIn, engine: Engine, tui: Callable[..., AmbientApp]
+) -> None:
+    uncertain = daemon.draft(raw=email_bytes(subject="Maybe sent", message_id="<u@x>"))
+    refused = daemon.draft(raw=email_bytes(subject="Never sent", message_id="<r@x>"))
+    for approval in (uncertain, refused):
+        daemon.queue.approve(approval.id, shown_hash=approval.shown_hash, actor="cli")
+    with engine.begin() as connection:  # standing in for the outbox
+        connection.execute(
+            text(
+                "UPDATE approval SET status='dead', delivery_stage='sending',"
+                " last_error='delivery uncertain: the connection failed' WHERE id=:id"
+            ),
+            {"id": uncertain.id},
+        )
+        connection.execute(
+            text("UPDATE approval SET status='dead', last_error='smtp: 550' WHERE id=:id"),
+            {"id": refused.id},
+        )
+    app = tui()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, on_screen(app, QueueScreen))
+        await pilot.press("h")
+        await wait_for(pilot, on_screen(app, HistoryScreen))
+        await wait_for(pilot, lambda: "Delivered" in screen_text(app))  # the footer offers it
+
+        async def select(approval_id: int) -> None:
+            rows = app.screen.query_one(RowList)
+            await pilot.press("home")
+            for _ in range(5):
+                if rows.current_key == approval_id:
+                    return
+                await pilot.press("down")
+            raise AssertionError(f"row {approval_id} not found")
+
+        await select(refused.id)
+        await pilot.press("d")
+        await wait_for(pilot, notified(app, "its delivery is not uncertain"))
+        await select(uncertain.id)
+        await pilot.press("d")
+        await wait_for(pilot, wait_statuses(daemon, [uncertain.id], "executed"))
+        await wait_for(pilot, notified(app, f"#{uncertain.id} closed as delivered"))
+        assert daemon.queue.get(refused.id).status == "dead"
 
 
 def seeded_memory(settings: Settings) -> MemoryStore:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from ambient.clock import SystemClock
+from tests.conftest import FrozenClock
 from tests.tui.conftest import DaemonStandIn, email_bytes
 
 pytestmark = pytest.mark.slow
@@ -65,6 +67,13 @@ class Terminal:
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out waiting for {what}; the pane shows:\n{screen}")
             time.sleep(0.1)
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    """The TUI runs in its own process on the system clock: the daemon stand-in writes at the
+    same moment (frozen from now), so nothing here depends on the day the test runs."""
+    return FrozenClock(SystemClock().now())
 
 
 @pytest.fixture

@@ -13,9 +13,10 @@ Message-ID): stage ``sent`` → not sent again, only the Sent copy is completed;
 normally. Stage ``sending`` means the process died (or the connection broke) while the server
 was receiving the message: if the account has a Sent folder holding that Message-ID (servers
 that file sent mail themselves) it counts as sent; otherwise ambient **does not send it again**
-— the action goes dead with "delivery uncertain", the human checks, and
-``ambient approvals retry ID`` sends it (same Message-ID). That window is at-most-once: it spans
-only the DATA transfer, and it is shown, never silent.
+— the action goes dead with "delivery uncertain", the human checks, and either
+``ambient approvals delivered ID`` closes it as sent (it arrived) or ``ambient approvals retry
+ID`` sends it (same Message-ID). That window is at-most-once: it spans only the DATA transfer,
+and it is shown, never silent.
 """
 
 from __future__ import annotations
@@ -136,7 +137,8 @@ class SmtpExecutor:
                 raise DeliveryUncertain(
                     f"delivery uncertain: ambient stopped while the SMTP server was receiving "
                     f"{message_id}; it will not send it again on its own — check the recipient "
-                    f"or your Sent folder, then `ambient approvals retry {approval.id}` to send it"
+                    f"or your Sent folder, then `ambient approvals delivered {approval.id}` if "
+                    f"it arrived, or `ambient approvals retry {approval.id}` to send it"
                 )
             await asyncio.to_thread(self.journal.mark, idempotency_key, SENT)
             recovered = "found in the Sent folder"
@@ -213,7 +215,8 @@ class SmtpExecutor:
                 raise DeliveryUncertain(
                     f"delivery uncertain: the connection failed while the server was receiving "
                     f"the message ({type(error).__name__}: {error}); ambient will not send it "
-                    "again on its own — check, then `ambient approvals retry`"
+                    "again on its own — check, then `ambient approvals delivered` if it arrived, "
+                    "or `ambient approvals retry` to send it"
                 ) from None
             if code != 250:
                 self.journal.clear(key)

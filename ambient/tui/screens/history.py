@@ -1,4 +1,5 @@
-"""Decided and executed actions, with their results and errors; retry a dead one."""
+"""Decided and executed actions, with their results and errors; retry a dead one, or close an
+email whose delivery is uncertain as delivered."""
 
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ def history_row(entry: QueueEntry) -> Row:
 class HistoryScreen(AmbientScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("t", "retry", "Retry"),
+        Binding("d", "delivered", "Delivered"),
         Binding("u", "undo", "Undo"),
         Binding("slash", "filter", "Filter"),
         Binding("escape,q,h", "app.pop_screen", "Back"),
@@ -146,6 +148,20 @@ class HistoryScreen(AmbientScreen):
             )
             return
         self.act(lambda backend: backend.retry(entry.id))
+
+    def action_delivered(self) -> None:
+        """The human checked: the email whose delivery was uncertain did arrive."""
+        entry = self._current()
+        if entry is None:
+            return
+        if entry.status != "dead":
+            self.notify(
+                f"#{entry.id} is {entry.status}: only a dead email whose delivery is uncertain "
+                "can be marked delivered.",
+                severity="warning",
+            )
+            return
+        self.act(lambda backend: backend.mark_delivered(entry.id))
 
     def action_undo(self) -> None:
         entry = self._current()

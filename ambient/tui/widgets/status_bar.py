@@ -39,27 +39,67 @@ class StatusSnapshot:
     now: datetime
 
 
-def status_text(snapshot: StatusSnapshot) -> Text:
-    text = Text(no_wrap=True, overflow="ellipsis")
+# When the line is too narrow, the lowest rank goes first: the done count, the other counts,
+# the sources' poll ages, the model; problems (failed items, a source in error) and the number
+# waiting for you stay longest; the daemon's state always stays.
+DAEMON, TO_DECIDE, PROBLEM, MODEL, SOURCE, COUNT, DONE_COUNT = 7, 6, 5, 4, 3, 2, 1
+
+
+@dataclass(frozen=True)
+class Part:
+    rank: int
+    text: Text
+    group: str = ""  # "items": shown after one " │ items:" label
+
+
+def status_parts(snapshot: StatusSnapshot) -> list[Part]:
+    """The status line's parts in display order, each with its rank."""
     health = snapshot.health
     if health.alive:
-        text.append("● daemon running", style="bold green")
+        parts = [Part(DAEMON, Text("● daemon running", style="bold green"))]
     else:
-        text.append(f"○ daemon {health.status}", style="bold red")
-    text.append(f" · {snapshot.model or 'model ?'}", style="italic")
+        parts = [Part(DAEMON, Text(f"○ daemon {health.status}", style="bold red"))]
+    parts.append(Part(MODEL, Text(f" · {snapshot.model or 'model ?'}", style="italic")))
     for source in snapshot.sources:
-        text.append(" │ ", style="dim")
-        style = "red" if source.last_error else ""
-        marker = "!" if source.last_error else ""
-        text.append(f"{source.name}{marker} {age(source.last_poll_at, snapshot.now)}", style=style)
-    text.append(" │ ", style="dim")
-    text.append(f"{snapshot.pending} to decide", style="bold")
-    counted = [(s, label) for s, label in STATE_LABELS.items() if snapshot.item_counts.get(s)]
-    if counted:
-        text.append(" │ items:", style="dim")
-    for state, label in counted:
-        style = "red" if state in ("failed", "quarantined") else ""
-        text.append(f" {label} {snapshot.item_counts[state]}", style=style)
+        marker, style = ("!", "red") if source.last_error else ("", "")
+        polled = Text(f"{source.name}{marker} {age(source.last_poll_at, snapshot.now)}", style)
+        parts.append(Part(PROBLEM if source.last_error else SOURCE, separated(polled)))
+    parts.append(Part(TO_DECIDE, separated(Text(f"{snapshot.pending} to decide", "bold"))))
+    for state, label in STATE_LABELS.items():
+        count = snapshot.item_counts.get(state)
+        if not count:
+            continue
+        problem = state in ("failed", "quarantined")
+        rank = PROBLEM if problem else (DONE_COUNT if state == "done" else COUNT)
+        parts.append(Part(rank, Text(f" {label} {count}", "red" if problem else ""), "items"))
+    return parts
+
+
+def separated(text: Text) -> Text:
+    return Text.assemble((" │ ", "dim"), text)
+
+
+def joined(parts: list[Part]) -> Text:
+    text = Text(no_wrap=True, overflow="ellipsis")
+    in_items = False
+    for part in parts:
+        if part.group == "items" and not in_items:
+            text.append(" │ items:", style="dim")
+            in_items = True
+        text.append_text(part.text)
+    return text
+
+
+def status_text(snapshot: StatusSnapshot, width: int | None = None) -> Text:
+    """The status line; within ``width`` cells, the least important parts are left out
+    (the rightmost first among equals) until it fits."""
+    parts = status_parts(snapshot)
+    text = joined(parts)
+    while width and text.cell_len > width and any(part.rank < DAEMON for part in parts):
+        lowest = min(part.rank for part in parts)
+        drop = max(index for index, part in enumerate(parts) if part.rank == lowest)
+        del parts[drop]
+        text = joined(parts)
     return text
 
 
@@ -76,4 +116,8 @@ class StatusBar(Static):
 
     def show(self, snapshot: StatusSnapshot) -> None:
         self.snapshot = snapshot
-        self.update(status_text(snapshot))
+        self.update(status_text(snapshot, self.content_size.width), layout=False)
+
+    def on_resize(self) -> None:
+        if self.snapshot is not None:
+            self.show(self.snapshot)
