@@ -205,6 +205,9 @@ async def test_eight_bit_and_malformed_messages_are_kept_byte_for_byte(
 async def test_uidvalidity_change_reads_only_mail_the_ledger_does_not_have(
     runtime: Runtime, imap_account: ImapAccount
 ) -> None:
+    # ambient's clock and the arrival dates below are one fixed day, whatever the server's date
+    assert isinstance(runtime.clock, FrozenClock)
+    runtime.clock.current = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
     helper = imap_account.client()
     helper.create_folder("Projects")
     for number in (1, 2):
