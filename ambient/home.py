@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from ambient.config import Settings
-from ambient.daemon.sources.maildir import deliver
-from ambient.db import open_database
+from ambient.core.config import Settings
+from ambient.core.db import open_database
+from ambient.sources.maildir import deliver
 
 TEMPLATES = resources.files("ambient") / "templates"
 

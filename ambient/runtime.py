@@ -12,9 +12,9 @@ from functools import cached_property
 
 from sqlalchemy import Engine
 
-from ambient.clock import Clock, SystemClock
-from ambient.config import Secrets, Settings
-from ambient.db import open_database
+from ambient.core.clock import Clock, SystemClock
+from ambient.core.config import Secrets, Settings
+from ambient.core.db import open_database
 
 
 class Runtime:

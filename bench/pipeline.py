@@ -26,13 +26,13 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ambient.config import load_settings  # noqa: E402
+from ambient.core.config import load_settings  # noqa: E402
+from ambient.core.items import ItemState  # noqa: E402
+from ambient.core.ledger import ClaimedItem  # noqa: E402
+from ambient.core.message import parse_message  # noqa: E402
+from ambient.core.processing import ItemOutcome  # noqa: E402
 from ambient.daemon.assembly import build_daemon, open_runtime  # noqa: E402
-from ambient.daemon.ledger import ClaimedItem  # noqa: E402
-from ambient.daemon.sources.maildir import deliver  # noqa: E402
-from ambient.daemon.worker import ItemOutcome  # noqa: E402
-from ambient.items import ItemState  # noqa: E402
-from ambient.message import parse_message  # noqa: E402
+from ambient.sources.maildir import deliver  # noqa: E402
 
 
 class Triage(BaseModel):

@@ -20,12 +20,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ambient.clock import SystemClock  # noqa: E402
-from ambient.config import WorkerSettings  # noqa: E402
-from ambient.daemon.ledger import Ledger  # noqa: E402
+from ambient.core.clock import SystemClock  # noqa: E402
+from ambient.core.config import WorkerSettings  # noqa: E402
+from ambient.core.db import open_database  # noqa: E402
+from ambient.core.items import InboundItem  # noqa: E402
+from ambient.core.ledger import Ledger  # noqa: E402
 from ambient.daemon.worker import Worker  # noqa: E402
-from ambient.db import open_database  # noqa: E402
-from ambient.items import InboundItem  # noqa: E402
 from bench.pipeline import BenchProcessor, message  # noqa: E402
 from tests.servers.postgres import PostgresServer, _binaries  # noqa: E402
 

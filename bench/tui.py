@@ -23,13 +23,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ambient.approvals.models import Approval, ApprovalStatus  # noqa: E402
 from ambient.approvals.shown import canonical_json, compute_shown_hash  # noqa: E402
-from ambient.clock import SystemClock  # noqa: E402
-from ambient.config import Settings, load_settings  # noqa: E402
-from ambient.daemon.ledger import Ledger  # noqa: E402
-from ambient.db import open_database, write_session  # noqa: E402
-from ambient.items import InboundItem, Item, ItemState  # noqa: E402
+from ambient.approvals.tables import Approval, ApprovalStatus  # noqa: E402
+from ambient.core.clock import SystemClock  # noqa: E402
+from ambient.core.config import Settings, load_settings  # noqa: E402
+from ambient.core.db import open_database, write_session  # noqa: E402
+from ambient.core.items import InboundItem, Item, ItemState  # noqa: E402
+from ambient.core.ledger import Ledger  # noqa: E402
 from ambient.tui import queries  # noqa: E402
 from ambient.tui.views import QueueFilter  # noqa: E402
 

@@ -13,8 +13,8 @@ import pytest
 from pydantic_ai import models
 from sqlalchemy import Engine
 
-from ambient.config import Secrets, Settings, load_settings
-from ambient.db import open_database
+from ambient.core.config import Secrets, Settings, load_settings
+from ambient.core.db import open_database
 
 models.ALLOW_MODEL_REQUESTS = False
 

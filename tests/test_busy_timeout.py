@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from ambient import db
 from ambient.cli import main
+from ambient.core import db
 from ambient.tui.app import AmbientApp
 
 

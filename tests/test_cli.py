@@ -17,7 +17,14 @@ def test_init_creates_everything_then_changes_nothing(ambient_home: Path, capsys
     assert main(["init"]) == 0
     first = capsys.readouterr().out
     assert "created" in first and "sample emails" in first
-    for name in ("ambient.toml", ".env.example", "ambient.db", "Maildir/new", "memory", "notes"):
+    for name in (
+        "ambient.toml",
+        ".env.example",
+        "ambient.db",
+        "Maildir/new",
+        "memory",
+        "notes",
+    ):
         assert (ambient_home / name).exists(), name
     samples = os.listdir(ambient_home / "Maildir" / "new")
     assert len(samples) >= 3
@@ -76,11 +83,11 @@ def test_bad_config_is_one_red_line_and_exit_code_2(ambient_home: Path, capsys) 
 
 def test_items_list_show_and_retry(ambient_home: Path, capsys) -> None:
     main(["init", "--no-samples"])
-    from ambient.clock import SystemClock
-    from ambient.config import load_settings
-    from ambient.daemon.ledger import Ledger
-    from ambient.db import open_database
-    from ambient.items import InboundItem
+    from ambient.core.clock import SystemClock
+    from ambient.core.config import load_settings
+    from ambient.core.db import open_database
+    from ambient.core.items import InboundItem
+    from ambient.core.ledger import Ledger
 
     settings, _ = load_settings()
     ledger = Ledger(open_database(settings.resolved_database_url), SystemClock(), settings.worker)

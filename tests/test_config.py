@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from ambient.config import ImapSourceSettings, is_secret_name, load_settings, secret_names
-from ambient.errors import ConfigError
+from ambient.core.config import ImapSourceSettings, is_secret_name, load_settings, secret_names
+from ambient.core.errors import ConfigError
 
 
 def write_config(home: Path, text: str) -> None:

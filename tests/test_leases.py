@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 
-from ambient.leases import holder_is_dead, holder_name, parse_holder
+from ambient.core.leases import holder_is_dead, holder_name, parse_holder
 from tests.daemon.process import dead_pid
 
 

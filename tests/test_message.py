@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ambient.message import parse_message, summarize_headers
+from ambient.core.message import parse_message, summarize_headers
 
 
 def mail(*headers: str) -> bytes:

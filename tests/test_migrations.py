@@ -3,7 +3,7 @@ from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
 import ambient.tables  # noqa: F401
-from ambient.db import make_engine, migrate, table_names
+from ambient.core.db import make_engine, migrate, table_names
 
 
 def test_migrating_a_blank_database_gives_exactly_the_models_schema(tmp_path) -> None:

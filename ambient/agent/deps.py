@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ambient.agent.triage import Triage
-from ambient.clock import Clock
-from ambient.config import Settings
+from ambient.core.clock import Clock
+from ambient.core.config import Settings
+from ambient.core.message import ParsedMessage, content_digest, parse_message
 from ambient.memory.store import MemoryStore
-from ambient.message import ParsedMessage, content_digest, parse_message
 
 
 def _metadata_message(raw: bytes, metadata: dict[str, Any]) -> ParsedMessage:
@@ -59,7 +59,7 @@ class AgentItem:
         kind: str = "email",
         metadata: dict[str, Any] | None = None,
     ) -> AgentItem:
-        """Parse the stored bytes; raises ambient.message.UnparseableMessage for non-email bytes."""
+        """Parse the stored bytes; raises UnparseableMessage for bytes that are not email."""
         if kind == "email":
             message = parse_message(raw)
         else:

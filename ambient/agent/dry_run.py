@@ -16,11 +16,11 @@ from ambient.agent.processor import action_context, build_agent
 from ambient.agent.triage import Triage
 from ambient.approvals.policy import PolicyGate
 from ambient.approvals.provenance import trace_provenance
-from ambient.clock import Clock, SystemClock
-from ambient.config import Secrets, Settings
-from ambient.daemon.worker import PermanentItemError, TransientItemError
-from ambient.errors import AmbientError, NotFoundError
-from ambient.message import UnparseableMessage
+from ambient.core.clock import Clock, SystemClock
+from ambient.core.config import Secrets, Settings
+from ambient.core.errors import AmbientError, NotFoundError
+from ambient.core.message import UnparseableMessage
+from ambient.core.processing import PermanentItemError, TransientItemError
 
 DRY_RUN_ITEM_ID = 0
 

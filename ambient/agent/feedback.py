@@ -14,7 +14,8 @@ from pydantic_ai import DeferredToolResults, ToolApproved, ToolDenied
 from pydantic_ai.messages import ModelMessage, ModelRequest, ToolReturnPart
 
 from ambient.agent.state import RunState
-from ambient.approvals.models import Approval, ApprovalStatus
+from ambient.approvals.tables import Approval, ApprovalStatus
+from ambient.models.conversation import FEEDBACK_PREFIX
 
 APPROVED_STATUSES = frozenset(
     {
@@ -28,7 +29,6 @@ APPROVED_STATUSES = frozenset(
 DECIDED_SEPARATELY = (
     "decided separately: the user handles this draft on its own; do not draft it again"
 )
-FEEDBACK_PREFIX = "The user did not approve this draft and answered with feedback: "
 
 
 def feedback_denial(message: str | None) -> ToolDenied:

@@ -21,22 +21,22 @@ from contextlib import AbstractContextManager, nullcontext
 from sqlalchemy import Engine
 
 from ambient.agent.deps import AgentItem
-from ambient.agent.local_turns import in_process_models
-from ambient.agent.models import resolve_model
 from ambient.agent.runner import TriageAgent
 from ambient.agent.triage import provisional_triage
 from ambient.approvals.drafts import ActionContext
-from ambient.approvals.models import Approval
 from ambient.approvals.policy import PolicyGate
 from ambient.approvals.queue import ApprovalQueue
-from ambient.clock import Clock
-from ambient.config import Secrets, Settings
-from ambient.daemon.ledger import ClaimedItem
-from ambient.daemon.worker import ItemOutcome, PermanentItemError
-from ambient.errors import AmbientError
-from ambient.items import ItemState
+from ambient.approvals.tables import Approval
+from ambient.core.clock import Clock
+from ambient.core.config import Secrets, Settings
+from ambient.core.errors import AmbientError
+from ambient.core.items import ItemState
+from ambient.core.ledger import ClaimedItem
+from ambient.core.message import UnparseableMessage
+from ambient.core.processing import ItemOutcome, PermanentItemError
 from ambient.memory.store import MemoryStore
-from ambient.message import UnparseableMessage
+from ambient.models.local.turns import in_process_models
+from ambient.models.resolve import resolve_model
 from ambient.tracing.tracer import ItemTracer, Observation, TracedItem
 
 log = logging.getLogger(__name__)

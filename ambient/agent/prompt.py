@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pydantic_ai.framing import register_tag, wrap
 
 from ambient.agent.deps import AgentDeps, AgentItem
-from ambient.config import Settings
+from ambient.core.config import Settings
+from ambient.models.conversation import estimate_tokens
 
 # Registered at import time (ambient.agent imports this module), as the framing API asks.
 UNTRUSTED_EMAIL = register_tag("untrusted_email")
@@ -55,11 +56,6 @@ with read_section and search when what the instructions show is not enough.
 says and call the tool again. A call answered "decided separately" is being handled by the \
 user on its own: do not draft it again. A call answered "approved" is done: do not repeat it.
 """
-
-
-def estimate_tokens(text: str) -> int:
-    """A provider-neutral estimate: about four characters per token."""
-    return (len(text) + 3) // 4
 
 
 # ---- trimming -----------------------------------------------------------------------------

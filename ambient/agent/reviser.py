@@ -27,15 +27,15 @@ from ambient.agent.runner import RunOutcome, TriageAgent
 from ambient.agent.state import RunState, RunStateError
 from ambient.agent.tools import ACTION_TOOLS
 from ambient.approvals.drafts import DraftedAction
-from ambient.approvals.models import Approval
 from ambient.approvals.queue import ApprovalQueue
-from ambient.clock import Clock
-from ambient.config import Secrets, Settings, WorkerSettings
-from ambient.daemon.ledger import Ledger
-from ambient.daemon.worker import PermanentItemError, describe_error
-from ambient.errors import DecisionError, NotFoundError
-from ambient.items import Item
-from ambient.message import UnparseableMessage
+from ambient.approvals.tables import Approval
+from ambient.core.clock import Clock
+from ambient.core.config import Secrets, Settings, WorkerSettings
+from ambient.core.errors import DecisionError, NotFoundError
+from ambient.core.items import Item
+from ambient.core.ledger import Ledger
+from ambient.core.message import UnparseableMessage
+from ambient.core.processing import PermanentItemError, describe_error
 from ambient.tracing.tracer import ItemTracer
 
 log = logging.getLogger(__name__)

@@ -42,11 +42,9 @@ from pydantic_ai.usage import UsageLimits
 
 from ambient.agent.deps import AgentDeps, AgentItem, DroppedDraft
 from ambient.agent.dropped import DropFailingDrafts, describe_invalid, note_dropped
-from ambient.agent.local_turns import model_turn
 from ambient.agent.prompt import (
     INSTRUCTIONS,
     PromptPlan,
-    estimate_tokens,
     plan_prompt,
     run_instructions,
 )
@@ -54,11 +52,13 @@ from ambient.agent.state import RunState
 from ambient.agent.tools import ACTION_TOOLS, MEMORY_TOOLS, build_toolset, drafted_action
 from ambient.agent.triage import Triage, provisional_triage
 from ambient.approvals.drafts import DraftedAction
-from ambient.clock import Clock
-from ambient.config import Settings
-from ambient.daemon.worker import PermanentItemError, TransientItemError
-from ambient.errors import DecisionError
+from ambient.core.clock import Clock
+from ambient.core.config import Settings
+from ambient.core.errors import DecisionError
+from ambient.core.processing import PermanentItemError, TransientItemError
 from ambient.memory.store import MemoryStore
+from ambient.models.conversation import estimate_tokens
+from ambient.models.local.turns import model_turn
 
 log = logging.getLogger(__name__)
 

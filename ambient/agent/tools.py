@@ -31,7 +31,7 @@ from ambient.approvals.actions import CallWebhook, ReplyEmail, SendEmail, WriteN
 from ambient.approvals.drafts import DraftedAction
 from ambient.approvals.paths import UnsafePath, check_relative
 from ambient.approvals.policy import url_allowed
-from ambient.errors import AmbientError, NotFoundError
+from ambient.core.errors import AmbientError, NotFoundError
 from ambient.memory.store import MemoryStore
 
 APPROVED_RESULT = "approved by the user; the outbox executes it (do not call it again)"

@@ -23,10 +23,10 @@ from ambient.approvals.decisions import (
     schedule_execution,
 )
 from ambient.approvals.journal import SENT, delivery_uncertain
-from ambient.approvals.models import UNDOABLE, Approval, ApprovalStatus, Decision, ReflectionStatus
 from ambient.approvals.policy import PolicyGate
 from ambient.approvals.shown import canonical_json
-from ambient.errors import DecisionError
+from ambient.approvals.tables import UNDOABLE, Approval, ApprovalStatus, Decision, ReflectionStatus
+from ambient.core.errors import DecisionError
 
 Apply = Callable[[Session, Approval, datetime], str | None]
 """Applies a decision to a locked, decidable row; returns a refusal reason or None."""

@@ -22,10 +22,10 @@ from typing import Any
 from sqlalchemy import Engine, text
 from sqlmodel import Session, col, select
 
-from ambient.approvals.models import Approval, ApprovalStatus, AuditEntry
 from ambient.approvals.shown import canonical_json, sha256_text
-from ambient.clock import utc
-from ambient.db import read_session
+from ambient.approvals.tables import Approval, ApprovalStatus, AuditEntry
+from ambient.core.clock import utc
+from ambient.core.db import read_session
 
 GENESIS_HASH = "0" * 64
 RUN_DECISIONS = ("approved", "edited")  # the events that let an action run

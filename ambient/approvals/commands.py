@@ -23,7 +23,6 @@ from ambient.approvals.actions import EMAIL_KINDS
 from ambient.approvals.audit import AuditLog
 from ambient.approvals.decisions import DecisionOutcome
 from ambient.approvals.editing import apply_sets, edit_in_editor, parse_args_json
-from ambient.approvals.models import Approval, ApprovalStatus
 from ambient.approvals.policy import PolicyGate
 from ambient.approvals.queue import ApprovalQueue
 from ambient.approvals.render import (
@@ -34,10 +33,11 @@ from ambient.approvals.render import (
     render_table,
     render_verdict,
 )
+from ambient.approvals.tables import Approval, ApprovalStatus
 from ambient.approvals.wiring import DecisionScores
-from ambient.clock import Clock
-from ambient.config import Secrets, Settings
-from ambient.errors import DecisionError
+from ambient.core.clock import Clock
+from ambient.core.config import Secrets, Settings
+from ambient.core.errors import DecisionError
 
 DEFAULT_LIST = (ApprovalStatus.PENDING, ApprovalStatus.BLOCKED)
 AFTERWARDS = {

@@ -18,16 +18,16 @@ from sqlmodel import Session, col, select
 
 from ambient.approvals.actions import EMAIL_KINDS
 from ambient.approvals.audit import append_entry
-from ambient.approvals.models import (
+from ambient.approvals.shown import canonical_json, compute_shown_hash
+from ambient.approvals.tables import (
     AWAITING_HUMAN,
     FINAL,
     Approval,
     ApprovalStatus,
     ReflectionStatus,
 )
-from ambient.approvals.shown import canonical_json, compute_shown_hash
-from ambient.db import is_sqlite
-from ambient.items import Item, ItemState
+from ambient.core.db import is_sqlite
+from ambient.core.items import Item, ItemState
 
 NO_THREAD_STALENESS = frozenset({"memory_update"})  # about a decision, not about the thread
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import tomli_w
 
-from ambient.errors import DecisionError
+from ambient.core.errors import DecisionError
 
 LIST_FIELDS = frozenset({"to", "cc", "attachments"})
 

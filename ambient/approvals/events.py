@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
-from ambient.approvals.models import Approval
+from ambient.approvals.tables import Approval
 from ambient.tracing.steps import StepRecorder
 
 log = logging.getLogger(__name__)

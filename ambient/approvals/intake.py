@@ -11,11 +11,11 @@ from ambient.approvals.actions import validate_action
 from ambient.approvals.audit import append_entry
 from ambient.approvals.decisions import lock_approval, refresh_hash
 from ambient.approvals.drafts import ActionContext, DraftedAction
-from ambient.approvals.models import Approval, ApprovalStatus
 from ambient.approvals.policy import PolicyGate
 from ambient.approvals.provenance import Provenance
 from ambient.approvals.shown import canonical_json
-from ambient.errors import DecisionError, NotFoundError
+from ambient.approvals.tables import Approval, ApprovalStatus
+from ambient.core.errors import DecisionError, NotFoundError
 
 
 def new_approval(

@@ -6,9 +6,9 @@ from __future__ import annotations
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from ambient.approvals.models import Approval, ApprovalStatus
-from ambient.clock import Clock
-from ambient.db import read_session, write_session
+from ambient.approvals.tables import Approval, ApprovalStatus
+from ambient.core.clock import Clock
+from ambient.core.db import read_session, write_session
 
 SENDING = "sending"  # the message data is being handed to the server: outcome unknown if cut
 SENT = "sent"  # the server accepted it

@@ -38,14 +38,14 @@ from ambient.approvals.executors import (
     Executor,
     PermanentExecutionError,
 )
-from ambient.approvals.models import Approval, ApprovalStatus
 from ambient.approvals.outcomes import Outcome
 from ambient.approvals.policy import PolicyGate
-from ambient.clock import Clock
-from ambient.config import Secrets, Settings
-from ambient.db import is_sqlite, read_session, write_session
-from ambient.errors import AmbientError
-from ambient.leases import LEASE_ENDED, holder_is_dead, holder_name
+from ambient.approvals.tables import Approval, ApprovalStatus
+from ambient.core.clock import Clock
+from ambient.core.config import Secrets, Settings
+from ambient.core.db import is_sqlite, read_session, write_session
+from ambient.core.errors import AmbientError
+from ambient.core.leases import LEASE_ENDED, holder_is_dead, holder_name
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ from typing import Any
 
 from ambient.approvals.decisions import refresh_hash
 from ambient.approvals.executors import ExecutionResult
-from ambient.approvals.models import Approval, ApprovalStatus
 from ambient.approvals.shown import canonical_json
-from ambient.config import OutboxSettings
+from ambient.approvals.tables import Approval, ApprovalStatus
+from ambient.core.config import OutboxSettings
 
 log = logging.getLogger(__name__)
 

@@ -53,8 +53,8 @@ from ambient.approvals.provenance import (
     shared_passages,
 )
 from ambient.approvals.shown import canonical_json
-from ambient.config import DEFAULT_POLICY_RULES, ImapSourceSettings, PolicySettings, Settings
-from ambient.errors import DecisionError
+from ambient.core.config import DEFAULT_POLICY_RULES, ImapSourceSettings, PolicySettings, Settings
+from ambient.core.errors import DecisionError
 
 RuleAction = Literal["block", "warn"]
 

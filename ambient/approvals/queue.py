@@ -29,14 +29,14 @@ from ambient.approvals.decisions import (
 )
 from ambient.approvals.drafts import ActionContext, DraftedAction
 from ambient.approvals.events import ApprovalEvents, notify
-from ambient.approvals.models import Approval, ApprovalStatus, Decision, ReflectionStatus
 from ambient.approvals.policy import PolicyGate
 from ambient.approvals.provenance import trace_provenance
 from ambient.approvals.shown import compute_shown_hash
-from ambient.clock import Clock
-from ambient.config import Settings
-from ambient.db import read_session, write_session
-from ambient.errors import DecisionError, NotFoundError
+from ambient.approvals.tables import Approval, ApprovalStatus, Decision, ReflectionStatus
+from ambient.core.clock import Clock
+from ambient.core.config import Settings
+from ambient.core.db import read_session, write_session
+from ambient.core.errors import DecisionError, NotFoundError
 
 log = logging.getLogger(__name__)
 

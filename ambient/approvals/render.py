@@ -15,8 +15,8 @@ from rich.table import Table
 from rich.text import Text
 
 from ambient.approvals.audit import ChainReport
-from ambient.approvals.models import Approval, AuditEntry
 from ambient.approvals.shown import compute_shown_hash
+from ambient.approvals.tables import Approval, AuditEntry
 
 
 def _when(moment: datetime | None) -> str:

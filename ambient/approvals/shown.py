@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Any
 
-from ambient.approvals.models import Approval
+from ambient.approvals.tables import Approval
 
 
 def canonical_json(value: Any) -> str:

@@ -14,12 +14,12 @@ from ambient.approvals.executors.notes import NotesExecutor
 from ambient.approvals.executors.smtp import SmtpExecutor
 from ambient.approvals.executors.webhook import WebhookExecutor
 from ambient.approvals.journal import DeliveryJournal
-from ambient.approvals.models import Approval
 from ambient.approvals.outbox import Outbox
 from ambient.approvals.policy import PolicyGate
 from ambient.approvals.queue import ApprovalQueue
-from ambient.clock import Clock
-from ambient.config import Secrets, Settings
+from ambient.approvals.tables import Approval
+from ambient.core.clock import Clock
+from ambient.core.config import Secrets, Settings
 
 if TYPE_CHECKING:
     from ambient.tracing.assembly import Tracing

@@ -17,9 +17,9 @@ from rich.markup import escape
 from ambient import __version__
 from ambient.cli import approvals, core, evals, memory, service, triage, tui
 from ambient.cli.output import error_console, print_json
-from ambient.clock import Clock
-from ambient.config import Settings, load_settings
-from ambient.errors import AmbientError, ConfigError
+from ambient.core.clock import Clock
+from ambient.core.config import Settings, load_settings
+from ambient.core.errors import AmbientError, ConfigError
 
 if TYPE_CHECKING:
     from ambient.runtime import Runtime

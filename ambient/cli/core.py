@@ -68,8 +68,8 @@ def _source_json(counts: dict[str, int], polled: Any) -> dict[str, Any]:
 
 
 def _cmd_status(args: argparse.Namespace, runtime: Runtime) -> int:
+    from ambient.core.ledger import Ledger
     from ambient.daemon.health import read_health
-    from ambient.daemon.ledger import Ledger
 
     settings, engine = runtime.settings, runtime.engine
     ledger = Ledger(engine, runtime.clock, settings.worker)
@@ -111,9 +111,9 @@ def _cmd_status(args: argparse.Namespace, runtime: Runtime) -> int:
 
 
 def _cmd_ingest(args: argparse.Namespace, runtime: Runtime) -> int:
-    from ambient.daemon.sources.maildir import deliver
-    from ambient.errors import ConfigError, InputError
-    from ambient.message import UnparseableMessage, parse_message
+    from ambient.core.errors import ConfigError, InputError
+    from ambient.core.message import UnparseableMessage, parse_message
+    from ambient.sources.maildir import deliver
 
     settings = runtime.settings
     target = next((s for s in settings.sources if s.type == "maildir" and s.owned), None)
@@ -180,8 +180,8 @@ def _print_item(item: dict[str, Any]) -> None:
 
 
 def _cmd_items(args: argparse.Namespace, runtime: Runtime) -> int:
-    from ambient.daemon.ledger import Ledger
-    from ambient.items import ItemState
+    from ambient.core.items import ItemState
+    from ambient.core.ledger import Ledger
 
     settings = runtime.settings
     ledger = Ledger(runtime.engine, runtime.clock, settings.worker)

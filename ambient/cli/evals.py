@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 
 def _cmd_eval_export(args: argparse.Namespace, runtime: Runtime) -> int:
-    from ambient.tracing.datasets import run_eval_export
+    from ambient.evals.export import run_eval_export
 
     report = run_eval_export(
         runtime.settings, runtime.secrets, runtime.clock, dataset=args.dataset, path=args.output
@@ -30,7 +30,7 @@ def _cmd_eval_export(args: argparse.Namespace, runtime: Runtime) -> int:
 
 
 def add_eval_commands(subparsers: Any) -> None:
-    from ambient.tracing.datasets import DEFAULT_DATASET
+    from ambient.evals.export import DEFAULT_DATASET
 
     evaluation = subparsers.add_parser("eval", help="evaluation datasets from your decisions")
     eval_sub = evaluation.add_subparsers(dest="eval_command", required=True)

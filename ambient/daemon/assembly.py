@@ -10,20 +10,21 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
-from ambient.clock import Clock, SystemClock
-from ambient.config import Secrets, Settings
+from ambient.core.clock import Clock, SystemClock
+from ambient.core.config import Secrets, Settings
+from ambient.core.db import open_database
+from ambient.core.errors import ConfigError
+from ambient.core.leases import holder_name
+from ambient.core.ledger import Ledger
+from ambient.core.processing import ItemProcessor
 from ambient.daemon.health import HeartbeatRecorder, process_name
-from ambient.daemon.ledger import Ledger
 from ambient.daemon.service import Daemon, PeriodicJob
-from ambient.daemon.sources.base import Source
-from ambient.daemon.sources.imap import ImapSource
-from ambient.daemon.sources.maildir import MaildirSource
-from ambient.daemon.sources.spool import SpoolSource
-from ambient.daemon.sources.state import SourceStateStore
-from ambient.daemon.worker import ItemProcessor, Worker
-from ambient.db import open_database
-from ambient.errors import ConfigError
-from ambient.leases import holder_name
+from ambient.daemon.worker import Worker
+from ambient.sources.base import Source
+from ambient.sources.imap import ImapSource
+from ambient.sources.maildir import MaildirSource
+from ambient.sources.spool import SpoolSource
+from ambient.sources.state import SourceStateStore
 
 if TYPE_CHECKING:
     from ambient.tracing.assembly import Tracing
@@ -74,7 +75,7 @@ def build_sources(runtime: Runtime) -> list[Source]:
 
 def build_processor(runtime: Runtime) -> ItemProcessor:
     from ambient.agent.processor import build_processor as build_agent_processor
-    from ambient.tracing.traced_processor import TracedProcessor
+    from ambient.daemon.traced_processor import TracedProcessor
 
     tracer = build_tracing(runtime).tracer
     processor = build_agent_processor(

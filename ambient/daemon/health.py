@@ -11,10 +11,10 @@ from sqlalchemy import Engine
 from sqlmodel import col, select
 
 from ambient import __version__
-from ambient.clock import Clock
-from ambient.db import read_session, write_session
-from ambient.items import Heartbeat
-from ambient.leases import holder_is_dead
+from ambient.core.clock import Clock
+from ambient.core.db import read_session, write_session
+from ambient.core.items import Heartbeat
+from ambient.core.leases import holder_is_dead
 
 ALIVE_WITHIN = timedelta(seconds=30)
 

@@ -12,7 +12,7 @@ the house ``item=… trace=…`` words in the message itself.
 
 A filter on the handler redacts secrets from every record, whichever logger wrote it: the
 values of the secret variables whose names say so (passwords, keys, tokens: see
-``ambient.config.is_secret_name``; never paths such as ``PWD``), the ones the config names
+``ambient.core.config.is_secret_name``; never paths such as ``PWD``), the ones the config names
 (``password_env``, passed in as ``redact``) and the password of a database URL.
 """
 
@@ -29,8 +29,8 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from ambient.config import Secrets, is_secret_name
-from ambient.errors import ConfigError
+from ambient.core.config import Secrets, is_secret_name
+from ambient.core.errors import ConfigError
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 FORMATS = ("text", "json")

@@ -17,14 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ambient.config import Secrets, Settings
+from ambient.core.config import Secrets, Settings
+from ambient.core.errors import AmbientError
+from ambient.core.ledger import ClaimedItem
+from ambient.core.processing import ItemOutcome, ItemProcessor
 from ambient.daemon.assembly import Runtime, build_processor, build_sources
-from ambient.daemon.ledger import ClaimedItem
 from ambient.daemon.notify import Notifier
 from ambient.daemon.service import Daemon
-from ambient.daemon.sources.base import Source
-from ambient.daemon.worker import ItemOutcome, ItemProcessor
-from ambient.errors import AmbientError
+from ambient.sources.base import Source
 
 log = logging.getLogger(__name__)
 

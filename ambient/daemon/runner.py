@@ -36,17 +36,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from ambient.approvals.outbox import reclaim_dead_leases as reclaim_dead_actions
-from ambient.clock import Clock
-from ambient.config import Secrets, Settings, load_settings
+from ambient.core.clock import Clock
+from ambient.core.config import Secrets, Settings, load_settings
+from ambient.core.db import is_sqlite
+from ambient.core.errors import AmbientError
+from ambient.core.processing import ItemProcessor
 from ambient.daemon.assembly import Runtime, build_daemon, build_processor, open_runtime
 from ambient.daemon.health import process_name, read_health
 from ambient.daemon.logs import configure_logging, database_password
 from ambient.daemon.notify import Notifier, Watchdog, one_line, watchdog_interval
 from ambient.daemon.reload import Reloader, delayed
 from ambient.daemon.service import Daemon
-from ambient.daemon.worker import ItemProcessor
-from ambient.db import is_sqlite
-from ambient.errors import AmbientError
 from ambient.tracing.redaction import secret_names
 
 log = logging.getLogger(__name__)

@@ -18,13 +18,14 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from ambient.clock import Clock
-from ambient.config import Settings
+from ambient.core.clock import Clock
+from ambient.core.config import Settings
+from ambient.core.items import InboundItem
+from ambient.core.ledger import IngestResult, Ledger
+from ambient.core.processing import describe_error, warm_up
 from ambient.daemon.health import HeartbeatRecorder
-from ambient.daemon.ledger import IngestResult, Ledger
-from ambient.daemon.sources.base import PushSource, Source
-from ambient.daemon.worker import Worker, describe_error, warm_up
-from ambient.items import InboundItem
+from ambient.daemon.worker import Worker
+from ambient.sources.base import PushSource, Source
 from ambient.tracing.steps import StepRecorder
 
 log = logging.getLogger(__name__)

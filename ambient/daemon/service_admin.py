@@ -15,8 +15,9 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from ambient.clock import Clock
-from ambient.config import Settings
+from ambient.core.clock import Clock
+from ambient.core.config import Settings
+from ambient.core.errors import ConfigError
 from ambient.daemon.health import DaemonHealth, read_health
 from ambient.daemon.systemd_unit import (
     UNIT_NAME,
@@ -27,7 +28,6 @@ from ambient.daemon.systemd_unit import (
     verify_unit,
     writable_paths,
 )
-from ambient.errors import ConfigError
 
 __all__ = ["install", "service_status", "uninstall", "user_unit_dir"]
 

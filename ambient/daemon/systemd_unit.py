@@ -22,8 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ambient.config import Settings
-from ambient.errors import ConfigError
+from ambient.core.config import Settings
+from ambient.core.errors import ConfigError
 
 UNIT_NAME = "ambient.service"
 WATCHDOG_SECONDS = 60
@@ -253,7 +253,7 @@ def verify_unit(path: Path, *, user: bool = True) -> tuple[int, str] | None:
 
 
 if __name__ == "__main__":  # regenerate systemd/ambient.service (a test checks they match)
-    from ambient.config import load_settings
+    from ambient.core.config import load_settings
 
     defaults, _secrets = load_settings({"AMBIENT_HOME": "/nonexistent-ambient-home"})
     sys.stdout.write(render_unit(shipped_spec(defaults)))

@@ -18,9 +18,9 @@ from sqlalchemy import Engine
 from sqlmodel import col, select
 
 from ambient.approvals.audit import append_entry
-from ambient.approvals.models import AuditEntry
-from ambient.clock import Clock
-from ambient.db import read_session, write_session
+from ambient.approvals.tables import AuditEntry
+from ambient.core.clock import Clock
+from ambient.core.db import read_session, write_session
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ import re
 
 from sqlalchemy import Engine
 
-from ambient.approvals.models import Approval
-from ambient.db import read_session
+from ambient.approvals.tables import Approval
+from ambient.core.db import read_session
 
 CAUSE_PREFIX = "reflection-"
 _CAUSE = re.compile(rf"^{CAUSE_PREFIX}(\d+)$")

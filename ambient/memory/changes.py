@@ -18,9 +18,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ambient.errors import AmbientError
+from ambient.core.diffs import DiffConflict, already_applied, apply_diff, sha256_text
+from ambient.core.errors import AmbientError
 from ambient.memory.audit import MemoryAudit
-from ambient.memory.diffs import DiffConflict, already_applied, apply_diff, sha256_text
 from ambient.memory.history import CHANGE_TRAILER, MemoryHistory
 from ambient.memory.paths import normalise_name, resolve_in_folder
 
@@ -104,7 +104,7 @@ class MemoryChanges:
         """Apply `diff` to `file` and commit; idempotent per `key` (a retry finds its commit).
 
         Raises ChangeConflict when the file no longer has the lines the diff changes, and
-        ambient.memory.diffs.DiffError when the diff itself cannot be read.
+        ambient.core.diffs.DiffError when the diff itself cannot be read.
         """
         relative = normalise_name(file)
         with self.history.locked():

@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from ambient.errors import AmbientError, NotFoundError
+from ambient.core.errors import AmbientError, NotFoundError
 from ambient.memory.audit import MemoryAudit
 from ambient.memory.history import MemoryCommit, MemoryHistory, git_available
 from ambient.memory.paths import normalise_name, resolve_in_folder

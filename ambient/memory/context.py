@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ambient.memory.sections import Heading
-from ambient.memory.store import MemoryFile, estimate_tokens
+from ambient.memory.store import MemoryFile
+from ambient.models.conversation import estimate_tokens
 
 CHARS_PER_TOKEN = 4
 

@@ -24,14 +24,14 @@ from ambient.approvals.executors import (
     ExecutionResult,
     PermanentExecutionError,
 )
-from ambient.approvals.models import Approval
-from ambient.clock import Clock
-from ambient.config import Settings
-from ambient.errors import AmbientError, NotFoundError
+from ambient.approvals.tables import Approval
+from ambient.core.clock import Clock
+from ambient.core.config import Settings
+from ambient.core.diffs import DiffError
+from ambient.core.errors import AmbientError, NotFoundError
 from ambient.memory.audit import MemoryAudit
 from ambient.memory.causes import commit_subject, describe_cause
 from ambient.memory.changes import AppliedChange, ChangeConflict, MemoryChanges
-from ambient.memory.diffs import DiffError
 from ambient.memory.history import MemoryHistoryError
 from ambient.memory.paths import MemoryPathError
 from ambient.memory.proposals import close_applied

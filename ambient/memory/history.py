@@ -28,7 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ambient.errors import AmbientError, NotFoundError
+from ambient.core.errors import AmbientError, NotFoundError
 
 if TYPE_CHECKING:
     from ambient.memory.audit import MemoryAudit

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from ambient.errors import AmbientError
+from ambient.core.errors import AmbientError
 
 MEMORY_SUFFIX = ".md"
 

@@ -13,10 +13,10 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from ambient.approvals.models import Approval, Decision
-from ambient.config import Settings
-from ambient.db import read_session
-from ambient.items import Item
+from ambient.approvals.tables import Approval, Decision
+from ambient.core.config import Settings
+from ambient.core.db import read_session
+from ambient.core.items import Item
 from ambient.memory.reproposals import MemoryReproposal
 from ambient.memory.store import MemoryStore
 

@@ -28,10 +28,10 @@ from sqlmodel import col, select
 
 from ambient.approvals.appliers import closer
 from ambient.approvals.decisions import lock_approval, settle_item
-from ambient.approvals.models import AWAITING_HUMAN, Approval, ApprovalStatus, Decision
-from ambient.db import read_session, write_session
-from ambient.errors import AmbientError
-from ambient.memory.diffs import DiffConflict, DiffError, already_applied, apply_diff
+from ambient.approvals.tables import AWAITING_HUMAN, Approval, ApprovalStatus, Decision
+from ambient.core.db import read_session, write_session
+from ambient.core.diffs import DiffConflict, DiffError, already_applied, apply_diff
+from ambient.core.errors import AmbientError
 from ambient.memory.paths import normalise_name, resolve_in_folder
 
 log = logging.getLogger(__name__)

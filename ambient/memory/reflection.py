@@ -22,20 +22,19 @@ from pydantic_ai.usage import UsageLimits
 from sqlalchemy import Engine
 from sqlmodel import col, select
 
-from ambient.agent.local_turns import model_turn
 from ambient.approvals.actions import MemoryUpdate
 from ambient.approvals.drafts import ActionContext, DraftedAction
-from ambient.approvals.models import Approval, ApprovalStatus, ReflectionStatus
 from ambient.approvals.policy import PolicyGate
 from ambient.approvals.queue import ApprovalQueue
-from ambient.clock import Clock
-from ambient.config import Secrets, Settings
-from ambient.db import read_session
-from ambient.errors import AmbientError
+from ambient.approvals.tables import Approval, ApprovalStatus, ReflectionStatus
+from ambient.core.clock import Clock
+from ambient.core.config import Secrets, Settings
+from ambient.core.db import read_session
+from ambient.core.diffs import ChangeLimits, already_applied, sha256_text
+from ambient.core.errors import AmbientError
 from ambient.memory.audit import MemoryAudit
 from ambient.memory.causes import cause_id, commit_subject, describe_cause
 from ambient.memory.changes import MemoryChanges
-from ambient.memory.diffs import ChangeLimits, already_applied, sha256_text
 from ambient.memory.prompts import decision_prompt, reproposal_prompt, revision_prompt
 from ambient.memory.proposals import Comparison, close_applied, compare
 from ambient.memory.reflection_agent import (
@@ -47,6 +46,7 @@ from ambient.memory.reflection_agent import (
 )
 from ambient.memory.reproposals import MemoryReproposal, ReproposalQueue
 from ambient.memory.store import MemoryStore
+from ambient.models.local.turns import model_turn
 from ambient.tracing.steps import StepRecorder
 
 log = logging.getLogger(__name__)

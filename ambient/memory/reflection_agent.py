@@ -15,9 +15,9 @@ from pydantic import BaseModel, Field
 from pydantic_ai import Agent, ModelRetry, RunContext, Tool
 from pydantic_ai.models import Model
 
-from ambient.config import Secrets, Settings
-from ambient.errors import AmbientError
-from ambient.memory.diffs import ChangeLimits, CheckedChange, check_change
+from ambient.core.config import Secrets, Settings
+from ambient.core.diffs import ChangeLimits, CheckedChange, check_change
+from ambient.core.errors import AmbientError
 from ambient.memory.paths import normalise_name
 from ambient.memory.store import MemoryStore
 
@@ -76,7 +76,7 @@ class ReflectionDeps:
 
 def resolve_reflection_model(settings: Settings, secrets: Secrets) -> Model | str:
     """The model for reflection: the agent's (for "test", the demo model reflects too)."""
-    from ambient.agent.models import resolve_model  # the agent's own choice of model
+    from ambient.models.resolve import resolve_model  # the agent's own choice of model
 
     return resolve_model(settings, secrets)
 

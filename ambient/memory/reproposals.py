@@ -13,9 +13,9 @@ from enum import StrEnum
 from sqlalchemy import Engine, Enum, Index, Text
 from sqlmodel import Field, SQLModel, col, select
 
-from ambient.clock import Clock
-from ambient.db import UTCDateTime, read_session, write_session
-from ambient.items import enum_values
+from ambient.core.clock import Clock
+from ambient.core.db import UTCDateTime, read_session, write_session
+from ambient.core.items import enum_values
 
 
 class ReproposalStatus(StrEnum):

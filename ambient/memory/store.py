@@ -18,11 +18,12 @@ from importlib import resources
 from pathlib import Path
 from stat import S_ISREG
 
-from ambient.errors import AmbientError, NotFoundError
-from ambient.memory.diffs import sha256_text
+from ambient.core.diffs import sha256_text
+from ambient.core.errors import AmbientError, NotFoundError
 from ambient.memory.history import MemoryHistory, git_available
 from ambient.memory.paths import MemoryPathError, normalise_name, resolve_in_folder
 from ambient.memory.sections import Heading, find_heading, parse_headings, section_text
+from ambient.models.conversation import estimate_tokens
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +36,6 @@ _FOLDER = "<folder>"
 
 class MemoryReadError(AmbientError):
     """A memory file exists but cannot be used (permissions, encoding, size)."""
-
-
-def estimate_tokens(text: str) -> int:
-    return (len(text) + 3) // 4
 
 
 @dataclass(frozen=True)

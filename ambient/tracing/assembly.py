@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 
 from ambient import __version__
-from ambient.clock import Clock
-from ambient.config import Secrets, Settings
+from ambient.core.clock import Clock
+from ambient.core.config import Secrets, Settings
 from ambient.tracing.connection import LangfuseConnection, announce, resolve_connection
 from ambient.tracing.context import ItemIdGenerator
 from ambient.tracing.exporter import SpoolSpanExporter

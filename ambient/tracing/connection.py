@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from ambient import __version__
-from ambient.config import Secrets
+from ambient.core.config import Secrets
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from typing import Any
 
 import httpx
 
-from ambient.clock import Clock
-from ambient.config import TracingSettings
+from ambient.core.clock import Clock
+from ambient.core.config import TracingSettings
 from ambient.tracing.connection import LangfuseConnection
 from ambient.tracing.spool import Spool, SpooledBatch
 from ambient.tracing.tables import SpoolKind

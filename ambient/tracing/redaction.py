@@ -16,9 +16,9 @@ from typing import Any
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from ambient.config import Secrets, Settings
-from ambient.config import secret_names as secret_names  # the one rule of what is secret
-from ambient.errors import ConfigError
+from ambient.core.config import Secrets, Settings
+from ambient.core.config import secret_names as secret_names  # the one rule of what is secret
+from ambient.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, func, or_, update
 from sqlmodel import col, delete, select
 
-from ambient.clock import Clock
-from ambient.db import read_session, write_session
+from ambient.core.clock import Clock
+from ambient.core.db import read_session, write_session
 from ambient.tracing.tables import SpoolEntry, SpoolKind
 
 log = logging.getLogger(__name__)

@@ -6,21 +6,26 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ambient.approvals.models import Decision
-from ambient.tracing.ids import trace_id_for_item
+from ambient.core.ids import trace_id_for_item
 
+DECISIONS = frozenset({"approved", "edited", "feedback", "rejected", "ignored", "delivered"})
+"""The human decisions a trace records (the Langfuse score's categories), as plain words:
+tracing sits below the approvals that define them."""
 _DECISION_VERBS = {
-    "approve": Decision.APPROVED,
-    "edit": Decision.EDITED,
-    "reject": Decision.REJECTED,
-    "ignore": Decision.IGNORED,
+    "approve": "approved",
+    "edit": "edited",
+    "reject": "rejected",
+    "ignore": "ignored",
 }
 
 
-def decision_value(decision: str) -> Decision:
-    """Approve or approved -> Decision.APPROVED; anything else is a programming error."""
+def decision_value(decision: str) -> str:
+    """ "approve" or "approved" -> "approved"; a word that is no decision is a programming error."""
     word = str(decision).lower()
-    return _DECISION_VERBS.get(word) or Decision(word)
+    value = _DECISION_VERBS.get(word, word)
+    if value not in DECISIONS:
+        raise ValueError(f"not a decision: {decision!r}")
+    return value
 
 
 class TracedItem(Protocol):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ambient.message import UnparseableMessage, parse_message
+from ambient.core.message import UnparseableMessage, parse_message
 
 SNIPPET_CHARS = 1_000
 

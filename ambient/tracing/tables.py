@@ -8,8 +8,8 @@ from enum import StrEnum
 from sqlalchemy import Column, Enum, Index, LargeBinary
 from sqlmodel import Field, SQLModel
 
-from ambient.db import UTCDateTime
-from ambient.items import enum_values
+from ambient.core.db import UTCDateTime
+from ambient.core.items import enum_values
 
 
 class SpoolKind(StrEnum):

@@ -16,8 +16,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 
-from ambient.clock import Clock
-from ambient.db import read_session, write_session
+from ambient.core.clock import Clock
+from ambient.core.db import read_session, write_session
 from ambient.tracing.redaction import Redactor
 from ambient.tracing.tables import TraceEvent
 

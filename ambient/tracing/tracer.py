@@ -30,11 +30,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from ambient.approvals.models import Decision
-from ambient.clock import Clock
-from ambient.db import read_session
-from ambient.errors import NotFoundError
-from ambient.items import Item, ItemState
+from ambient.core.clock import Clock
+from ambient.core.db import read_session
+from ambient.core.errors import NotFoundError
+from ambient.core.items import Item, ItemState
 from ambient.tracing.observations import StepType, inside_trace, langfuse_observation
 from ambient.tracing.redaction import Redactor
 from ambient.tracing.spool import Spool
@@ -53,7 +52,6 @@ if TYPE_CHECKING:
     from pydantic_ai.capabilities import AbstractCapability
 
 __all__ = [
-    "Decision",
     "ItemLike",
     "ItemRef",
     "ItemTracer",
@@ -178,7 +176,7 @@ class ItemTracer:
             ref,
             "human decision",
             input={"approval_id": approval_id, **(details or {})},
-            output={"decision": value.value, "comment": comment},
+            output={"decision": value, "comment": comment},
         )
         return self.score_decision(
             ref.trace_id, value, comment, approval_id=approval_id, item_id=ref.item_id
@@ -272,7 +270,7 @@ class ItemTracer:
             "id": score_id,
             "traceId": trace_id,
             "name": SCORE_NAME,
-            "value": value.value,
+            "value": value,
             "dataType": "CATEGORICAL",
             "comment": comment,
             "environment": self.environment,
@@ -290,9 +288,9 @@ class ItemTracer:
             item_id=item_id,
             name=SCORE_NAME,
             kind="score",
-            detail={"decision": value.value, "comment": comment, "approval_id": approval_id},
+            detail={"decision": value, "comment": comment, "approval_id": approval_id},
         )
-        log.info("trace=%s decision=%s score=%s", trace_id, value.value, score_id)
+        log.info("trace=%s decision=%s score=%s", trace_id, value, score_id)
         return score_id
 
     def agent_capabilities(self) -> list[AbstractCapability[Any]]:

@@ -20,10 +20,10 @@ from textual.screen import Screen
 from ambient.approvals.events import ApprovalEvents
 from ambient.approvals.queue import ApprovalQueue
 from ambient.approvals.wiring import DecisionScores, build_queue
-from ambient.clock import Clock, SystemClock
-from ambient.config import Secrets, Settings
-from ambient.daemon.ledger import Ledger
-from ambient.errors import AmbientError
+from ambient.core.clock import Clock, SystemClock
+from ambient.core.config import Secrets, Settings
+from ambient.core.errors import AmbientError
+from ambient.core.ledger import Ledger
 from ambient.memory.audit import MemoryAudit
 from ambient.memory.history import MemoryHistory
 from ambient.memory.store import MemoryStore

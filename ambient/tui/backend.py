@@ -15,17 +15,17 @@ from typing import Any
 from sqlalchemy import Engine
 
 from ambient.approvals.decisions import DecisionOutcome, recipients
-from ambient.approvals.models import Approval
 from ambient.approvals.policy import PolicyReport
 from ambient.approvals.queue import ApprovalQueue
-from ambient.clock import Clock
-from ambient.config import Secrets, Settings
+from ambient.approvals.tables import Approval
+from ambient.core.clock import Clock
+from ambient.core.config import Secrets, Settings
+from ambient.core.errors import DecisionError, NotFoundError
+from ambient.core.ledger import Ledger
+from ambient.core.message import UnparseableMessage, parse_message
 from ambient.daemon.health import read_health
-from ambient.daemon.ledger import Ledger
-from ambient.errors import DecisionError, NotFoundError
 from ambient.memory.history import MemoryCommit, MemoryHistory
 from ambient.memory.store import MemoryFile, MemoryFileStatus, MemoryStore
-from ambient.message import UnparseableMessage, parse_message
 from ambient.tui import queries
 from ambient.tui.views import ApprovalView, ItemView, QueueEntry, QueueFilter
 from ambient.tui.widgets.status_bar import SourceView, StatusSnapshot

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ambient.approvals.actions import ACTION_MODELS, validate_action
-from ambient.errors import DecisionError
+from ambient.core.errors import DecisionError
 
 # The argument shown below the headers, per kind (the long one a human mostly edits).
 BODY_FIELDS = {

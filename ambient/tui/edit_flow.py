@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ambient.errors import AmbientError, DecisionError
+from ambient.core.errors import AmbientError, DecisionError
 from ambient.tui.backend import Backend, DecisionReport
 from ambient.tui.draft_text import draft_to_text, normalized_args, text_diff, text_to_args
 from ambient.tui.screens.diff import DiffReview

@@ -11,7 +11,7 @@ import shlex
 import subprocess
 from pathlib import Path
 
-from ambient.errors import AmbientError
+from ambient.core.errors import AmbientError
 
 
 class EditorError(AmbientError):

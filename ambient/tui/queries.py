@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy import Engine, case, func, or_
 from sqlmodel import col, select
 
-from ambient.approvals.models import AWAITING_HUMAN, Approval, ApprovalStatus
-from ambient.db import read_session
-from ambient.items import Item
+from ambient.approvals.tables import AWAITING_HUMAN, Approval, ApprovalStatus
+from ambient.core.db import read_session
+from ambient.core.items import Item
 from ambient.tui.views import QueueEntry, QueueFilter, concerns, summary
 
 HISTORY_LIMIT = 500

@@ -13,9 +13,9 @@ from ambient.agent.deps import AgentItem
 from ambient.agent.processor import build_queue
 from ambient.agent.runner import TriageAgent
 from ambient.approvals.queue import ApprovalQueue
-from ambient.config import Settings
-from ambient.daemon.ledger import ClaimedItem, Ledger
-from ambient.items import InboundItem
+from ambient.core.config import Settings
+from ambient.core.items import InboundItem
+from ambient.core.ledger import ClaimedItem, Ledger
 from ambient.memory.store import MemoryStore
 from tests.conftest import FrozenClock
 from tests.daemon.mail import email_bytes

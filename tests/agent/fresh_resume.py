@@ -15,10 +15,10 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 from ambient.agent.processor import build_queue
 from ambient.agent.reviser import FeedbackReviser
 from ambient.agent.runner import TriageAgent
-from ambient.clock import SystemClock
-from ambient.config import load_settings
-from ambient.daemon.ledger import Ledger
-from ambient.db import open_database
+from ambient.core.clock import SystemClock
+from ambient.core.config import load_settings
+from ambient.core.db import open_database
+from ambient.core.ledger import Ledger
 from ambient.memory.store import MemoryStore
 from tests.agent.scripted import call, tool_returns
 

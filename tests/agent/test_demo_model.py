@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 from pydantic_ai.messages import ModelResponse, ToolCallPart
 
-from ambient.agent.demo_model import demo_model
 from ambient.agent.processor import build_processor
 from ambient.agent.reviser import build_reviser
 from ambient.agent.runner import RunOutcome, TriageAgent
-from ambient.approvals.models import ApprovalStatus
-from ambient.config import Settings
+from ambient.approvals.tables import ApprovalStatus
+from ambient.core.config import Settings
 from ambient.home import sample_messages
 from ambient.memory.store import MemoryStore
+from ambient.models.demo.model import demo_model
 from tests.agent.conftest import claim_one, item_from, meeting_email
 from tests.conftest import FrozenClock
 from tests.daemon.mail import email_bytes

@@ -9,13 +9,13 @@ import logging
 from pydantic_ai.exceptions import ModelHTTPError
 from pydantic_ai.messages import ModelResponse
 
-from ambient.agent.local_grammar import schema_grammar
 from ambient.agent.processor import AgentProcessor
 from ambient.agent.runner import TOOL_RETRIES
 from ambient.agent.tools import action_args, build_toolset
 from ambient.approvals.actions import validate_action
+from ambient.core.items import InboundItem, ItemState
 from ambient.daemon.worker import Worker
-from ambient.items import InboundItem, ItemState
+from ambient.models.local.grammar import schema_grammar
 from tests.agent.conftest import item_from, meeting_email
 from tests.agent.scripted import Script, call, respond, tool_returns, triage
 

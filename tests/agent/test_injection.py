@@ -15,10 +15,10 @@ from pydantic_ai.messages import ModelMessage, ModelResponse, ModelResponsePart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from ambient.agent.processor import AgentProcessor, build_queue
-from ambient.approvals.models import ApprovalStatus
+from ambient.approvals.tables import ApprovalStatus
+from ambient.core.errors import DecisionError
+from ambient.core.items import InboundItem, ItemState
 from ambient.daemon.worker import Worker
-from ambient.errors import DecisionError
-from ambient.items import InboundItem, ItemState
 from tests.agent.conftest import PROFILE, TRIAGE_RULES, meeting_email
 from tests.agent.scripted import call, triage, user_prompt
 

@@ -34,16 +34,16 @@ from pydantic_ai.messages import (
 from pydantic_ai.models import ModelRequestParameters
 from pydantic_ai.tools import ToolDefinition
 
-from ambient.agent.local_answer import (
+from ambient.models.local.answer import (
     TEXT_MAX_CHARS,
     Choice,
     answer_grammar,
     offered_choices,
     parse_answer,
 )
-from ambient.agent.local_grammar import GrammarLimits, schema_grammar
-from ambient.agent.local_model import LocalModel, LocalModelOptions, default_model_path
-from ambient.agent.local_prompt import TRIMMED_MARKER, ChatTurn, fit_to_context
+from ambient.models.local.grammar import GrammarLimits, schema_grammar
+from ambient.models.local.model import LocalModel, LocalModelOptions, default_model_path
+from ambient.models.local.prompt import TRIMMED_MARKER, ChatTurn, fit_to_context
 
 LLAMA_AVAILABLE = (
     importlib.util.find_spec("llama_cpp") is not None

@@ -20,11 +20,12 @@ import pytest
 from pydantic_ai.models.fallback import FallbackModel
 from pydantic_ai.models.test import TestModel
 
-from ambient.agent import local_model, local_runtime
-from ambient.agent.local_model import LocalModel, LocalModelOptions
-from ambient.agent.local_runtime import LlamaRuntime
-from ambient.agent.local_turns import in_process_models, model_turn
-from ambient.daemon.worker import TransientItemError
+from ambient.core.processing import TransientItemError
+from ambient.models.local import model as local_model
+from ambient.models.local import runtime as local_runtime
+from ambient.models.local.model import LocalModel, LocalModelOptions
+from ambient.models.local.runtime import LlamaRuntime
+from ambient.models.local.turns import in_process_models, model_turn
 from tests.agent.conftest import item_from, meeting_email
 
 TRIAGE = {"decision": "notify", "reason": "fake", "priority": "normal", "summary": "fake"}

@@ -22,10 +22,10 @@ from pydantic_ai.models.ollama import OllamaModel
 from pydantic_ai.models.openai import OpenAIChatModel, OpenAIResponsesModel
 from pydantic_ai.providers.openai import OpenAIProvider
 
-from ambient.agent.local_model import LocalModel, default_model_path
-from ambient.agent.models import resolve_model
-from ambient.config import Secrets, Settings
-from ambient.errors import ConfigError
+from ambient.core.config import Secrets, Settings
+from ambient.core.errors import ConfigError
+from ambient.models.local.model import LocalModel, default_model_path
+from ambient.models.resolve import resolve_model
 from tests.servers.ports import free_port
 
 PROVIDER_VARIABLES = (

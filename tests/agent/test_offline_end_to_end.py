@@ -14,13 +14,13 @@ from importlib import resources
 
 import pytest
 
-from ambient.agent.local_model import LocalModel, default_model_path
 from ambient.agent.processor import AgentProcessor
 from ambient.agent.runner import TriageAgent
 from ambient.agent.triage import Triage
 from ambient.approvals.actions import validate_action
-from ambient.items import ItemState
+from ambient.core.items import ItemState
 from ambient.memory.store import MemoryStore
+from ambient.models.local.model import LocalModel, default_model_path
 from tests.agent.conftest import claim_one
 
 pytestmark = [

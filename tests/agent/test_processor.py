@@ -8,9 +8,10 @@ import pytest
 
 from ambient.agent.processor import AgentProcessor, build_processor
 from ambient.agent.state import RunState
-from ambient.approvals.models import ApprovalStatus
-from ambient.daemon.worker import PermanentItemError, Worker
-from ambient.items import InboundItem, ItemState
+from ambient.approvals.tables import ApprovalStatus
+from ambient.core.items import InboundItem, ItemState
+from ambient.core.processing import PermanentItemError
+from ambient.daemon.worker import Worker
 from tests.agent.conftest import claim_one, meeting_email
 from tests.agent.scripted import Script, call, respond, triage
 

@@ -11,12 +11,12 @@ from pydantic_ai.messages import ModelResponse
 from pydantic_ai.models.function import FunctionModel
 
 from ambient.agent.feedback import DECIDED_SEPARATELY
-from ambient.agent.models import resolve_model
 from ambient.agent.processor import AgentProcessor, build_processor
 from ambient.agent.reviser import FeedbackReviser, build_reviser
 from ambient.approvals.drafts import ActionContext, DraftedAction
-from ambient.approvals.models import ApprovalStatus
-from ambient.items import ItemState
+from ambient.approvals.tables import ApprovalStatus
+from ambient.core.items import ItemState
+from ambient.models.resolve import resolve_model
 from tests.agent.conftest import claim_one, meeting_email
 from tests.agent.scripted import Script, call, respond, tool_returns, triage
 from tests.conftest import child_environment
@@ -116,8 +116,8 @@ async def test_two_feedbacks_on_one_run_are_revised_together(
 async def test_unreadable_run_state_is_closed_with_a_logged_error(
     make_agent, queue, ledger, clock, settings, engine, caplog
 ) -> None:
-    from ambient.approvals.models import Approval
-    from ambient.db import write_session
+    from ambient.approvals.tables import Approval
+    from ambient.core.db import write_session
 
     claimed, reply, _note = await drafted(make_agent, queue, ledger, Script(FIRST_DRAFTS))
     give_feedback(queue, reply, "again")

@@ -14,7 +14,7 @@ from pydantic_ai.models.function import FunctionModel
 from pydantic_ai.models.test import TestModel
 
 from ambient.agent.runner import NO_RATIONALE, STATED_TRIAGE_RETRY
-from ambient.daemon.worker import PermanentItemError, TransientItemError
+from ambient.core.processing import PermanentItemError, TransientItemError
 from tests.agent.conftest import item_from, meeting_email
 from tests.agent.scripted import Script, call, respond, text, tool_returns, triage
 

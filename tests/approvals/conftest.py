@@ -9,13 +9,13 @@ import pytest
 from sqlalchemy import Engine
 
 from ambient.approvals.drafts import ActionContext, DraftedAction
-from ambient.approvals.models import Approval
 from ambient.approvals.policy import PolicyGate
 from ambient.approvals.queue import ApprovalQueue
-from ambient.config import Settings
-from ambient.daemon.ledger import Ledger
-from ambient.items import InboundItem, ItemState
-from ambient.message import content_digest, parse_message
+from ambient.approvals.tables import Approval
+from ambient.core.config import Settings
+from ambient.core.items import InboundItem, ItemState
+from ambient.core.ledger import Ledger
+from ambient.core.message import content_digest, parse_message
 from tests.conftest import FrozenClock
 
 THREAD_START = (

@@ -13,10 +13,10 @@ from pathlib import Path
 
 from ambient.approvals.policy import PolicyGate
 from ambient.approvals.queue import ApprovalQueue
-from ambient.clock import SystemClock
-from ambient.config import load_settings
-from ambient.db import make_engine
-from ambient.errors import DecisionError
+from ambient.core.clock import SystemClock
+from ambient.core.config import load_settings
+from ambient.core.db import make_engine
+from ambient.core.errors import DecisionError
 
 
 def main(argv: list[str]) -> int:

@@ -12,15 +12,15 @@ import pytest
 from sqlalchemy import Engine
 
 from ambient.approvals.audit import AuditLog
-from ambient.approvals.models import Approval
 from ambient.approvals.policy import PolicyGate
 from ambient.approvals.queue import ApprovalQueue
-from ambient.clock import SystemClock
-from ambient.config import Settings
-from ambient.daemon.ledger import Ledger
-from ambient.db import make_engine, open_database
-from ambient.errors import DecisionError
-from ambient.items import InboundItem
+from ambient.approvals.tables import Approval
+from ambient.core.clock import SystemClock
+from ambient.core.config import Settings
+from ambient.core.db import make_engine, open_database
+from ambient.core.errors import DecisionError
+from ambient.core.items import InboundItem
+from ambient.core.ledger import Ledger
 from tests.approvals.conftest import THREAD_START, context_for, reply
 from tests.conftest import child_environment
 

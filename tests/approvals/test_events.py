@@ -11,12 +11,12 @@ from sqlalchemy import Engine
 from ambient.approvals.drafts import DraftedAction
 from ambient.approvals.events import TracedApprovals
 from ambient.approvals.executors.notes import NotesExecutor
-from ambient.approvals.models import Approval, ApprovalStatus
 from ambient.approvals.outbox import Outbox
 from ambient.approvals.policy import PolicyGate
 from ambient.approvals.queue import ApprovalQueue
-from ambient.config import Secrets, Settings
-from ambient.daemon.ledger import Ledger
+from ambient.approvals.tables import Approval, ApprovalStatus
+from ambient.core.config import Secrets, Settings
+from ambient.core.ledger import Ledger
 from ambient.tracing.assembly import Tracing, open_tracing
 from tests.approvals.conftest import AddItem, context_for
 from tests.conftest import FrozenClock

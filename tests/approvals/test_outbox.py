@@ -13,14 +13,14 @@ from ambient.approvals.audit import AuditLog
 from ambient.approvals.drafts import DraftedAction
 from ambient.approvals.executors.notes import NotesExecutor
 from ambient.approvals.executors.webhook import WebhookExecutor
-from ambient.approvals.models import Approval, ApprovalStatus
 from ambient.approvals.outbox import Outbox, reclaim_dead_leases
 from ambient.approvals.policy import PolicyGate
 from ambient.approvals.queue import ApprovalQueue
-from ambient.config import Secrets, Settings
-from ambient.daemon.ledger import Ledger
-from ambient.items import ItemState
-from ambient.leases import holder_name
+from ambient.approvals.tables import Approval, ApprovalStatus
+from ambient.core.config import Secrets, Settings
+from ambient.core.items import ItemState
+from ambient.core.leases import holder_name
+from ambient.core.ledger import Ledger
 from tests.approvals.conftest import AddItem, context_for
 from tests.approvals.webhook_receiver import WebhookReceiver, webhook_receiver  # noqa: F401
 from tests.conftest import FrozenClock

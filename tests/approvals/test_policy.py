@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from ambient.approvals.policy import DEFAULT_RULES, PolicyGate, url_allowed
-from ambient.config import PolicySettings
-from ambient.errors import ConfigError
+from ambient.core.config import PolicySettings
+from ambient.core.errors import ConfigError
 
 THREAD = frozenset({"dana@example.com", "me@example.com", "lee@example.com"})
 
@@ -73,7 +73,7 @@ def test_rules_are_configurable_per_rule(tmp_path: Path):
 
 
 def test_an_unknown_rule_name_is_a_config_error(ambient_home: Path):
-    from ambient.config import load_settings
+    from ambient.core.config import load_settings
 
     (ambient_home / "ambient.toml").write_text('[policy]\nrules = { reply_anywhere = "warn" }\n')
     with pytest.raises(ConfigError, match="policy.rules: .*unknown rule 'reply_anywhere'"):

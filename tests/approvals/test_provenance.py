@@ -10,14 +10,14 @@ import pytest
 from sqlalchemy import Engine
 
 from ambient.approvals.drafts import ActionContext, DraftedAction
-from ambient.approvals.models import ApprovalStatus
 from ambient.approvals.policy import PolicyGate, user_addresses
 from ambient.approvals.provenance import Provenance, shared_passages, trace_provenance
 from ambient.approvals.queue import ApprovalQueue
-from ambient.config import ImapSourceSettings, PolicySettings, Settings
-from ambient.daemon.ledger import Ledger
+from ambient.approvals.tables import ApprovalStatus
+from ambient.core.config import ImapSourceSettings, PolicySettings, Settings
+from ambient.core.ledger import Ledger
+from ambient.core.message import content_digest, parse_message
 from ambient.memory.store import MemoryStore
-from ambient.message import content_digest, parse_message
 from tests.approvals.conftest import AddItem
 from tests.conftest import CommandLine, FrozenClock
 

@@ -6,11 +6,11 @@ import pytest
 
 from ambient.approvals.audit import AuditLog
 from ambient.approvals.drafts import DraftedAction
-from ambient.approvals.models import ApprovalStatus, Decision, ReflectionStatus
 from ambient.approvals.queue import ApprovalQueue
-from ambient.daemon.ledger import Ledger
-from ambient.errors import DecisionError, NotFoundError
-from ambient.items import ItemState
+from ambient.approvals.tables import ApprovalStatus, Decision, ReflectionStatus
+from ambient.core.errors import DecisionError, NotFoundError
+from ambient.core.items import ItemState
+from ambient.core.ledger import Ledger
 from tests.approvals.conftest import AddItem, Queue, email_in_thread, reply
 from tests.conftest import FrozenClock
 

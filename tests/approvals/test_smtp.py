@@ -11,14 +11,14 @@ from ambient.approvals.audit import AuditLog
 from ambient.approvals.drafts import DraftedAction
 from ambient.approvals.executors.smtp import SmtpExecutor
 from ambient.approvals.journal import DeliveryJournal
-from ambient.approvals.models import Approval, ApprovalStatus
 from ambient.approvals.outbox import Outbox
 from ambient.approvals.policy import PolicyGate
 from ambient.approvals.queue import ApprovalQueue
-from ambient.config import Secrets, Settings
-from ambient.daemon.ledger import Ledger
-from ambient.errors import DecisionError
-from ambient.items import ItemState
+from ambient.approvals.tables import Approval, ApprovalStatus
+from ambient.core.config import Secrets, Settings
+from ambient.core.errors import DecisionError
+from ambient.core.items import ItemState
+from ambient.core.ledger import Ledger
 from tests.approvals.conftest import AddItem, context_for, reply
 from tests.conftest import FrozenClock
 from tests.servers.smtp import SmtpServer

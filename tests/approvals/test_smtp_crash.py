@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from ambient.approvals.models import Approval, ApprovalStatus
 from ambient.approvals.policy import PolicyGate
 from ambient.approvals.queue import ApprovalQueue
-from ambient.clock import SystemClock
-from ambient.config import Settings, load_settings
-from ambient.daemon.ledger import Ledger
-from ambient.db import open_database
-from ambient.items import InboundItem, ItemState
+from ambient.approvals.tables import Approval, ApprovalStatus
+from ambient.core.clock import SystemClock
+from ambient.core.config import Settings, load_settings
+from ambient.core.db import open_database
+from ambient.core.items import InboundItem, ItemState
+from ambient.core.ledger import Ledger
 from tests.approvals.conftest import THREAD_START, context_for, reply
 from tests.daemon.process import DaemonProcess, wait_until
 from tests.servers.smtp import SmtpServer

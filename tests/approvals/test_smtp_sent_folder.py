@@ -11,13 +11,13 @@ from sqlalchemy import Engine, text
 from ambient.approvals.executors.mail import message_id_for
 from ambient.approvals.executors.smtp import SmtpExecutor
 from ambient.approvals.journal import DeliveryJournal
-from ambient.approvals.models import Approval, ApprovalStatus
 from ambient.approvals.outbox import Outbox
 from ambient.approvals.policy import PolicyGate
 from ambient.approvals.queue import ApprovalQueue
-from ambient.config import Secrets, Settings
-from ambient.daemon.ledger import Ledger
-from ambient.items import InboundItem, ItemState
+from ambient.approvals.tables import Approval, ApprovalStatus
+from ambient.core.config import Secrets, Settings
+from ambient.core.items import InboundItem, ItemState
+from ambient.core.ledger import Ledger
 from tests.approvals.conftest import THREAD_START, context_for, reply
 from tests.conftest import FrozenClock
 from tests.servers.dovecot import ImapAccount

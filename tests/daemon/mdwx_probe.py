@@ -74,11 +74,11 @@ def main() -> None:
     # the bundled model: load, then a grammar-constrained completion (decode + sampling)
     import llama_cpp
 
-    from ambient.agent.local_model import default_model_path
+    from ambient.models.local.model import default_model_path
 
     defaults = llama_cpp.llama_cpp.llama_model_default_params
 
-    def parameters() -> object:  # as ambient.agent.local_model loads it: no extra buffer types
+    def parameters() -> object:  # as ambient.models.local.model loads it: no extra buffer types
         values = defaults()
         if hasattr(values, "use_extra_bufts"):
             values.use_extra_bufts = False

@@ -10,10 +10,10 @@ from pydantic_ai import Agent
 from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
-from ambient.daemon.ledger import ClaimedItem
-from ambient.daemon.worker import ItemOutcome
-from ambient.items import ItemState
-from ambient.message import parse_message
+from ambient.core.items import ItemState
+from ambient.core.ledger import ClaimedItem
+from ambient.core.message import parse_message
+from ambient.core.processing import ItemOutcome
 
 
 class Decision(BaseModel):

@@ -22,10 +22,10 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from ambient.config import Settings
-from ambient.daemon.sources.maildir import deliver
-from ambient.db import read_session
-from ambient.items import Item
+from ambient.core.config import Settings
+from ambient.core.db import read_session
+from ambient.core.items import Item
+from ambient.sources.maildir import deliver
 from tests.daemon.mail import email_bytes
 from tests.daemon.notify_listener import Notification, NotifyListener, wait_until
 
@@ -268,7 +268,7 @@ async def test_a_stop_requested_while_starting_closes_what_was_opened(
     settings: Settings, notifications: NotifyListener, engine: Engine
 ) -> None:
     """In process: SIGTERM lands while the database and the agent are still being set up."""
-    from ambient.config import load_settings
+    from ambient.core.config import load_settings
     from ambient.daemon.health import read_health
     from ambient.daemon.notify import Notifier
     from ambient.daemon.runner import DaemonProcess

@@ -11,11 +11,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from ambient.config import Secrets, Settings
+from ambient.core.config import Secrets, Settings
 from ambient.daemon.assembly import Runtime, build_daemon, open_runtime
 from ambient.daemon.service import Daemon
-from ambient.daemon.sources.imap import ImapSource
-from ambient.daemon.sources.state import SourceStateStore
+from ambient.sources.imap import ImapSource
+from ambient.sources.state import SourceStateStore
 from tests.daemon.mail import email_bytes
 from tests.daemon.processors import AgentTestProcessor
 from tests.daemon.test_worker import wait_for

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ambient.daemon.sources.imap_sent import append_sent_copy, save_sent_copy
-from ambient.errors import SourceError
+from ambient.core.errors import SourceError
+from ambient.mail.imap_sent import append_sent_copy, save_sent_copy
 from tests.daemon.mail import email_bytes
 from tests.servers.dovecot import ImapAccount
 

@@ -9,14 +9,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from ambient.config import Secrets, Settings, load_settings
+from ambient.core.config import Secrets, Settings, load_settings
+from ambient.core.errors import SourceError
+from ambient.core.items import Item, ItemState
 from ambient.daemon.assembly import Runtime, build_daemon, build_sources, open_runtime
 from ambient.daemon.service import Daemon
-from ambient.daemon.sources.imap import ImapSource
-from ambient.daemon.sources.spool import SpoolSource
-from ambient.daemon.sources.state import SourceStateStore
-from ambient.errors import SourceError
-from ambient.items import Item, ItemState
+from ambient.sources.imap import ImapSource
+from ambient.sources.spool import SpoolSource
+from ambient.sources.state import SourceStateStore
 from tests.conftest import FrozenClock
 from tests.daemon.mail import email_bytes
 from tests.daemon.processors import AgentTestProcessor

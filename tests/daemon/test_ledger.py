@@ -2,10 +2,10 @@ import os
 import socket
 from datetime import timedelta
 
-from ambient.config import WorkerSettings
-from ambient.daemon.ledger import Ledger
-from ambient.items import InboundItem, ItemState
-from ambient.leases import holder_name
+from ambient.core.config import WorkerSettings
+from ambient.core.items import InboundItem, ItemState
+from ambient.core.leases import holder_name
+from ambient.core.ledger import Ledger
 from tests.daemon.mail import email_bytes
 from tests.daemon.process import dead_pid
 
@@ -152,7 +152,7 @@ def test_counts_per_state_and_source_and_poll_records(engine, clock) -> None:
 def test_only_failed_or_quarantined_items_can_be_retried(engine, clock) -> None:
     import pytest
 
-    from ambient.errors import DecisionError
+    from ambient.core.errors import DecisionError
 
     ledger = make_ledger(engine, clock)
     item_id = ledger.ingest(inbound()).item_id

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from ambient.config import Secrets, load_settings
+from ambient.core.config import Secrets, load_settings
+from ambient.core.errors import ConfigError
 from ambient.daemon.logs import configure_logging, log_context, secret_values
 from ambient.daemon.runner import LoggingOptions
-from ambient.errors import ConfigError
 
 log = logging.getLogger("ambient.daemon.worker")
 

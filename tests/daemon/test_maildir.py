@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from ambient.config import WorkerSettings
-from ambient.daemon.ledger import Ledger
-from ambient.daemon.sources.maildir import MaildirSource, deliver
-from ambient.items import ItemState
-from ambient.message import parse_message
+from ambient.core.config import WorkerSettings
+from ambient.core.items import ItemState
+from ambient.core.ledger import Ledger
+from ambient.core.message import parse_message
+from ambient.sources.maildir import MaildirSource, deliver
 from tests.daemon.mail import email_bytes
 
 
@@ -107,7 +107,7 @@ async def test_twenty_megabyte_message_is_kept_whole(ledger, maildir):
 
 
 async def test_missing_maildir_is_a_source_error(ledger, tmp_path):
-    from ambient.errors import SourceError
+    from ambient.core.errors import SourceError
 
     with pytest.raises(SourceError, match="does not exist"):
         await MaildirSource("gone", tmp_path / "nope", owned=True).poll(ledger.known_keys)

@@ -8,11 +8,11 @@ from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
 import ambient.tables  # noqa: F401
-from ambient.clock import SystemClock
-from ambient.config import WorkerSettings
-from ambient.daemon.ledger import Ledger
-from ambient.db import open_database
-from ambient.items import InboundItem, ItemState
+from ambient.core.clock import SystemClock
+from ambient.core.config import WorkerSettings
+from ambient.core.db import open_database
+from ambient.core.items import InboundItem, ItemState
+from ambient.core.ledger import Ledger
 from tests.daemon.mail import email_bytes
 
 

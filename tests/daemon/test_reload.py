@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from ambient.config import Secrets, Settings, load_settings
+from ambient.core.config import Secrets, Settings, load_settings
+from ambient.core.errors import ConfigError
 from ambient.daemon.assembly import Runtime, build_daemon, open_runtime
 from ambient.daemon.notify import Notifier
 from ambient.daemon.reload import Reloader
 from ambient.daemon.service import Daemon
-from ambient.errors import ConfigError
 from tests.daemon.processors import AgentTestProcessor
 
 TWO_SOURCES = """\

@@ -1,10 +1,10 @@
 import asyncio
 import os
 
+from ambient.core.errors import SourceError
+from ambient.core.items import ItemState
 from ambient.daemon.assembly import build_daemon, open_runtime
-from ambient.daemon.sources.maildir import deliver
-from ambient.errors import SourceError
-from ambient.items import ItemState
+from ambient.sources.maildir import deliver
 from tests.daemon.mail import email_bytes
 from tests.daemon.processors import AgentTestProcessor
 from tests.daemon.test_worker import wait_for

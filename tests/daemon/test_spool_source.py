@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from ambient.config import Secrets, Settings
+from ambient.core.config import Secrets, Settings
+from ambient.core.items import Item, ItemState
 from ambient.daemon.assembly import Runtime, build_daemon, open_runtime
 from ambient.daemon.service import Daemon
-from ambient.daemon.sources.spool import SpoolSource, read_spool_item
-from ambient.items import Item, ItemState
+from ambient.sources.spool import SpoolSource, read_spool_item
 from tests.daemon.mail import email_bytes
 from tests.daemon.processors import AgentTestProcessor
 

@@ -8,11 +8,11 @@ import socket
 
 import pytest
 
-from ambient.config import Secrets, Settings
+from ambient.core.config import Secrets, Settings
+from ambient.core.items import InboundItem, ItemState
 from ambient.daemon.assembly import open_runtime
 from ambient.daemon.health import HeartbeatRecorder, read_health
 from ambient.daemon.runner import DaemonProcess, warn_if_another_daemon
-from ambient.items import InboundItem, ItemState
 from tests.conftest import FrozenClock
 from tests.daemon.mail import email_bytes
 from tests.daemon.process import dead_pid

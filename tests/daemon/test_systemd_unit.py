@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import Engine
 
 from ambient.cli import main
-from ambient.config import load_settings
+from ambient.core.config import load_settings
 from ambient.daemon.health import HeartbeatRecorder
 from ambient.daemon.systemd_unit import render_unit, shipped_spec, verify_unit
 from tests.conftest import FrozenClock

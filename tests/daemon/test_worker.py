@@ -1,11 +1,12 @@
 import asyncio
 import time
 
-from ambient.clock import SystemClock
-from ambient.config import WorkerSettings
-from ambient.daemon.ledger import Ledger
-from ambient.daemon.worker import PermanentItemError, Worker
-from ambient.items import InboundItem, ItemState
+from ambient.core.clock import SystemClock
+from ambient.core.config import WorkerSettings
+from ambient.core.items import InboundItem, ItemState
+from ambient.core.ledger import Ledger
+from ambient.core.processing import PermanentItemError
+from ambient.daemon.worker import Worker
 from tests.daemon.mail import email_bytes
 from tests.daemon.processors import AgentTestProcessor
 

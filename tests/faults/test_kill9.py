@@ -18,15 +18,15 @@ import pytest
 from sqlalchemy import Engine
 
 from ambient.approvals.executors.mail import message_id_for
-from ambient.approvals.models import Approval, ApprovalStatus
 from ambient.approvals.policy import PolicyGate
 from ambient.approvals.queue import ApprovalQueue
-from ambient.clock import SystemClock
-from ambient.config import Settings, load_settings
-from ambient.daemon.ledger import Ledger
-from ambient.daemon.sources.maildir import deliver
-from ambient.db import open_database
-from ambient.errors import DecisionError
+from ambient.approvals.tables import Approval, ApprovalStatus
+from ambient.core.clock import SystemClock
+from ambient.core.config import Settings, load_settings
+from ambient.core.db import open_database
+from ambient.core.errors import DecisionError
+from ambient.core.ledger import Ledger
+from ambient.sources.maildir import deliver
 from tests.daemon.mail import email_bytes
 from tests.daemon.process import DaemonProcess, wait_until
 from tests.servers.smtp import SmtpServer

@@ -10,9 +10,9 @@ from __future__ import annotations
 import pytest
 from pydantic_ai import models
 
+from ambient.core.items import ItemState
 from ambient.daemon.assembly import build_daemon, open_runtime
-from ambient.daemon.sources.maildir import deliver
-from ambient.items import ItemState
+from ambient.sources.maildir import deliver
 from tests.daemon.mail import email_bytes
 from tests.servers.fake_llm import FakeLLM
 

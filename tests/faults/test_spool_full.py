@@ -8,9 +8,9 @@ import sqlite3
 
 from sqlalchemy.exc import OperationalError
 
-from ambient.config import Secrets
+from ambient.core.config import Secrets
 from ambient.daemon.assembly import build_daemon, open_runtime
-from ambient.daemon.sources.maildir import deliver
+from ambient.sources.maildir import deliver
 from ambient.tracing.spool import Spool
 from tests.daemon.mail import email_bytes
 from tests.servers.langfuse_receiver import LangfuseProject

@@ -8,7 +8,7 @@ import shutil
 import sqlite3
 
 from ambient.daemon.assembly import build_daemon, open_runtime
-from ambient.daemon.sources.maildir import deliver
+from ambient.sources.maildir import deliver
 from tests.daemon.mail import email_bytes
 from tests.daemon.processors import AgentTestProcessor
 

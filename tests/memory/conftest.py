@@ -9,12 +9,12 @@ import pytest
 from sqlalchemy import Engine
 
 from ambient.approvals.drafts import ActionContext, DraftedAction
-from ambient.approvals.models import Approval
 from ambient.approvals.policy import PolicyGate
 from ambient.approvals.queue import ApprovalQueue
-from ambient.config import Settings
-from ambient.daemon.ledger import Ledger
-from ambient.items import InboundItem
+from ambient.approvals.tables import Approval
+from ambient.core.config import Settings
+from ambient.core.items import InboundItem
+from ambient.core.ledger import Ledger
 from ambient.memory.reflection import Reflector
 from ambient.memory.store import MemoryStore
 from ambient.tracing.steps import StepRecorder

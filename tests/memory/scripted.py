@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, ToolCallPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
-from ambient.memory.diffs import make_diff
+from ambient.core.diffs import make_diff
 from ambient.memory.store import MemoryStore
 
 Proposal = Callable[[], tuple[str, str]]  # -> (file, diff)

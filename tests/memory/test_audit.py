@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import Engine, text
 
 from ambient.approvals.audit import AuditLog
-from ambient.approvals.models import Approval, AuditEntry
 from ambient.approvals.queue import ApprovalQueue
-from ambient.config import Settings
+from ambient.approvals.tables import Approval, AuditEntry
+from ambient.core.config import Settings
 from ambient.memory.audit import MemoryAudit
 from ambient.memory.executor import build_memory_executor
 from ambient.memory.history import MemoryHistory

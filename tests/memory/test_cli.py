@@ -7,9 +7,9 @@ import json
 import pytest
 
 from ambient.cli import main
-from ambient.config import Settings
+from ambient.core.config import Settings
+from ambient.core.diffs import make_diff, sha256_text
 from ambient.memory.changes import MemoryChanges
-from ambient.memory.diffs import make_diff, sha256_text
 from ambient.memory.store import MemoryStore
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ambient.errors import NotFoundError
+from ambient.core.errors import NotFoundError
 from ambient.memory.context import CHARS_PER_TOKEN
 from ambient.memory.store import MemoryStore
 

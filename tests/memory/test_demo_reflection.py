@@ -6,13 +6,12 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine
 
-from ambient.agent.demo_model import demo_model
 from ambient.agent.deps import AgentItem
 from ambient.agent.runner import TriageAgent
-from ambient.approvals.models import Approval, ApprovalStatus
 from ambient.approvals.queue import ApprovalQueue
-from ambient.config import Secrets, Settings
-from ambient.memory.diffs import ChangeLimits, apply_diff, changed_lines, make_diff
+from ambient.approvals.tables import Approval, ApprovalStatus
+from ambient.core.config import Secrets, Settings
+from ambient.core.diffs import ChangeLimits, apply_diff, changed_lines, make_diff
 from ambient.memory.prompts import reproposal_prompt
 from ambient.memory.reflection import Reflector, build_reflector
 from ambient.memory.reflection_agent import (
@@ -22,6 +21,7 @@ from ambient.memory.reflection_agent import (
 )
 from ambient.memory.reproposals import MemoryReproposal
 from ambient.memory.store import MemoryStore
+from ambient.models.demo.model import demo_model
 from tests.conftest import FrozenClock
 from tests.memory.conftest import MEETING
 

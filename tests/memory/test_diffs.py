@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from ambient.memory.diffs import (
+from ambient.core.diffs import (
     ChangeLimits,
     DiffConflict,
     DiffError,

@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import Engine
 
 from ambient.approvals.executors import PermanentExecutionError
-from ambient.approvals.models import Approval, ApprovalStatus
 from ambient.approvals.queue import ApprovalQueue
-from ambient.config import Settings
-from ambient.memory.diffs import sha256_text
+from ambient.approvals.tables import Approval, ApprovalStatus
+from ambient.core.config import Settings
+from ambient.core.diffs import sha256_text
 from ambient.memory.executor import MemoryUpdateExecutor, build_memory_executor
 from ambient.memory.history import MemoryHistory
 from ambient.memory.reflection import Reflector

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ambient.errors import NotFoundError
+from ambient.core.diffs import make_diff, sha256_text
+from ambient.core.errors import NotFoundError
 from ambient.memory.changes import ChangeConflict, MemoryChanges
-from ambient.memory.diffs import make_diff, sha256_text
 from ambient.memory.history import MemoryHistory, MemoryHistoryError
 from ambient.memory.store import MemoryStore
 

@@ -6,10 +6,10 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine
 
-from ambient.approvals.models import Approval, ApprovalStatus
 from ambient.approvals.queue import ApprovalQueue
+from ambient.approvals.tables import Approval, ApprovalStatus
 from ambient.approvals.wiring import build_outbox
-from ambient.config import Secrets, Settings
+from ambient.core.config import Secrets, Settings
 from ambient.memory.executor import build_memory_executor
 from ambient.memory.history import MemoryHistory
 from ambient.memory.reflection import Reflector

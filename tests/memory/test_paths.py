@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ambient.errors import NotFoundError
+from ambient.core.errors import NotFoundError
 from ambient.memory.paths import MemoryPathError, normalise_name, resolve_in_folder
 from ambient.memory.store import MemoryStore
 

@@ -11,11 +11,11 @@ from sqlalchemy import Engine
 from ambient.approvals.actions import MemoryUpdate
 from ambient.approvals.drafts import ActionContext, DraftedAction
 from ambient.approvals.executors import PermanentExecutionError
-from ambient.approvals.models import Approval, ApprovalStatus, ReflectionStatus
 from ambient.approvals.queue import ApprovalQueue
-from ambient.config import Settings
+from ambient.approvals.tables import Approval, ApprovalStatus, ReflectionStatus
+from ambient.core.config import Settings
+from ambient.core.diffs import sha256_text
 from ambient.memory.causes import cause_id, describe_cause
-from ambient.memory.diffs import sha256_text
 from ambient.memory.executor import MemoryUpdateExecutor, build_memory_executor
 from ambient.memory.reflection import Reflector
 from ambient.memory.reproposals import ReproposalQueue

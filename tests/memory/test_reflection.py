@@ -8,10 +8,10 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import Engine
 
-from ambient.approvals.models import Approval, ApprovalStatus, ReflectionStatus
 from ambient.approvals.queue import ApprovalQueue
-from ambient.config import Secrets, Settings
-from ambient.memory.diffs import apply_diff, make_diff, sha256_text
+from ambient.approvals.tables import Approval, ApprovalStatus, ReflectionStatus
+from ambient.core.config import Secrets, Settings
+from ambient.core.diffs import apply_diff, make_diff, sha256_text
 from ambient.memory.history import MemoryHistory
 from ambient.memory.reflection import MAX_ATTEMPTS, Reflector, build_reflector
 from ambient.memory.reflection_agent import resolve_reflection_model
@@ -247,7 +247,7 @@ async def test_reading_a_missing_memory_file_answers_with_the_files_there_are(
     )
     from pydantic_ai.models.function import AgentInfo, FunctionModel
 
-    from ambient.memory.diffs import ChangeLimits
+    from ambient.core.diffs import ChangeLimits
     from ambient.memory.reflection_agent import ReflectionDeps, build_reflection_agent
 
     answers: list[str] = []

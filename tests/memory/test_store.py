@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ambient.config import Settings
+from ambient.core.config import Settings
 from ambient.memory.history import MemoryHistory
 from ambient.memory.store import TEMPLATE_NAMES, MemoryStore
 

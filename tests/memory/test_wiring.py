@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ambient.approvals.models import Approval, ReflectionStatus
 from ambient.approvals.queue import ApprovalQueue
-from ambient.config import Secrets, Settings
+from ambient.approvals.tables import Approval, ReflectionStatus
+from ambient.core.config import Secrets, Settings
 from ambient.daemon.assembly import build_memory_jobs, open_runtime
 from ambient.memory.store import MemoryStore
 from tests.conftest import FrozenClock

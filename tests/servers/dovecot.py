@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 from imapclient import IMAPClient
 
-from ambient.config import ImapSourceSettings
+from ambient.core.config import ImapSourceSettings
 from tests.servers.ports import free_port
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from ambient.config import SmtpSettings
+from ambient.core.config import SmtpSettings
 from tests.servers.ports import free_port
 
 USERNAME = "ambient"

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from sqlalchemy import Engine
 
-from ambient.config import Secrets, Settings
-from ambient.daemon.ledger import ClaimedItem, Ledger
-from ambient.items import InboundItem
+from ambient.core.config import Secrets, Settings
+from ambient.core.items import InboundItem
+from ambient.core.ledger import ClaimedItem, Ledger
 from ambient.tracing.assembly import Tracing, open_tracing
 from ambient.tracing.forwarder import SpanForwarder
 from tests.conftest import FrozenClock

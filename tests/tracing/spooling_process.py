@@ -9,9 +9,9 @@ from __future__ import annotations
 import sys
 import time
 
-from ambient.clock import SystemClock
-from ambient.config import load_settings
-from ambient.db import open_database
+from ambient.core.clock import SystemClock
+from ambient.core.config import load_settings
+from ambient.core.db import open_database
 from ambient.tracing.assembly import open_tracing
 from ambient.tracing.tracer import ItemRef
 

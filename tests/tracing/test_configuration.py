@@ -7,10 +7,10 @@ import logging
 import pytest
 from sqlalchemy import Engine
 
-from ambient.config import Secrets, Settings
+from ambient.core.config import Secrets, Settings
+from ambient.core.ids import trace_id_for_item
 from ambient.tracing.assembly import open_tracing
 from ambient.tracing.connection import TracingState, resolve_connection
-from ambient.tracing.ids import trace_id_for_item
 from ambient.tracing.tracer import ItemRef
 from tests.conftest import FrozenClock
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from ambient.core.ids import trace_id_for_item
 from ambient.tracing.assembly import Tracing
 from ambient.tracing.context import root_span_id_for_trace
 from ambient.tracing.forwarder import SpanForwarder
-from ambient.tracing.ids import trace_id_for_item
 from tests.servers.langfuse_receiver import LangfuseProject
 
 ROOT = Path(__file__).resolve().parents[2]

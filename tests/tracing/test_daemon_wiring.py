@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from ambient.config import Secrets, Settings
+from ambient.core.config import Secrets, Settings
+from ambient.core.ids import trace_id_for_item
 from ambient.daemon.assembly import (
     build_daemon,
     build_tracing,
     build_tracing_jobs,
     open_runtime,
 )
-from ambient.daemon.sources.maildir import deliver
+from ambient.sources.maildir import deliver
 from ambient.tracing.context import root_span_id_for_trace
-from ambient.tracing.ids import trace_id_for_item
 from ambient.tracing.tracer import ItemRef
 from tests.conftest import FrozenClock
 from tests.daemon.mail import email_bytes
@@ -86,9 +86,9 @@ async def test_one_trace_holds_every_step_from_ingest_to_execution_and_the_final
     smtp_server: SmtpServer,
 ) -> None:
     from ambient.approvals.events import TracedApprovals
-    from ambient.approvals.models import ApprovalStatus
     from ambient.approvals.policy import PolicyGate
     from ambient.approvals.queue import ApprovalQueue
+    from ambient.approvals.tables import ApprovalStatus
 
     tracing_settings.smtp = smtp_server.settings(from_address="me@example.com")
     runtime = open_runtime(tracing_settings, Secrets(langfuse_project.environment()), clock)

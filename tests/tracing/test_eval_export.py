@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from ambient.approvals.models import Approval, ApprovalStatus, Decision
+from ambient.approvals.tables import Approval, ApprovalStatus, Decision
 from ambient.cli import main
-from ambient.config import Secrets, Settings
-from ambient.daemon.ledger import Ledger
-from ambient.db import write_session
-from ambient.items import InboundItem, Item, ItemState
+from ambient.core.config import Secrets, Settings
+from ambient.core.db import write_session
+from ambient.core.ids import trace_id_for_item
+from ambient.core.items import InboundItem, Item, ItemState
+from ambient.core.ledger import Ledger
+from ambient.evals.export import export_decisions, run_eval_export
 from ambient.tracing.assembly import Tracing
-from ambient.tracing.datasets import export_decisions, run_eval_export
-from ambient.tracing.ids import trace_id_for_item
 from ambient.tracing.redaction import REDACTED
 from tests.conftest import FrozenClock
 from tests.daemon.mail import email_bytes

@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 from sqlalchemy import Engine
 
-from ambient.config import Settings
+from ambient.core.config import Settings
 from ambient.tracing.assembly import Tracing
 from ambient.tracing.forwarder import SpanForwarder
 from ambient.tracing.tracer import ItemRef

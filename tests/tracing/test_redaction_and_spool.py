@@ -10,10 +10,10 @@ from pydantic_ai import Agent
 from pydantic_ai.models.test import TestModel
 from sqlalchemy import Engine
 
-from ambient.config import Secrets, Settings
+from ambient.core.config import Secrets, Settings
+from ambient.core.ids import trace_id_for_item
 from ambient.tracing.assembly import Tracing
 from ambient.tracing.forwarder import SpanForwarder
-from ambient.tracing.ids import trace_id_for_item
 from ambient.tracing.redaction import REDACTED, Redactor
 from ambient.tracing.spool import Spool
 from ambient.tracing.tables import SpoolKind

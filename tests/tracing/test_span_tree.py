@@ -11,11 +11,11 @@ from pydantic_ai.models.test import TestModel
 from sqlalchemy import Engine
 
 from ambient import __version__
-from ambient.config import Secrets, Settings
+from ambient.core.config import Secrets, Settings
+from ambient.core.ids import trace_id_for_item
 from ambient.tracing.assembly import Tracing, open_tracing
 from ambient.tracing.context import root_span_id_for_trace
 from ambient.tracing.forwarder import SpanForwarder
-from ambient.tracing.ids import trace_id_for_item
 from ambient.tracing.summary import item_summary
 from ambient.tracing.tracer import ItemRef
 from tests.conftest import FrozenClock

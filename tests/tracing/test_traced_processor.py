@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Engine
 
-from ambient.config import Settings
-from ambient.daemon.ledger import ClaimedItem
-from ambient.daemon.worker import ItemOutcome
-from ambient.items import ItemState
+from ambient.core.config import Settings
+from ambient.core.items import ItemState
+from ambient.core.ledger import ClaimedItem
+from ambient.core.processing import ItemOutcome
+from ambient.daemon.traced_processor import TracedProcessor
 from ambient.tracing.assembly import Tracing
 from ambient.tracing.context import root_span_id_for_trace
 from ambient.tracing.forwarder import SpanForwarder
-from ambient.tracing.traced_processor import TracedProcessor
 from tests.conftest import FrozenClock
 from tests.servers.langfuse_receiver import LangfuseProject
 from tests.tracing.conftest import claim_item

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine, text
 
-from ambient.approvals.models import Approval
-from ambient.config import Settings, SmtpSettings
+from ambient.approvals.tables import Approval
+from ambient.core.config import Settings, SmtpSettings
 from ambient.tui.app import AmbientApp
 from ambient.tui.widgets.detail import DetailPane
 from tests.conftest import FrozenClock

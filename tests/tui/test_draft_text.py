@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ambient.errors import DecisionError
+from ambient.core.errors import DecisionError
 from ambient.tui.draft_text import draft_to_text, normalized_args, text_diff, text_to_args
 
 REPLY = {

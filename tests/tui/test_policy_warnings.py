@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ambient.approvals.drafts import ActionContext, DraftedAction
-from ambient.message import content_digest, parse_message
+from ambient.core.message import content_digest, parse_message
 from ambient.tui.app import AmbientApp
 from tests.tui.conftest import DaemonStandIn, email_bytes, screen_text, shows_detail, wait_for
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ambient.config import Secrets
+from ambient.core.config import Secrets
 from ambient.tui.app import AmbientApp
 from ambient.tui.widgets.detail import DetailPane
 from tests.conftest import FrozenClock

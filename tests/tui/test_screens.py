@@ -9,8 +9,8 @@ from pathlib import Path
 from sqlalchemy import Engine, text
 from textual.widgets import Input, Select, TextArea
 
-from ambient.config import Settings
-from ambient.memory.diffs import make_diff, sha256_text
+from ambient.core.config import Settings
+from ambient.core.diffs import make_diff, sha256_text
 from ambient.memory.history import MemoryHistory
 from ambient.memory.store import MemoryStore
 from ambient.tui.app import AmbientApp

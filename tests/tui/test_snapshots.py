@@ -16,7 +16,7 @@ from typing import Any
 
 from textual.pilot import Pilot
 
-from ambient.config import Settings
+from ambient.core.config import Settings
 from ambient.tui.app import AmbientApp
 from ambient.tui.screens.history import HistoryScreen
 from ambient.tui.screens.memory import MemoryScreen

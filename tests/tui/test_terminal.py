@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from ambient.clock import SystemClock
+from ambient.core.clock import SystemClock
 from tests.conftest import FrozenClock
 from tests.tui.conftest import DaemonStandIn, email_bytes
 

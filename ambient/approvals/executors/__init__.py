@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ambient.approvals.models import Approval
+from ambient.approvals.tables import Approval
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ from pathlib import Path
 from ambient.approvals.actions import EmailAction
 from ambient.approvals.executors import PermanentExecutionError
 from ambient.approvals.paths import UnsafePath, resolve_inside
-from ambient.config import ImapSourceSettings, Secrets, Settings, SmtpSettings
-from ambient.message import ParsedMessage
+from ambient.core.config import ImapSourceSettings, Secrets, Settings, SmtpSettings
+from ambient.core.message import ParsedMessage
 
 MAX_REFERENCES = 20
 _REPLY_PREFIX = re.compile(r"^\s*re\s*:", re.IGNORECASE)

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from ambient.approvals.actions import WriteNote, parse_action
 from ambient.approvals.executors import ExecutionResult, PermanentExecutionError
-from ambient.approvals.models import Approval
 from ambient.approvals.paths import UnsafePath, resolve_inside
+from ambient.approvals.tables import Approval
 
 
 def atomic_write(path: Path, content: bytes) -> None:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import email.policy
 import smtplib
-import ssl
 from collections.abc import Callable
 
 from sqlalchemy import Engine
@@ -42,47 +41,18 @@ from ambient.approvals.executors.mail import (
     read_attachments,
     resolve_account,
 )
-from ambient.approvals.executors.sent import SentFolder, imap_sent_folder
 from ambient.approvals.journal import SENDING, SENT, DeliveryJournal
-from ambient.approvals.models import Approval
-from ambient.clock import Clock
-from ambient.config import ImapSourceSettings, Secrets, Settings, SmtpSettings
-from ambient.db import read_session
-from ambient.errors import AmbientError, NotFoundError
-from ambient.items import Item, ItemContent
-from ambient.message import ParsedMessage, UnparseableMessage, parse_message
+from ambient.approvals.tables import Approval
+from ambient.core.clock import Clock
+from ambient.core.config import ImapSourceSettings, Secrets, Settings
+from ambient.core.db import read_session
+from ambient.core.errors import AmbientError, NotFoundError
+from ambient.core.items import Item, ItemContent
+from ambient.core.message import ParsedMessage, UnparseableMessage, parse_message
+from ambient.mail.sent import SentFolder, imap_sent_folder
+from ambient.mail.smtp import InsecureLogin, connect
 
 SentFolderFactory = Callable[[ImapSourceSettings, str | None], SentFolder | None]
-
-
-LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
-
-
-def connect(settings: SmtpSettings, password: str | None) -> smtplib.SMTP:
-    if settings.username and settings.security == "none" and settings.host not in LOOPBACK:
-        raise PermanentExecutionError(
-            f"smtp {settings.host}: refusing to send the password unencrypted "
-            '(security = "none"); use "starttls" or "tls"'
-        )
-    context = ssl.create_default_context()
-    client: smtplib.SMTP
-    if settings.security == "tls":
-        client = smtplib.SMTP_SSL(
-            settings.host, settings.port, timeout=settings.timeout_seconds, context=context
-        )
-    else:
-        client = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout_seconds)
-    try:
-        client.ehlo()
-        if settings.security == "starttls":
-            client.starttls(context=context)
-            client.ehlo()
-        if settings.username:
-            client.login(settings.username, password or "")
-    except BaseException:
-        client.close()
-        raise
-    return client
 
 
 def _answer(step: str, code: int, reply: bytes | str) -> ExecutionError:
@@ -197,6 +167,8 @@ class SmtpExecutor:
     ) -> None:
         try:
             client = connect(account.smtp, account.password)
+        except InsecureLogin as error:
+            raise PermanentExecutionError(str(error)) from None
         except smtplib.SMTPAuthenticationError as error:
             raise PermanentExecutionError(
                 f"SMTP {account.smtp.host}: login refused: {error.smtp_code}"

@@ -13,7 +13,7 @@ import httpx
 from ambient import __version__
 from ambient.approvals.actions import CallWebhook, parse_action
 from ambient.approvals.executors import ExecutionError, ExecutionResult, PermanentExecutionError
-from ambient.approvals.models import Approval
+from ambient.approvals.tables import Approval
 
 RESPONSE_CHARS = 500
 RETRYABLE = frozenset({408, 425, 429})

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-import ambient.db  # noqa: F401
+import ambient.core.db  # noqa: F401
 
 revision = "0001_foundation"
 down_revision = None
@@ -21,9 +21,9 @@ def upgrade() -> None:
     op.create_table(
         "heartbeat",
         sa.Column("process", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-        sa.Column("started_at", ambient.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("beat_at", ambient.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("stopped_at", ambient.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("started_at", ambient.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("beat_at", ambient.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("stopped_at", ambient.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("model", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("version", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -54,14 +54,14 @@ def upgrade() -> None:
         sa.Column("thread_key", sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=True),
         sa.Column("subject", sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=False),
         sa.Column("sender", sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=False),
-        sa.Column("received_at", ambient.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("created_at", ambient.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", ambient.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("received_at", ambient.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", ambient.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", ambient.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_error", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-        sa.Column("next_attempt_at", ambient.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("next_attempt_at", ambient.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("lease_owner", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
-        sa.Column("lease_expires_at", ambient.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("lease_expires_at", ambient.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("triage_json", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("trace_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("metadata_json", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -78,8 +78,8 @@ def upgrade() -> None:
     op.create_table(
         "source_state",
         sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-        sa.Column("last_poll_at", ambient.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("last_ok_at", ambient.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_poll_at", ambient.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_ok_at", ambient.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_error", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("polls", sa.Integer(), nullable=False),
         sa.Column("cursor_json", sqlmodel.sql.sqltypes.AutoString(), nullable=False),

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-import ambient.db  # noqa: F401
+import ambient.core.db  # noqa: F401
 
 revision = "0002_approvals"
 down_revision = "0001_foundation"
@@ -20,7 +20,7 @@ def upgrade() -> None:
     op.create_table(
         "audit_entry",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("at", ambient.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", ambient.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("actor", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
         sa.Column("event", sqlmodel.sql.sqltypes.AutoString(length=50), nullable=False),
         sa.Column("approval_id", sa.Integer(), nullable=True),
@@ -73,10 +73,10 @@ def upgrade() -> None:
         sa.Column("policy_warnings_json", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("block_reason", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("stale_reason", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-        sa.Column("created_at", ambient.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("queued_at", ambient.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("decided_at", ambient.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("executed_at", ambient.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", ambient.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("queued_at", ambient.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("decided_at", ambient.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("executed_at", ambient.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column(
             "decision",
             sa.Enum(
@@ -94,7 +94,7 @@ def upgrade() -> None:
         sa.Column("decided_by", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
         sa.Column("decision_message", sa.Text(), nullable=True),
         sa.Column("warnings_acknowledged", sa.Boolean(), nullable=False),
-        sa.Column("revised_at", ambient.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("revised_at", ambient.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column(
             "reflection_status",
             sa.Enum(
@@ -105,11 +105,11 @@ def upgrade() -> None:
         sa.Column("idempotency_key", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("next_attempt_at", ambient.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("next_attempt_at", ambient.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("lease_owner", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
-        sa.Column("lease_expires_at", ambient.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("lease_expires_at", ambient.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("delivery_stage", sqlmodel.sql.sqltypes.AutoString(length=30), nullable=True),
-        sa.Column("delivery_stage_at", ambient.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("delivery_stage_at", ambient.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("result_json", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(
             ["item_id"],

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-import ambient.db  # noqa: F401
+import ambient.core.db  # noqa: F401
 
 revision = "0004_tracing"
 down_revision = "0001_foundation"
@@ -27,9 +27,9 @@ def upgrade() -> None:
         ),
         sa.Column("payload", sa.LargeBinary(), nullable=False),
         sa.Column("records", sa.Integer(), nullable=False),
-        sa.Column("created_at", ambient.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", ambient.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("lease_expires_at", ambient.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("lease_expires_at", ambient.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_error", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
@@ -44,7 +44,7 @@ def upgrade() -> None:
         sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
         sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=30), nullable=False),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
-        sa.Column("at", ambient.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", ambient.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("duration_ms", sa.Integer(), nullable=True),
         sa.Column("detail_json", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.PrimaryKeyConstraint("id"),

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-import ambient.db  # noqa: F401
+import ambient.core.db  # noqa: F401
 
 revision = "0005_memory"
 down_revision = "0001_foundation"
@@ -38,8 +38,8 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("new_approval_id", sa.Integer(), nullable=True),
-        sa.Column("created_at", ambient.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", ambient.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", ambient.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", ambient.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("approval_id"),
     )

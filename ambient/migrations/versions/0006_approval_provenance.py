@@ -7,7 +7,7 @@ Revises: 0002_approvals
 import sqlalchemy as sa
 from alembic import op
 
-import ambient.db  # noqa: F401
+import ambient.core.db  # noqa: F401
 
 revision = "0006_approval_provenance"
 down_revision = "0002_approvals"

@@ -11,7 +11,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label, TextArea
 
-from ambient.errors import DecisionError
+from ambient.core.errors import DecisionError
 
 
 class DraftEditor(ModalScreen[str | None]):

@@ -10,7 +10,7 @@ from textual.containers import Grid, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Select
 
-from ambient.approvals.models import AWAITING_HUMAN, ApprovalStatus
+from ambient.approvals.tables import AWAITING_HUMAN, ApprovalStatus
 from ambient.tui.views import KIND_LABELS, QueueFilter
 
 QUEUE_STATUSES: tuple[tuple[str, str], ...] = (

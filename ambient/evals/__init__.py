@@ -1,0 +1,1 @@
+"""Evaluation: datasets from the user's own decisions."""

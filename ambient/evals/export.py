@@ -1,0 +1,267 @@
+"""`ambient eval export`: the human's decisions as an evaluation dataset.
+
+One example per decided item (every action drafted for it decided for good, or triaged
+ignore/notify with nothing drafted; an item with a reply still pending is left out): the input
+is the item (headers and text, as its trace shows it); the expected output is its triage label
+(decision and priority), what the human approved, with their edits, and what they declined
+(with any feedback). Examples go to a local JSONL file and, when tracing to Langfuse is on, into a
+Langfuse dataset, linked to the item's trace. Example ids derive from the dataset and the trace,
+so exporting again updates the same dataset items instead of adding copies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine, or_
+from sqlmodel import col, select
+
+from ambient import __version__
+from ambient.approvals.decisions import ITEM_KINDS_EXCLUDED
+from ambient.approvals.tables import Approval, Decision
+from ambient.core.clock import Clock
+from ambient.core.config import Secrets, Settings
+from ambient.core.db import open_database, read_session
+from ambient.core.errors import AmbientError
+from ambient.core.ids import trace_id_for_item
+from ambient.core.items import Item, ItemContent, ItemState
+from ambient.tracing.redaction import Redactor
+from ambient.tracing.summary import item_summary
+
+if TYPE_CHECKING:
+    from langfuse import Langfuse
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DATASET = "ambient-decisions"
+ACCEPTED = frozenset({Decision.APPROVED, Decision.EDITED})
+
+
+@dataclass(frozen=True)
+class Example:
+    id: str
+    input: dict[str, Any]
+    expected_output: dict[str, Any]
+    metadata: dict[str, Any]
+    source_trace_id: str
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    dataset: str
+    examples: int
+    path: Path
+    uploaded: int
+    langfuse_url: str | None
+    tracing: str = ""  # why the dataset did (or did not) go to Langfuse
+
+    def as_json(self) -> dict[str, Any]:
+        return {**asdict(self), "path": str(self.path)}
+
+
+def example_id(dataset: str, trace_id: str) -> str:
+    return hashlib.sha256(f"ambient-eval:{dataset}:{trace_id}".encode()).hexdigest()[:32]
+
+
+def _expected_action(approval: Approval) -> dict[str, Any]:
+    assert approval.decision is not None
+    action: dict[str, Any] = {
+        "kind": approval.kind,
+        "decision": approval.decision.value,
+        "arguments": approval.effective_args,
+    }
+    if approval.decision == Decision.EDITED:
+        action["drafted_arguments"] = approval.args
+    if approval.decision_message:
+        action["feedback"] = approval.decision_message
+    return action
+
+
+def is_decided(approval: Approval) -> bool:
+    """A human decision nothing more will change: executed, dead, rejected, ignored, or
+    feedback the agent already revised (the revision is an approval of its own)."""
+    return approval.decision is not None and approval.is_final
+
+
+def triage_of(item: Item) -> dict[str, Any] | None:
+    """The item's triage as stored by the ledger (decision, reason, priority, summary)."""
+    if not item.triage_json:
+        return None
+    triage = json.loads(item.triage_json)
+    return triage if isinstance(triage, dict) else None
+
+
+def decided_examples(engine: Engine, redactor: Redactor, dataset: str) -> list[Example]:
+    """Every decided item, oldest first, redacted: each of its drafted actions decided for
+    good, or triaged ignore/notify with nothing drafted. Items still waiting are left out."""
+    drafted = select(Approval.item_id).where(col(Approval.kind).not_in(ITEM_KINDS_EXCLUDED))
+    with read_session(engine) as session:
+        approvals = session.exec(
+            select(Approval)
+            .where(col(Approval.kind).not_in(ITEM_KINDS_EXCLUDED))
+            .order_by(col(Approval.item_id), col(Approval.id))
+        ).all()
+        wanted = or_(col(Item.id).in_(drafted), col(Item.state) == ItemState.DONE)
+        items = session.exec(select(Item).where(wanted).order_by(col(Item.id))).all()
+        contents = {
+            item_id: raw
+            for item_id, raw in session.exec(
+                select(ItemContent.item_id, ItemContent.raw)
+                .join(Item, col(Item.id) == col(ItemContent.item_id))
+                .where(wanted)
+            ).all()
+        }
+    by_item: dict[int, list[Approval]] = {}
+    for approval in approvals:
+        by_item.setdefault(approval.item_id, []).append(approval)
+    examples = []
+    for item in items:
+        assert item.id is not None
+        rows = by_item.get(item.id, [])
+        triage = triage_of(item)
+        if rows:
+            decided = all(is_decided(row) for row in rows)
+        else:
+            decided = item.state == ItemState.DONE and (triage or {}).get("decision") in (
+                "ignore",
+                "notify",
+            )
+        if decided:
+            examples.append(_example(item, rows, triage, contents.get(item.id), redactor, dataset))
+    return examples
+
+
+def _example(
+    item: Item,
+    approvals: list[Approval],
+    triage: dict[str, Any] | None,
+    raw: bytes | None,
+    redactor: Redactor,
+    dataset: str,
+) -> Example:
+    trace_id = item.trace_id or trace_id_for_item(item.source, item.key)
+    summary = item_summary(source=item.source, key=item.key, kind=item.kind, raw=raw)
+    label = {
+        "decision": (triage or {}).get("decision") or ("act" if approvals else None),
+        "priority": (triage or {}).get("priority"),
+    }
+    expected = {
+        "triage": label,
+        "actions": [_expected_action(a) for a in approvals if a.decision in ACCEPTED],
+        "declined": [_expected_action(a) for a in approvals if a.decision not in ACCEPTED],
+    }
+    metadata = {
+        "item_id": item.id,
+        "source": item.source,
+        "kind": item.kind,
+        "approval_ids": [approval.id for approval in approvals],
+        "decisions": [
+            approval.decision.value for approval in approvals if approval.decision is not None
+        ],
+        "triage_reason": (triage or {}).get("reason"),
+        "decided_at": max(
+            (a.decided_at.isoformat() for a in approvals if a.decided_at is not None),
+            default=item.updated_at.isoformat(),
+        ),
+        "ambient_version": __version__,
+    }
+    return Example(
+        id=example_id(dataset, trace_id),
+        input=redactor.value(summary),
+        expected_output=redactor.value(expected),
+        metadata=redactor.value(metadata),
+        source_trace_id=trace_id,
+    )
+
+
+def write_jsonl(examples: Iterable[Example], path: Path) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
+    temporary = path.with_name(path.name + ".tmp")
+    with temporary.open("w", encoding="utf-8") as handle:
+        for example in examples:
+            handle.write(json.dumps(asdict(example), ensure_ascii=False, sort_keys=True) + "\n")
+            count += 1
+    temporary.replace(path)
+    return count
+
+
+def upload(examples: list[Example], dataset: str, langfuse: Langfuse) -> int:
+    """Create (or update) the Langfuse dataset and its items; raises AmbientError on failure."""
+    try:
+        langfuse.create_dataset(
+            name=dataset,
+            description="Decisions made in ambient: the item, and what the human approved.",
+            metadata={"source": "ambient", "ambient_version": __version__},
+        )
+        for example in examples:
+            langfuse.create_dataset_item(
+                dataset_name=dataset,
+                id=example.id,
+                input=example.input,
+                expected_output=example.expected_output,
+                metadata=example.metadata,
+                source_trace_id=example.source_trace_id,
+            )
+    except Exception as error:  # noqa: BLE001 - the SDK raises its own API and HTTP errors
+        raise AmbientError(
+            f"Langfuse dataset {dataset!r}: upload failed after the local file was written: "
+            f"{type(error).__name__}: {error}"
+        ) from error
+    return len(examples)
+
+
+def export_decisions(
+    engine: Engine,
+    redactor: Redactor,
+    *,
+    dataset: str,
+    path: Path,
+    langfuse: Langfuse | None,
+    langfuse_url: str | None = None,
+    tracing: str = "",
+) -> ExportReport:
+    examples = decided_examples(engine, redactor, dataset)
+    written = write_jsonl(examples, path)
+    uploaded = upload(examples, dataset, langfuse) if langfuse is not None else 0
+    log.info("eval export: %d example(s) to %s, %d to Langfuse", written, path, uploaded)
+    url = langfuse_url if langfuse is not None else None
+    return ExportReport(dataset, written, path, uploaded, url, tracing)
+
+
+def default_export_path(settings: Settings, dataset: str) -> Path:
+    return settings.data_dir / "eval" / f"{dataset}.jsonl"
+
+
+def run_eval_export(
+    settings: Settings,
+    secrets: Secrets,
+    clock: Clock,
+    *,
+    dataset: str = DEFAULT_DATASET,
+    path: Path | None = None,
+) -> ExportReport:
+    """What `ambient eval export` does: open the database and tracing, export, close."""
+    from ambient.tracing.assembly import open_tracing
+
+    engine = open_database(settings.resolved_database_url, settings.database_busy_timeout_seconds)
+    tracing = open_tracing(settings, secrets, engine, clock)
+    try:
+        return export_decisions(
+            engine,
+            tracing.redactor,
+            dataset=dataset,
+            path=path or default_export_path(settings, dataset),
+            langfuse=tracing.langfuse,
+            langfuse_url=tracing.connection.base_url or None,
+            tracing=tracing.connection.reason,
+        )
+    finally:
+        tracing.close()
+        engine.dispose()

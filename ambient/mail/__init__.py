@@ -1,0 +1,1 @@
+"""Talking to mail servers: IMAP connections and mailboxes, the Sent folder, SMTP."""

@@ -1,0 +1,1 @@
+"""The bundled offline model: llama.cpp in process, grammar-constrained answers."""
