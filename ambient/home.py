@@ -6,12 +6,13 @@ Idempotent: a second run changes nothing and says so; nothing a user wrote is ov
 from __future__ import annotations
 
 import mailbox
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 from ambient.core.config import Settings
-from ambient.core.db import open_database
+from ambient.memory.store import MemoryStore
 from ambient.sources.maildir import deliver
 
 TEMPLATES = resources.files("ambient") / "templates"
@@ -52,18 +53,13 @@ def sample_messages() -> list[bytes]:
     return [(folder / name).read_bytes() for name in names]
 
 
-def _seed_memory(settings: Settings, report: InitReport) -> None:
-    try:
-        from ambient.memory.store import MemoryStore
-    except ImportError:  # the memory package is optional for a bare init
-        _make_dir(settings.memory_dir, report)
-        return
-    created = MemoryStore(settings.memory_dir).seed()
-    report.created.extend(created)
+def initialise(
+    settings: Settings, memory: MemoryStore, open_database: Callable[[], object], *, samples: bool
+) -> InitReport:
+    """Create everything ambient needs; `samples` drops example emails into a new inbox.
 
-
-def initialise(settings: Settings, *, samples: bool) -> InitReport:
-    """Create everything ambient needs; `samples` drops example emails into a new inbox."""
+    The runtime's parts do their share: `memory` seeds its folder, `open_database` creates and
+    migrates the database."""
     report = InitReport()
     _make_dir(settings.config_dir, report)
     _make_dir(settings.data_dir, report)
@@ -79,10 +75,9 @@ def initialise(settings: Settings, *, samples: bool) -> InitReport:
         report.existing.append(settings.maildir_path)
     for folder in (settings.notes_dir, settings.spool_dir):
         _make_dir(folder, report)
-    _seed_memory(settings, report)
+    report.created.extend(memory.seed())
     database_existed = settings.database_url is not None or settings.database_path.exists()
-    engine = open_database(settings.resolved_database_url, settings.database_busy_timeout_seconds)
-    engine.dispose()
+    open_database()
     if not database_existed:
         report.created.append(settings.database_path)
     if samples and inbox_is_new:

@@ -31,7 +31,7 @@ from ambient.core.items import ItemState  # noqa: E402
 from ambient.core.ledger import ClaimedItem  # noqa: E402
 from ambient.core.message import parse_message  # noqa: E402
 from ambient.core.processing import ItemOutcome  # noqa: E402
-from ambient.daemon.assembly import build_daemon, open_runtime  # noqa: E402
+from ambient.runtime import Runtime  # noqa: E402
 from ambient.sources.maildir import deliver  # noqa: E402
 
 
@@ -96,9 +96,10 @@ async def one_run(
         settings.worker.poll_jitter_seconds = 0
         settings.worker.interval_seconds = 0.05
         settings.sources[0].interval_seconds = 0.02
-        runtime = open_runtime(settings, secrets)
+        runtime = Runtime(settings, secrets)
         processor = BenchProcessor(delay, agent)
-        daemon = build_daemon(runtime, processor=processor)
+        runtime.processor = processor
+        daemon = runtime.daemon
 
         # backlog throughput
         for index in range(messages):
@@ -120,7 +121,7 @@ async def one_run(
         latencies = sorted(processor.finished[k] - arrivals[k] for k in arrivals)
         stop.set()
         await running
-        runtime.engine.dispose()
+        await runtime.aclose()
         p50 = statistics.median(latencies)
         p95 = latencies[int(len(latencies) * 0.95) - 1]
         return throughput, p50, p95

@@ -26,10 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ambient.approvals.shown import canonical_json, compute_shown_hash  # noqa: E402
 from ambient.approvals.tables import Approval, ApprovalStatus  # noqa: E402
 from ambient.core.clock import SystemClock  # noqa: E402
-from ambient.core.config import Settings, load_settings  # noqa: E402
+from ambient.core.config import Secrets, Settings, load_settings  # noqa: E402
 from ambient.core.db import open_database, write_session  # noqa: E402
-from ambient.core.items import InboundItem, Item, ItemState  # noqa: E402
+from ambient.core.items import InboundItem, ItemState  # noqa: E402
 from ambient.core.ledger import Ledger  # noqa: E402
+from ambient.core.tables import Item  # noqa: E402
+from ambient.runtime import Runtime  # noqa: E402
 from ambient.tui import queries  # noqa: E402
 from ambient.tui.views import QueueFilter  # noqa: E402
 
@@ -99,15 +101,16 @@ def query_costs(settings: Settings) -> dict[str, float]:
     return {"token": statistics.median(token_times), "listing": statistics.median(listing_times)}
 
 
-async def drive(settings: Settings, rows: int, decisions: int) -> dict[str, Any]:
+async def drive(settings: Settings, secrets: Secrets, rows: int, decisions: int) -> dict[str, Any]:
     from ambient.tui.app import make_app
     from ambient.tui.screens.queue import QueueScreen
     from ambient.tui.widgets.detail import DetailPane
     from ambient.tui.widgets.row_list import RowList
 
     engine = open_database(settings.resolved_database_url)
+    runtime = Runtime(settings, secrets, actor="bench", engine=engine)
     started = time.perf_counter()
-    app = make_app(settings, engine=engine, actor="bench")
+    app = make_app(runtime)
     stored_at: list[float] = []
     began_at: list[float] = []
     backend = app.backend
@@ -142,6 +145,7 @@ async def drive(settings: Settings, rows: int, decisions: int) -> dict[str, Any]
             commits.append(stored_at[-1] - began_at[-1])
             while row_list.current_key == key:
                 await asyncio.sleep(0.001)
+    runtime.close()  # tracing, opened by the first decision
     engine.dispose()
     return {"first_paint": first_paint, "latencies": latencies, "commits": commits}
 
@@ -151,8 +155,7 @@ async def paint_only(started: float) -> float:
     from ambient.tui.app import make_app
     from ambient.tui.screens.queue import QueueScreen
 
-    settings, _ = load_settings()
-    app = make_app(settings, engine=open_database(settings.resolved_database_url))
+    app = make_app(Runtime(*load_settings()))  # the database opened (and checked) by the app
     async with app.run_test(size=(80, 24)) as pilot:
         while not (isinstance(app.screen, QueueScreen) and app.screen.loaded):
             await asyncio.sleep(0.001)
@@ -185,7 +188,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ambient-bench-tui-") as home:
         os.environ["AMBIENT_HOME"] = home
         os.environ.setdefault("AMBIENT_MODEL", "test")
-        settings, _ = load_settings()
+        settings, secrets = load_settings()
         start = time.perf_counter()
         seed(settings, args.rows)
         print(f"seeded {args.rows} pending actions in {time.perf_counter() - start:.1f} s")
@@ -194,7 +197,7 @@ def main() -> None:
             f"poll change token: {costs['token'] * 1000:.1f} ms; "
             f"full listing of {args.rows}: {costs['listing'] * 1000:.0f} ms"
         )
-        figures = asyncio.run(drive(settings, args.rows, args.decisions))
+        figures = asyncio.run(drive(settings, secrets, args.rows, args.decisions))
         cold = min(cold_start(home) for _ in range(3))
     latencies = sorted(figures["latencies"])
     p95 = latencies[max(int(len(latencies) * 0.95) - 1, 0)]

@@ -15,10 +15,28 @@ from sqlalchemy import Engine
 
 from ambient.core.config import Secrets, Settings, load_settings
 from ambient.core.db import open_database
+from ambient.runtime import Runtime
+from tests.clock_shift.check import child_seconds_ahead, clock_shift_problem, seconds_ahead
 
 models.ALLOW_MODEL_REQUESTS = False
 
 pytest_plugins = ["tests.servers.fixtures"]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The shifted-clock pass (AMBIENT_TEST_CLOCK_SHIFT_DAYS) stops at once unless this process
+    and a child started with the tests' environment both run that far ahead."""
+    days = os.environ.get("AMBIENT_TEST_CLOCK_SHIFT_DAYS")
+    if not days:
+        return
+    try:
+        shift = float(days)
+    except ValueError:
+        message = f"AMBIENT_TEST_CLOCK_SHIFT_DAYS={days!r} is not a number of days"
+        pytest.exit(message, returncode=pytest.ExitCode.USAGE_ERROR)
+    problem = clock_shift_problem(shift, seconds_ahead(), child_seconds_ahead(child_environment()))
+    if problem is not None:
+        pytest.exit(problem, returncode=pytest.ExitCode.USAGE_ERROR)
 
 
 class FrozenClock:
@@ -114,3 +132,14 @@ def engine(settings: Settings) -> Iterator[Engine]:
     engine = open_database(settings.resolved_database_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def runtime(
+    settings: Settings, secrets: Secrets, clock: FrozenClock, engine: Engine
+) -> Iterator[Runtime]:
+    """The process's parts as the CLI, the TUI and the daemon build them, on the test's clock
+    and database."""
+    runtime = Runtime(settings, secrets, clock, engine=engine)
+    yield runtime
+    runtime.close()

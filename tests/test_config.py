@@ -105,7 +105,20 @@ def test_a_list_setting_that_is_not_json_names_the_variable(
         load_settings()
     message = str(caught.value)
     assert message.startswith("environment: AMBIENT_POLICY__DENIED_DOMAINS: expected JSON")
-    assert "'evil.example'" in message and "\n" not in message
+    assert "line 1 column 1" in message and "\n" not in message
+
+
+def test_a_structured_variable_that_is_not_json_is_never_echoed(
+    ambient_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    value = '{"host": "mail.example", "password": "hunter2-not-for-logs"'  # the brace is missing
+    monkeypatch.setenv("AMBIENT_SMTP", value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert message.startswith("environment: AMBIENT_SMTP: expected JSON")
+    assert "hunter2" not in message and "mail.example" not in message
+    assert "line 1 column" in message
 
 
 @pytest.mark.parametrize(
@@ -119,6 +132,25 @@ def test_a_list_setting_that_is_not_json_names_the_variable(
         "WORK_IMAP_PW",
         "CLIENT_SECRET",
         "AWS_SECRET_ACCESS_KEY",
+        "SMTP_PASSWORD_WORK",
+        "GITHUB_TOKEN_RO",
+        "OPENAI_API_KEY_2",
+        "SMTP_AUTH",
+        "AZURE_CREDENTIALS",
+        "AZURE_CLIENT_CREDENTIAL",
+        "IMAP_PASS",
+        "WORK_SMTP_PASSWD",
+        "DEPLOY_PRIVATE_KEY",
+        "GITHUB_PRIVATE_KEY_PEM",
+        "SITE_COOKIE",
+        "AWS_SESSION_TOKEN",
+        "MYAPP_SESSION",
+        "MYSQL_PWD",
+        "GPG_PASSPHRASE",
+        "ANTHROPIC_APIKEY",
+        "SMTP_PASS_WORK",
+        "BACKUP_PASSWD_2",
+        "SITE_COOKIE_SIGNED",
     ],
 )
 def test_secret_looking_names_are_secret(name: str) -> None:
@@ -139,6 +171,24 @@ def test_secret_looking_names_are_secret(name: str) -> None:
         "KEYTIMEOUT",
         "EDITOR",
         "XDG_CONFIG_HOME",
+        "SSH_PUBLIC_KEY",
+        "GITHUB_TOKEN_PATH",
+        "VAULT_TOKEN_DIR",
+        "GNUPG_PRIVATE_HOME",
+        "SMTP_AUTH_HOST",
+        "AUTH_SERVICE_URL",
+        "KEYBOARD_LAYOUT",
+        "XKB_DEFAULT_KEYMAP",
+        "XAUTHORITY",
+        "GIT_ASKPASS",
+        "PASSENGER_APP_ENV",
+        "TOKENIZERS_PARALLELISM",
+        "DESKTOP_SESSION",
+        "SESSION_MANAGER",
+        "DBUS_SESSION_BUS_ADDRESS",
+        "XDG_SESSION_TYPE",
+        "XDG_SESSION_DESKTOP",
+        "XDG_SESSION_CLASS",
     ],
 )
 def test_paths_and_ordinary_variables_are_not_secret(name: str) -> None:

@@ -14,7 +14,7 @@ def test_import_linter_contracts_hold() -> None:
 def test_core_imports_without_textual() -> None:
     code = (
         "import sys; sys.modules['textual'] = None\n"
-        "import ambient.daemon.assembly, ambient.daemon.service, ambient.agent.processor\n"
+        "import ambient.runtime, ambient.daemon.runner, ambient.agent.processor\n"
         "import ambient.core.config, ambient.core.db, ambient.core.ledger\n"
         "import pkgutil, importlib, ambient\n"
         "for pkg in ('ambient.approvals', 'ambient.memory', 'ambient.tracing', 'ambient.agent'):\n"

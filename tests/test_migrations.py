@@ -1,9 +1,18 @@
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
+from sqlalchemy import Engine, text
 from sqlmodel import SQLModel
 
 import ambient.tables  # noqa: F401
-from ambient.core.db import make_engine, migrate, table_names
+from ambient.core.db import MIGRATIONS_DIR, make_engine, migrate, table_names
+from ambient.core.message import thread_key
 
 
 def test_migrating_a_blank_database_gives_exactly_the_models_schema(tmp_path) -> None:
@@ -21,3 +30,72 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path) -> None:
     with engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def _upgrade(engine: Engine, *revisions: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        for revision in revisions:
+            command.upgrade(config, revision)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def blank_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'old.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    engine = make_engine(url)
+    yield engine
+    engine.dispose()
+
+
+def test_thread_keys_of_the_old_subject_rule_are_recomputed_by_sender(blank_engine: Engine) -> None:
+    engine = blank_engine
+    _upgrade(engine, "0004_tracing", "0005_memory", "0006_approval_provenance")
+    rows = [  # (subject, sender, thread key as the old rule wrote it)
+        ("Re: Lunch", "Alice <Alice@Example.com>", "subject:lunch"),
+        ("Invoice", "bob@example.com", "subject:invoice"),
+        ("Invoice", "carol@example.com", "subject:invoice"),
+        ("", "dave@example.com", "subject:"),
+        ("Hello", "", "subject:hello"),
+        ("Plans", "erin@example.com", "subject:erin@example.com:plans"),  # the new rule's
+        ("Re: x", "frank@example.com", "<parent@example.com>"),
+        ("note", "", None),
+    ]
+    with engine.begin() as connection:
+        for number, (subject, sender, key) in enumerate(rows):
+            connection.execute(
+                text(
+                    "INSERT INTO item (source, key, kind, state, subject, sender, thread_key, "
+                    "created_at, updated_at, attempts, metadata_json) VALUES ('inbox', :key, "
+                    "'email', 'done', :subject, :sender, :thread_key, :now, :now, 0, '{}')"
+                ),
+                {
+                    "key": f"m{number}",
+                    "subject": subject,
+                    "sender": sender,
+                    "thread_key": key,
+                    "now": datetime(2026, 11, 24, 9, tzinfo=UTC),
+                },
+            )
+
+    migrate(engine)
+
+    with engine.connect() as connection:
+        keys = [
+            key for (key,) in connection.execute(text("SELECT thread_key FROM item ORDER BY id"))
+        ]
+    assert keys == [
+        "subject:alice@example.com:lunch",
+        "subject:bob@example.com:invoice",
+        "subject:carol@example.com:invoice",  # two people's "Invoice" are two threads now
+        None,  # an empty subject is no thread
+        None,  # nor is a message without a sender
+        "subject:erin@example.com:plans",
+        "<parent@example.com>",
+        None,
+    ]
+    assert keys[0] == thread_key([], [], None, "Lunch", "alice@example.com")  # Alice's next mail

@@ -21,7 +21,7 @@ from pydantic_ai.messages import ToolCallPart
 from pydantic_ai.tools import ToolDefinition
 
 from ambient.agent.deps import AgentDeps, DroppedDraft
-from ambient.agent.tools import ACTION_TOOLS
+from ambient.agent.tools import action_tools
 from ambient.agent.triage import Triage
 
 REASON_MAX_CHARS = 160
@@ -66,7 +66,7 @@ class DropFailingDrafts(AbstractCapability[AgentDeps]):
         args: object,
         error: ValidationError | ModelRetry,
     ) -> dict[str, object]:
-        if call.tool_name not in ACTION_TOOLS or ctx.retry < ctx.max_retries:
+        if call.tool_name not in action_tools() or ctx.retry < ctx.max_retries:
             raise error
         reason = describe_invalid(error)
         ctx.deps.dropped_drafts.append(DroppedDraft(call.tool_name, reason))

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from ambient.agent.deps import AgentItem
-from ambient.agent.processor import action_context, build_agent
+from ambient.agent.processor import action_context
+from ambient.agent.runner import TriageAgent
 from ambient.agent.triage import Triage
+from ambient.approvals.kinds import KINDS
 from ambient.approvals.policy import PolicyGate
 from ambient.approvals.provenance import trace_provenance
-from ambient.core.clock import Clock, SystemClock
-from ambient.core.config import Secrets, Settings
 from ambient.core.errors import AmbientError, NotFoundError
 from ambient.core.message import UnparseableMessage
 from ambient.core.processing import PermanentItemError, TransientItemError
@@ -91,21 +91,19 @@ def read_item(path: Path) -> AgentItem:
         raise AmbientError(f"{path}: {error}") from None
 
 
-async def dry_run(
-    path: Path, settings: Settings, secrets: Secrets, clock: Clock | None = None
-) -> DryRunReport:
+async def dry_run(path: Path, agent: TriageAgent, gate: PolicyGate) -> DryRunReport:
+    """Run `agent` (an untraced one: the dry run records nothing) on the message in `path`;
+    each draft with what `gate` says about it."""
     item = read_item(path)
-    agent = build_agent(settings, secrets, clock or SystemClock())
     _deps, plan = agent.prepare(item)
     try:
         outcome = await agent.triage(item)
     except (PermanentItemError, TransientItemError) as error:
         raise AmbientError(f"{path}: {error}") from None
-    gate = PolicyGate.from_settings(settings)
     context = action_context(item, outcome.memory_read)
     drafts = []
     for draft in outcome.drafts:
-        provenance = trace_provenance(draft.kind, draft.args, context)
+        provenance = trace_provenance(KINDS.of(draft.kind).outgoing_texts(draft.args), context)
         report = gate.check(
             draft.kind, draft.args, thread_addresses=item.thread_addresses, provenance=provenance
         )
@@ -125,7 +123,7 @@ async def dry_run(
         file=str(path),
         subject=item.message.subject,
         sender=item.message.sender,
-        model=settings.model_name,
+        model=agent.settings.model_name,
         triage=outcome.triage,
         drafts=drafts,
         email_tokens=plan.email_tokens,

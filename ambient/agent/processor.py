@@ -18,25 +18,18 @@ import logging
 import time
 from contextlib import AbstractContextManager, nullcontext
 
-from sqlalchemy import Engine
-
 from ambient.agent.deps import AgentItem
 from ambient.agent.runner import TriageAgent
 from ambient.agent.triage import provisional_triage
 from ambient.approvals.drafts import ActionContext
-from ambient.approvals.policy import PolicyGate
 from ambient.approvals.queue import ApprovalQueue
 from ambient.approvals.tables import Approval
-from ambient.core.clock import Clock
-from ambient.core.config import Secrets, Settings
 from ambient.core.errors import AmbientError
 from ambient.core.items import ItemState
 from ambient.core.ledger import ClaimedItem
 from ambient.core.message import UnparseableMessage
 from ambient.core.processing import ItemOutcome, PermanentItemError
-from ambient.memory.store import MemoryStore
 from ambient.models.local.turns import in_process_models
-from ambient.models.resolve import resolve_model
 from ambient.tracing.tracer import ItemTracer, Observation, TracedItem
 
 log = logging.getLogger(__name__)
@@ -156,28 +149,3 @@ class AgentProcessor:
             ",".join(f"{row.id}:{row.kind}:{row.status.value}" for row in rows),
         )
         return ItemOutcome(ItemState.AWAITING_APPROVAL, triage)
-
-
-def build_queue(settings: Settings, engine: Engine, clock: Clock) -> ApprovalQueue:
-    return ApprovalQueue(engine, clock, settings, PolicyGate.from_settings(settings))
-
-
-def build_agent(
-    settings: Settings, secrets: Secrets, clock: Clock, tracer: ItemTracer | None = None
-) -> TriageAgent:
-    model = resolve_model(settings, secrets)
-    capabilities = tracer.agent_capabilities() if tracer is not None else []
-    memory = MemoryStore(settings.memory_dir)
-    return TriageAgent(settings, model, memory, clock, capabilities=capabilities)
-
-
-def build_processor(
-    settings: Settings,
-    secrets: Secrets,
-    engine: Engine,
-    clock: Clock,
-    tracer: ItemTracer | None = None,
-) -> AgentProcessor:
-    """The entry point ambient.daemon.assembly uses."""
-    agent = build_agent(settings, secrets, clock, tracer)
-    return AgentProcessor(agent, build_queue(settings, engine, clock), tracer)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pydantic_ai.framing import register_tag, wrap
 
 from ambient.agent.deps import AgentDeps, AgentItem
+from ambient.approvals.kinds import KINDS
 from ambient.core.config import Settings
 from ambient.models.conversation import estimate_tokens
 
@@ -29,18 +30,16 @@ BODY_MIN_CHARS = 200
 QUOTED_RUN_KEEP = 2
 INSTRUCTION_SLACK_TOKENS = 120  # the date and user lines added per run
 
-INSTRUCTIONS = """\
+_INSTRUCTIONS = """\
 You are ambient, an assistant that works through the user's incoming messages one at a time \
 and decides what to do with each.
 
 For every message:
 1. Decide: "ignore" (nothing for the user), "notify" (the user should read it, no action) or \
 "act" (something should be done on the user's behalf).
-2. To act, call the action tools: reply_email (a reply to the sender, threaded; leave "to" \
-empty to answer the sender), send_email (a new message), write_note (a markdown note in the \
-user's notes folder) and call_webhook (only allow-listed URLs). Nothing you call runs by \
-itself: every call becomes a draft that the user approves, edits, answers with feedback or \
-rejects. Give each call a one-sentence rationale the user will read.
+2. To act, call the action tools: {tools}. Nothing you call runs by itself: every call \
+becomes a draft that the user approves, edits, answers with feedback or rejects. Give each \
+call a one-sentence rationale the user will read.
 3. Give your triage: decision, reason, priority and a one-line summary. You may give it in the \
 same reply as the action calls.
 
@@ -56,6 +55,16 @@ with read_section and search when what the instructions show is not enough.
 says and call the tool again. A call answered "decided separately" is being handled by the \
 user on its own: do not draft it again. A call answered "approved" is done: do not repeat it.
 """
+
+
+def instructions() -> str:
+    """The fixed instructions, naming the action tools: the registered kinds the agent drafts."""
+    named = [
+        f"{kind.name} ({kind.prompt_hint})" if kind.prompt_hint else kind.name
+        for kind in KINDS.tools()
+    ]
+    tools = ", ".join(named[:-1]) + " and " + named[-1] if len(named) > 1 else "".join(named)
+    return _INSTRUCTIONS.replace("{tools}", tools)
 
 
 # ---- trimming -----------------------------------------------------------------------------
@@ -181,7 +190,7 @@ def plan_prompt(item: AgentItem, settings: Settings, overhead_tokens: int = 0) -
     """Split the budget: fixed instructions first, then up to half the rest for the email,
     and whatever the email leaves for the memory context."""
     budget = settings.agent.prompt_budget_tokens
-    fixed = estimate_tokens(INSTRUCTIONS) + INSTRUCTION_SLACK_TOKENS + overhead_tokens
+    fixed = estimate_tokens(instructions()) + INSTRUCTION_SLACK_TOKENS + overhead_tokens
     available = max(budget - fixed, 0)
     header_chars = len("\n".join(_header_lines(item)))
     body_chars = max(available // 2 * 4 - header_chars, BODY_MIN_CHARS)

@@ -18,24 +18,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine
-
 from ambient.agent.deps import AgentItem
 from ambient.agent.feedback import revision_results
-from ambient.agent.processor import action_context, build_agent, build_queue, traced
+from ambient.agent.processor import action_context, traced
 from ambient.agent.runner import RunOutcome, TriageAgent
 from ambient.agent.state import RunState, RunStateError
-from ambient.agent.tools import ACTION_TOOLS
+from ambient.agent.tools import action_tools
 from ambient.approvals.drafts import DraftedAction
 from ambient.approvals.queue import ApprovalQueue
 from ambient.approvals.tables import Approval
 from ambient.core.clock import Clock
-from ambient.core.config import Secrets, Settings, WorkerSettings
+from ambient.core.config import WorkerSettings
 from ambient.core.errors import DecisionError, NotFoundError
-from ambient.core.items import Item
 from ambient.core.ledger import Ledger
 from ambient.core.message import UnparseableMessage
 from ambient.core.processing import PermanentItemError, describe_error
+from ambient.core.tables import Item
 from ambient.tracing.tracer import ItemTracer
 
 log = logging.getLogger(__name__)
@@ -85,7 +83,8 @@ class FeedbackReviser:
         """Revise every feedback row waiting (in groups per paused run); returns rows revised."""
         waiting = await asyncio.to_thread(self.queue.awaiting_revision, BATCH * 4)
         # memory_update proposals have no run to resume: the memory Reflector revises them
-        rows = [row for row in waiting if row.kind in ACTION_TOOLS][:BATCH]
+        tools = action_tools()
+        rows = [row for row in waiting if row.kind in tools][:BATCH]
         groups: dict[tuple[int, str | None], list[Approval]] = {}
         for row in rows:
             groups.setdefault((row.item_id, row.run_state), []).append(row)
@@ -183,21 +182,3 @@ class FeedbackReviser:
         log.error("approvals=%s cannot be revised, closed without a new draft: %s", ids, reason)
         for approval_id in ids:
             self.queue.mark_revised(approval_id, [])
-
-
-def build_reviser(
-    settings: Settings,
-    secrets: Secrets,
-    engine: Engine,
-    clock: Clock,
-    tracer: ItemTracer | None = None,
-) -> FeedbackReviser:
-    """The feedback job as the daemon runs it (ambient.daemon.assembly)."""
-    return FeedbackReviser(
-        build_agent(settings, secrets, clock, tracer),
-        build_queue(settings, engine, clock),
-        Ledger(engine, clock, settings.worker),
-        clock,
-        settings.worker,
-        tracer,
-    )

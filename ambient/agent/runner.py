@@ -42,14 +42,9 @@ from pydantic_ai.usage import UsageLimits
 
 from ambient.agent.deps import AgentDeps, AgentItem, DroppedDraft
 from ambient.agent.dropped import DropFailingDrafts, describe_invalid, note_dropped
-from ambient.agent.prompt import (
-    INSTRUCTIONS,
-    PromptPlan,
-    plan_prompt,
-    run_instructions,
-)
+from ambient.agent.prompt import PromptPlan, instructions, plan_prompt, run_instructions
 from ambient.agent.state import RunState
-from ambient.agent.tools import ACTION_TOOLS, MEMORY_TOOLS, build_toolset, drafted_action
+from ambient.agent.tools import MEMORY_TOOLS, action_tools, build_toolset, drafted_action
 from ambient.agent.triage import Triage, provisional_triage
 from ambient.approvals.drafts import DraftedAction
 from ambient.core.clock import Clock
@@ -94,8 +89,9 @@ def _stated_with_actions(ctx: RunContext[AgentDeps], output: Output) -> Output:
     if isinstance(output, DeferredToolRequests) or not ctx.messages:
         return output
     response = ctx.messages[-1]
+    tools = action_tools()
     if isinstance(response, ModelResponse) and any(
-        isinstance(part, ToolCallPart) and part.tool_name in ACTION_TOOLS for part in response.parts
+        isinstance(part, ToolCallPart) and part.tool_name in tools for part in response.parts
     ):
         ctx.deps.stated_triage = output
         raise ModelRetry(STATED_TRIAGE_RETRY)
@@ -165,7 +161,7 @@ class TriageAgent:
             model,
             output_type=[Triage, DeferredToolRequests],
             deps_type=AgentDeps,
-            instructions=[INSTRUCTIONS, _instructions],
+            instructions=[instructions(), _instructions],
             toolsets=[toolset],
             retries={"tools": TOOL_RETRIES, "output": 3},
             name="ambient-triage",

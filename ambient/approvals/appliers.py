@@ -12,7 +12,6 @@ from typing import Any
 
 from sqlmodel import Session
 
-from ambient.approvals.actions import validate_action
 from ambient.approvals.audit import append_entry, args_diff, args_digest
 from ambient.approvals.decisions import (
     dump_args,
@@ -23,6 +22,7 @@ from ambient.approvals.decisions import (
     schedule_execution,
 )
 from ambient.approvals.journal import SENT, delivery_uncertain
+from ambient.approvals.kinds import KINDS
 from ambient.approvals.policy import PolicyGate
 from ambient.approvals.shown import canonical_json
 from ambient.approvals.tables import UNDOABLE, Approval, ApprovalStatus, Decision, ReflectionStatus
@@ -81,7 +81,7 @@ def editor(
 
     def apply(session: Session, row: Approval, now: datetime) -> str | None:
         try:
-            new_args = validate_action(row.kind, args)
+            new_args = KINDS.validate(row.kind, args)
         except DecisionError as error:
             return f"approval {row.id}: invalid edit: {error}"
         typed = frozenset(recipients(row.kind, new_args) - recipients(row.kind, row.args))

@@ -6,10 +6,15 @@ fields; editing or deleting any row breaks the chain from there on, which
 :meth:`AuditLog.verify_chain` reports. Appends are serialized (SQLite: BEGIN IMMEDIATE; Postgres:
 a transaction-level advisory lock) and ``prev_hash`` is unique, so the chain cannot fork.
 
-The chain also covers what runs: each decision to run an action (``approved``, ``edited``)
-records ``args_sha256``, the hash of exactly the arguments approved, and the verification
-recomputes it from every approval that was approved to run (approved, executing, executed,
-failed, dead), so editing ``args_json`` or ``edited_args_json`` afterwards shows too.
+The chain also covers what runs. Each decision to run an action (``approved``, ``edited``)
+records ``args_sha256``, the hash of exactly the arguments approved. For every approval in a
+status that runs or ran (approved, executing, executed, failed, dead), the verification replays
+its entries in order: its last decision must be one to run it, with the arguments it holds now,
+and what the outbox and the human did since (executing, executed, failed, dead, retried,
+delivered) must lead to the status it has. So editing ``args_json`` or ``edited_args_json``, or
+setting a rejected row, or one already executed, back to ``approved`` in the database, shows. A
+decision entered before decisions recorded the hash cannot be checked against the arguments:
+such approvals are counted as ``unverifiable``, not called broken.
 """
 
 from __future__ import annotations
@@ -22,10 +27,11 @@ from typing import Any
 from sqlalchemy import Engine, text
 from sqlmodel import Session, col, select
 
-from ambient.approvals.shown import canonical_json, sha256_text
+from ambient.approvals.shown import canonical_json
 from ambient.approvals.tables import Approval, ApprovalStatus, AuditEntry
 from ambient.core.clock import utc
 from ambient.core.db import read_session
+from ambient.core.diffs import sha256_text
 
 GENESIS_HASH = "0" * 64
 RUN_DECISIONS = ("approved", "edited")  # the events that let an action run
@@ -36,6 +42,15 @@ APPROVED_TO_RUN = (
     ApprovalStatus.FAILED,
     ApprovalStatus.DEAD,
 )
+RUN_EVENTS = {  # after a decision to run: what may follow, and the status each leaves
+    "executing": ApprovalStatus.EXECUTING,
+    "executed": ApprovalStatus.EXECUTED,
+    "failed": ApprovalStatus.FAILED,
+    "dead": ApprovalStatus.DEAD,
+    "retried": ApprovalStatus.APPROVED,
+    "delivered": ApprovalStatus.EXECUTED,
+}
+NOT_DECISIONS = frozenset({"requeued", "revised"})  # they leave a row's status as it was
 _AUDIT_LOCK_KEY = 0x616D6269656E74  # "ambient": one advisory lock for appends on Postgres
 
 
@@ -102,7 +117,8 @@ class ChainReport:
     checked: int
     broken_at: int | None = None  # the id of the first entry that does not verify
     problem: str | None = None
-    approval_id: int | None = None  # an approval that differs from what its decision recorded
+    approval_id: int | None = None  # an approval that differs from what its decisions recorded
+    unverifiable: int = 0  # approvals decided before decisions recorded the arguments' hash
 
 
 class AuditLog:
@@ -127,12 +143,12 @@ class AuditLog:
             return list(session.exec(query))
 
     def verify_chain(self, batch: int = 1000) -> ChainReport:
-        """Walk the whole log in order and recompute every hash; then check that every
-        approval approved to run still holds the arguments its decision entry hashed."""
+        """Walk the whole log in order and recompute every hash; then replay the entries of
+        every approval in a status that runs or ran against the row as it is now."""
         report = self._verify_entries(batch)
         if not report.ok:
             return report
-        return self._verify_approved_args(report.checked, batch) or report
+        return self._verify_approvals(report.checked, batch)
 
     def _verify_entries(self, batch: int) -> ChainReport:
         previous = GENESIS_HASH
@@ -162,18 +178,11 @@ class AuditLog:
                     last_id = entry.id
                     checked += 1
 
-    def _verify_approved_args(self, checked: int, batch: int) -> ChainReport | None:
-        """The first approval whose kind or arguments differ from its latest run decision."""
-        decisions: dict[int, tuple[int, str]] = {}  # approval id -> (entry id, details)
+    def _verify_approvals(self, checked: int, batch: int) -> ChainReport:
+        """The first approval that runs or ran although its entries do not allow it."""
+        unverifiable = 0
         last_id = 0
         with read_session(self.engine) as session:
-            for entry_id, approval_id, details_json in session.exec(
-                select(AuditEntry.id, AuditEntry.approval_id, AuditEntry.details_json)
-                .where(col(AuditEntry.event).in_(RUN_DECISIONS))
-                .order_by(col(AuditEntry.id))
-            ):
-                if approval_id is not None and entry_id is not None:
-                    decisions[approval_id] = (entry_id, details_json)  # the latest one wins
             while True:
                 rows = list(
                     session.exec(
@@ -183,40 +192,104 @@ class AuditLog:
                             col(Approval.status).in_(APPROVED_TO_RUN),
                         )
                         .order_by(col(Approval.id))
-                        .limit(batch)
+                        .limit(min(batch, 500))  # the ids go into one IN (…)
                     )
                 )
                 if not rows:
-                    return None
+                    return ChainReport(True, checked, unverifiable=unverifiable)
+                last_id = rows[-1].id or last_id
+                histories = _histories(session, [row.id for row in rows if row.id is not None])
                 for row in rows:
                     assert row.id is not None
-                    last_id = row.id
-                    decision = decisions.get(row.id)
-                    problem = _approval_problem(row, decision)
+                    replay = Replay.of(histories.get(row.id, []))
+                    problem = replay.problem(row)
                     if problem is not None:
-                        broken_at = decision[0] if decision is not None else None
-                        return ChainReport(False, checked, broken_at, problem, row.id)
+                        return ChainReport(False, checked, None, problem, row.id, unverifiable)
+                    unverifiable += replay.unverifiable
 
 
-def _approval_problem(row: Approval, decision: tuple[int, str] | None) -> str | None:
-    """Why an approval approved to run does not match the audit log, or None."""
-    if decision is None:
-        return (
-            f"approval {row.id} is {row.status.value} but the audit log has no decision to run it"
-        )
-    entry_id, details_json = decision
-    details: dict[str, Any] = json.loads(details_json)
-    if details.get("kind", row.kind) != row.kind:
-        return (
-            f"approval {row.id}: its kind is {row.kind!r}, but entry {entry_id} approved "
-            f"{details.get('kind')!r}"
-        )
-    recorded = details.get("args_sha256")
-    if recorded is None:  # decided before decisions recorded the hash: nothing to compare
+Event = tuple[int, str, str]  # (entry id, event, details)
+
+
+def _histories(session: Session, approval_ids: list[int]) -> dict[int, list[Event]]:
+    """Each approval's entries, oldest first."""
+    histories: dict[int, list[Event]] = {}
+    query = (
+        select(AuditEntry.id, AuditEntry.approval_id, AuditEntry.event, AuditEntry.details_json)
+        .where(col(AuditEntry.approval_id).in_(approval_ids))
+        .order_by(col(AuditEntry.id))
+    )
+    for entry_id, approval_id, event, details_json in session.exec(query):
+        if approval_id is not None and entry_id is not None:
+            histories.setdefault(approval_id, []).append((entry_id, event, details_json))
+    return histories
+
+
+@dataclass(frozen=True)
+class Replay:
+    """What an approval's entries say: its last decision, and the status the outbox and the
+    human left it in since (None: no decision to run it)."""
+
+    decision: Event | None
+    status: ApprovalStatus | None
+    last_entry: int | None
+    ever_run: bool  # whether any decision was one to run it
+
+    @classmethod
+    def of(cls, events: list[Event]) -> Replay:
+        decision: Event | None = None
+        status: ApprovalStatus | None = None
+        last_entry: int | None = None
+        ever_run = False
+        for entry in events:
+            entry_id, event, _details = entry
+            if event in NOT_DECISIONS or event.startswith("memory_"):
+                continue  # a memory change names the approval it came from; no decision
+            last_entry = entry_id
+            if event in RUN_EVENTS:
+                status = RUN_EVENTS[event] if status is not None else None
+            else:  # a decision: queued, blocked, approved, edited, rejected, undone, …
+                decision = entry
+                status = ApprovalStatus.APPROVED if event in RUN_DECISIONS else None
+                ever_run = ever_run or event in RUN_DECISIONS
+        return cls(decision, status, last_entry, ever_run)
+
+    @property
+    def details(self) -> dict[str, Any]:
+        return json.loads(self.decision[2]) if self.decision is not None else {}
+
+    @property
+    def unverifiable(self) -> int:
+        """1 when the decision to run predates the arguments' hash."""
+        return int(self.status is not None and "args_sha256" not in self.details)
+
+    def problem(self, row: Approval) -> str | None:
+        """Why a row in a status that runs or ran does not match its entries, or None."""
+        state = row.status.value
+        if self.decision is None or not self.ever_run:
+            return f"approval {row.id} is {state} but the audit log has no decision to run it"
+        entry_id, event, _details = self.decision
+        if event not in RUN_DECISIONS:
+            return (
+                f"approval {row.id} is {state} but its last decision in the audit log is "
+                f"{event} (entry {entry_id})"
+            )
+        details = self.details
+        if details.get("kind", row.kind) != row.kind:
+            return (
+                f"approval {row.id}: its kind is {row.kind!r}, but entry {entry_id} approved "
+                f"{details.get('kind')!r}"
+            )
+        recorded = details.get("args_sha256")
+        if recorded is not None and recorded != args_digest(row.effective_args):
+            return (
+                f"approval {row.id}: its arguments are not the ones approved in entry "
+                f"{entry_id} (args_json or edited_args_json was changed after the decision)"
+            )
+        if self.status != row.status:
+            expected = self.status.value if self.status is not None else "not to run"
+            return (
+                f"approval {row.id} is {state} but the audit log says it is {expected} "
+                f"(entry {self.last_entry})"
+            )
         return None
-    if recorded != args_digest(row.effective_args):
-        return (
-            f"approval {row.id}: its arguments are not the ones approved in entry {entry_id} "
-            "(args_json or edited_args_json was changed after the decision)"
-        )
-    return None

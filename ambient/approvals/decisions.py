@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import Engine, and_, exists, not_, or_
 from sqlmodel import Session, col, select
 
-from ambient.approvals.actions import EMAIL_KINDS
 from ambient.approvals.audit import append_entry
+from ambient.approvals.kinds import KINDS
 from ambient.approvals.shown import canonical_json, compute_shown_hash
 from ambient.approvals.tables import (
     AWAITING_HUMAN,
@@ -27,9 +27,8 @@ from ambient.approvals.tables import (
     ReflectionStatus,
 )
 from ambient.core.db import is_sqlite
-from ambient.core.items import Item, ItemState
-
-NO_THREAD_STALENESS = frozenset({"memory_update"})  # about a decision, not about the thread
+from ambient.core.items import ItemState
+from ambient.core.tables import Item
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,7 @@ def refresh_hash(row: Approval) -> None:
 
 def newer_in_thread(session: Session, row: Approval) -> Item | None:
     """The newest message of the item's thread that arrived after the one last shown."""
-    if row.kind in NO_THREAD_STALENESS:
+    if not KINDS.of(row.kind).thread_bound:  # e.g. about a decision, not about the thread
         return None
     item = session.get(Item, row.item_id)
     if item is None or not item.thread_key:
@@ -160,10 +159,8 @@ def schedule_execution(row: Approval, now: datetime) -> None:
 
 
 def recipients(kind: str, args: dict[str, Any]) -> set[str]:
-    if kind not in EMAIL_KINDS:
-        return set()
-    values = [*args.get("to", []), *args.get("cc", [])]
-    return {str(value).lower() for value in values}
+    """The addresses an action writes to, lower-case (none for a kind that writes to no one)."""
+    return KINDS.of(kind).recipients(args)
 
 
 def human_recipients(row: Approval) -> frozenset[str]:
@@ -191,10 +188,6 @@ def reset_to_review(row: Approval, now: datetime) -> None:
     refresh_hash(row)
 
 
-ITEM_KINDS_EXCLUDED = frozenset({"memory_update"})
-"""Approvals that do not hold their item open (learning from a decision, not acting on it)."""
-
-
 def settle_item(session: Session, item_id: int, now: datetime) -> None:
     """The item is done once every approval of it is final, and awaiting approval if not."""
     item = session.get(Item, item_id)
@@ -203,7 +196,7 @@ def settle_item(session: Session, item_id: int, now: datetime) -> None:
     rows = list(
         session.exec(
             select(Approval).where(
-                Approval.item_id == item_id, col(Approval.kind).not_in(ITEM_KINDS_EXCLUDED)
+                Approval.item_id == item_id, col(Approval.kind).not_in(KINDS.detached())
             )
         )
     )
@@ -222,7 +215,7 @@ def settle_item(session: Session, item_id: int, now: datetime) -> None:
 
 def items_to_settle(session: Session, limit: int) -> list[int]:
     """Items still awaiting approval although every approval of theirs is final."""
-    counted = and_(col(Approval.item_id) == Item.id, col(Approval.kind).not_in(ITEM_KINDS_EXCLUDED))
+    counted = and_(col(Approval.item_id) == Item.id, col(Approval.kind).not_in(KINDS.detached()))
     still_open = and_(
         counted,
         col(Approval.status).not_in(list(FINAL)),

@@ -1,29 +1,49 @@
-"""A human's edit of an action's arguments: `--set key=value`, `--args-json`, or $EDITOR.
+"""A human's edit of an action's arguments: in $EDITOR or the TUI, `--set key=value`, `--args-json`.
 
-In the editor the arguments are TOML (multi-line strings read naturally) when TOML can hold
-them, JSON otherwise. Saving them unchanged (or emptying the file) cancels the edit.
+The editor (the CLI's and the TUI's alike) shows the action in its kind's one text form
+(``ambient.approvals.kinds.text_form``): `Name: value` headers, a blank line, the body; an
+email reads like an email. Saving it unchanged (or emptying it) cancels the edit. `--set` and
+`--args-json` stay for scripts.
 """
 
 from __future__ import annotations
 
 import json
-import shlex
-import subprocess
-import tempfile
-import tomllib
-from pathlib import Path
+from collections.abc import Collection
 from typing import Any
 
-import tomli_w
-
+from ambient.approvals.kinds import KINDS
+from ambient.core.editing import EditorError, edit_text
 from ambient.core.errors import DecisionError
 
-LIST_FIELDS = frozenset({"to", "cc", "attachments"})
+EDITOR_COMMENT = (
+    "`Name: value` lines, a blank line, then the text; lists comma-separated.\n"
+    "Lines starting with # are ignored."
+)
 
 
-def apply_sets(args: dict[str, Any], assignments: list[str]) -> dict[str, Any]:
-    """`key=value` pairs over the arguments: JSON values as JSON, a list field from
-    comma-separated text ("to=a@x.com, b@y.com"), anything else as text."""
+def draft_to_text(kind: str, args: dict[str, Any], *, comment: str = "") -> str:
+    """The editable text of a draft; `comment` goes at the top as `#` lines."""
+    return KINDS.of(kind).to_text(args, comment=comment)
+
+
+def text_to_args(kind: str, text: str) -> dict[str, Any]:
+    """Parse edited text and validate it; raises DecisionError saying what is wrong and where."""
+    return KINDS.of(kind).from_text(text)
+
+
+def normalized_args(kind: str, args: dict[str, Any]) -> dict[str, Any]:
+    """The arguments as they come back from an unchanged edit (trailing newlines settled)."""
+    return text_to_args(kind, draft_to_text(kind, args))
+
+
+def apply_sets(
+    args: dict[str, Any], assignments: list[str], list_fields: Collection[str] | None = None
+) -> dict[str, Any]:
+    """`key=value` pairs over the arguments: JSON values as JSON, a list field (`list_fields`;
+    default: any kind's) from comma-separated text ("to=a@x.com, b@y.com"), else as text."""
+    if list_fields is None:
+        list_fields = {name for kind in KINDS for name in kind.list_fields}
     changed = dict(args)
     for assignment in assignments:
         key, sep, text = assignment.partition("=")
@@ -34,7 +54,7 @@ def apply_sets(args: dict[str, Any], assignments: list[str]) -> dict[str, Any]:
             value: Any = json.loads(text)
         except json.JSONDecodeError:
             value = text
-        if key in LIST_FIELDS and isinstance(value, str):
+        if key in list_fields and isinstance(value, str):
             value = [part.strip() for part in value.split(",") if part.strip()]
         changed[key] = value
     return changed
@@ -50,47 +70,20 @@ def parse_args_json(text: str) -> dict[str, Any]:
     return value
 
 
-def _document(kind: str, approval_id: int, args: dict[str, Any]) -> tuple[str, str]:
-    header = (
-        f"# The arguments of approval {approval_id} ({kind}). Save to approve the edit;\n"
-        "# save it unchanged or empty to cancel. Lines starting with # are ignored.\n"
-    )
-    try:
-        return header + tomli_w.dumps(args, multiline_strings=True), ".toml"
-    except (TypeError, ValueError):  # e.g. null values in a webhook payload
-        return json.dumps(args, indent=2, ensure_ascii=False) + "\n", ".json"
-
-
-def _read_document(text: str, suffix: str) -> dict[str, Any] | None:
-    content = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
-    if not content.strip():
-        return None
-    try:
-        if suffix == ".toml":
-            return tomllib.loads(text)
-        value = json.loads(content)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as error:
-        raise DecisionError(f"the edited arguments do not parse: {error}") from None
-    if not isinstance(value, dict):
-        raise DecisionError("the edited arguments must be an object")
-    return value
-
-
 def edit_in_editor(
     editor: str, kind: str, approval_id: int, args: dict[str, Any]
 ) -> dict[str, Any] | None:
-    """Open the arguments in the editor; the edited arguments, or None when cancelled."""
-    text, suffix = _document(kind, approval_id, args)
-    with tempfile.TemporaryDirectory(prefix="ambient-edit-") as folder:
-        path = Path(folder) / f"approval-{approval_id}{suffix}"
-        path.write_text(text, encoding="utf-8")
-        try:
-            completed = subprocess.run([*shlex.split(editor), str(path)], check=False)
-        except OSError as error:
-            raise DecisionError(f"cannot start the editor {editor!r}: {error}") from None
-        if completed.returncode != 0:
-            raise DecisionError(f"the editor exited with {completed.returncode}: nothing decided")
-        edited = path.read_text(encoding="utf-8")
-    if edited == text:
+    """Open the action in the editor; the edited arguments (validated), or None when cancelled."""
+    comment = (
+        f"Approval {approval_id} ({kind}). Save to approve the edit; save it unchanged or\n"
+        f"empty to cancel.\n{EDITOR_COMMENT}"
+    )
+    text = draft_to_text(kind, args, comment=comment)
+    try:
+        edited = edit_text(editor, text, f"approval-{approval_id}.txt")
+    except EditorError as error:
+        raise DecisionError(f"{error}: nothing decided") from None
+    content = [line for line in edited.splitlines() if not line.startswith("#")]
+    if edited == text or not "".join(content).strip():
         return None
-    return _read_document(edited, suffix)
+    return text_to_args(kind, edited)

@@ -8,6 +8,8 @@ outcome. A hook that fails is logged and never undoes or blocks the work.
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from ambient.approvals.tables import Approval
@@ -68,6 +70,29 @@ class TracedApprovals:
             error=approval.last_error if outcome in ("failed", "dead") else None,
         )
         self.tracer.finish_if_settled(approval.item_id)
+
+
+class TracedOnFirstEvent:
+    """The approval events as steps and scores on the item's trace (``TracedApprovals``), with
+    the tracer opened on the first event: a CLI command or the TUI that decides nothing costs
+    nothing for tracing. Decisions are stored from worker threads, hence the lock."""
+
+    def __init__(self, open_tracer: Callable[[], DecisionTracer]) -> None:
+        self._open_tracer = open_tracer
+        self._traced: TracedApprovals | None = None
+        self._lock = threading.Lock()
+
+    def _events(self) -> TracedApprovals:
+        with self._lock:
+            if self._traced is None:
+                self._traced = TracedApprovals(self._open_tracer())
+            return self._traced
+
+    def decided(self, approval: Approval) -> None:
+        self._events().decided(approval)
+
+    def executed(self, approval: Approval, outcome: str) -> None:
+        self._events().executed(approval, outcome)
 
 
 def notify(events: ApprovalEvents | None, method: str, *args: Any) -> None:

@@ -7,10 +7,10 @@ from datetime import datetime
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from ambient.approvals.actions import validate_action
 from ambient.approvals.audit import append_entry
 from ambient.approvals.decisions import lock_approval, refresh_hash
 from ambient.approvals.drafts import ActionContext, DraftedAction
+from ambient.approvals.kinds import KINDS
 from ambient.approvals.policy import PolicyGate
 from ambient.approvals.provenance import Provenance
 from ambient.approvals.shown import canonical_json
@@ -38,7 +38,7 @@ def new_approval(
         provenance=provenance,
     )
     try:
-        args = validate_action(draft.kind, draft.args)
+        args = KINDS.validate(draft.kind, draft.args)
     except DecisionError:
         args = draft.args  # kept as drafted; the row is blocked with the reason
     row = Approval(

@@ -15,6 +15,7 @@ from ambient.approvals.executors import ExecutionResult
 from ambient.approvals.shown import canonical_json
 from ambient.approvals.tables import Approval, ApprovalStatus
 from ambient.core.config import OutboxSettings
+from ambient.core.processing import describe_error
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +26,7 @@ Outcome = Callable[[Approval, datetime], tuple[str, dict[str, Any]]]
 
 
 def error_text(error: BaseException) -> str:
-    text = str(error).strip()
-    return (f"{type(error).__name__}: {text}" if text else type(error).__name__)[:MAX_ERROR_CHARS]
+    return describe_error(error)[:MAX_ERROR_CHARS]
 
 
 def backoff(settings: OutboxSettings, attempts: int) -> timedelta:

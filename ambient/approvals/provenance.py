@@ -18,9 +18,7 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from ambient.approvals.actions import EMAIL_KINDS
 from ambient.approvals.drafts import ActionContext
 
 MEMORY_PASSAGE_CHARS = 40  # private_memory_in_draft: this much of a memory passage, verbatim
@@ -71,13 +69,6 @@ def excerpt(passage: str) -> str:
     return f'"{passage[:EXCERPT_CHARS].rstrip()}…"'
 
 
-def email_texts(kind: str, args: dict[str, Any]) -> list[str]:
-    """The text an email kind sends (its subject and body); nothing for other kinds."""
-    if kind not in EMAIL_KINDS:
-        return []
-    return [value for key in ("subject", "body") if isinstance(value := args.get(key), str)]
-
-
 @dataclass(frozen=True)
 class Provenance:
     """What the gate knows about a draft beyond its arguments (empty: nothing known)."""
@@ -110,9 +101,10 @@ class Provenance:
         )
 
 
-def trace_provenance(kind: str, args: dict[str, Any], context: ActionContext) -> Provenance:
-    """The provenance of one draft, from the item and the memory text its run read."""
-    texts = email_texts(kind, args)
+def trace_provenance(texts: Sequence[str], context: ActionContext) -> Provenance:
+    """The provenance of one draft, from the item and the memory text its run read; `texts`
+    are what the draft sends to others (its kind's ``outgoing_texts``: an email's subject and
+    body; none for a note)."""
     memory: Sequence[str] = ()
     message: Sequence[str] = ()
     if texts:

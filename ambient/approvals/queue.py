@@ -29,6 +29,7 @@ from ambient.approvals.decisions import (
 )
 from ambient.approvals.drafts import ActionContext, DraftedAction
 from ambient.approvals.events import ApprovalEvents, notify
+from ambient.approvals.kinds import KINDS
 from ambient.approvals.policy import PolicyGate
 from ambient.approvals.provenance import trace_provenance
 from ambient.approvals.shown import compute_shown_hash
@@ -74,7 +75,10 @@ class ApprovalQueue:
         now = self.clock.now()
         rows: builtins.list[Approval] = []
         # outside the write transaction: comparing texts takes a moment for a long message
-        traced = [(draft, trace_provenance(draft.kind, draft.args, context)) for draft in drafts]
+        traced = [
+            (draft, trace_provenance(KINDS.of(draft.kind).outgoing_texts(draft.args), context))
+            for draft in drafts
+        ]
         with write_session(self.engine) as session:
             for draft, provenance in traced:
                 row = intake.new_approval(

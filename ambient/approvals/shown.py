@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
 from ambient.approvals.tables import Approval
+from ambient.core.diffs import sha256_text
 
 
 def canonical_json(value: Any) -> str:
     """One text per value: sorted keys, no spaces, UTF-8 as is."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
-def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def shown_payload(approval: Approval) -> dict[str, Any]:

@@ -23,8 +23,8 @@ from sqlalchemy import Enum, Index, Text
 from sqlmodel import Field, SQLModel
 
 from ambient.approvals.provenance import Provenance
-from ambient.core.db import UTCDateTime
-from ambient.core.items import enum_values
+from ambient.core.db import UTCDateTime, enum_values
+from ambient.core.tables import Item
 
 
 class ApprovalStatus(StrEnum):
@@ -87,7 +87,7 @@ class Approval(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    item_id: int = Field(foreign_key="item.id")
+    item_id: int = Field(foreign_key=f"{Item.__tablename__}.id")
     parent_id: int | None = Field(default=None, foreign_key="approval.id")
     kind: str = Field(max_length=50)
     tool_call_id: str = Field(default="", max_length=200)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from ambient.approvals.tables import ApprovalStatus
 from ambient.cli.output import console
 
 if TYPE_CHECKING:
@@ -14,72 +15,58 @@ if TYPE_CHECKING:
 def _cmd_approvals(args: argparse.Namespace, runtime: Runtime) -> int:
     import os
 
-    from ambient.approvals.commands import open_commands
+    from ambient.cli.approvals_commands import open_commands
+    from ambient.core.editing import editor_command
 
     command, as_json = args.approvals_command, args.json
-    with open_commands(
-        runtime.settings, runtime.secrets, runtime.engine, runtime.clock, console
-    ) as commands:
-        if command == "list":
-            return commands.list_approvals(args.status, args.limit, as_json=as_json)
-        if command == "show":
-            return commands.show(args.id, as_json=as_json)
-        if command == "approve":
-            return commands.approve(args.ids, args.hash, ack=args.ack, as_json=as_json)
-        if command == "reject":
-            return commands.reject(args.ids, args.hash, args.reason, as_json=as_json)
-        if command == "ignore":
-            return commands.ignore(args.ids, args.hash, as_json=as_json)
-        if command == "feedback":
-            return commands.feedback(args.id, args.hash, args.message, as_json=as_json)
-        if command == "edit":
-            return commands.edit(
-                args.id,
-                args.hash,
-                assignments=args.set,
-                args_json=args.args_json,
-                editor=os.environ.get("VISUAL") or os.environ.get("EDITOR"),
-                ack=args.ack,
-                as_json=as_json,
-            )
-        if command == "undo":
-            return commands.undo(args.id, as_json=as_json)
-        if command == "delivered":
-            return commands.delivered(args.id, as_json=as_json)
-        return commands.retry(args.id, as_json=as_json)
+    commands = open_commands(runtime, console)
+    if command == "list":
+        return commands.list_approvals(args.status, args.limit, as_json=as_json)
+    if command == "show":
+        return commands.show(args.id, as_json=as_json)
+    if command == "approve":
+        return commands.approve(args.ids, args.hash, ack=args.ack, as_json=as_json)
+    if command == "reject":
+        return commands.reject(args.ids, args.hash, args.reason, as_json=as_json)
+    if command == "ignore":
+        return commands.ignore(args.ids, args.hash, as_json=as_json)
+    if command == "feedback":
+        return commands.feedback(args.id, args.hash, args.message, as_json=as_json)
+    if command == "edit":
+        return commands.edit(
+            args.id,
+            args.hash,
+            assignments=args.set,
+            args_json=args.args_json,
+            editor=editor_command(os.environ),
+            ack=args.ack,
+            as_json=as_json,
+        )
+    if command == "undo":
+        return commands.undo(args.id, as_json=as_json)
+    if command == "delivered":
+        return commands.delivered(args.id, as_json=as_json)
+    return commands.retry(args.id, as_json=as_json)
 
 
 def _cmd_log(args: argparse.Namespace, runtime: Runtime) -> int:
-    from ambient.approvals.commands import open_commands
+    from ambient.cli.approvals_commands import open_commands
 
-    with open_commands(
-        runtime.settings, runtime.secrets, runtime.engine, runtime.clock, console
-    ) as commands:
-        return commands.log(
-            args.approval,
-            args.item,
-            args.limit,
-            verify=args.verify,
-            as_json=args.json,
-            verbose=args.verbose,
-        )
+    commands = open_commands(runtime, console)
+    return commands.log(
+        args.approval,
+        args.item,
+        args.limit,
+        verify=args.verify,
+        as_json=args.json,
+        verbose=args.verbose,
+    )
 
 
 def add_approvals_commands(subparsers: Any) -> None:
     approvals = subparsers.add_parser("approvals", help="review and decide drafted actions")
     sub = approvals.add_subparsers(dest="approvals_command", required=True)
-    statuses = [
-        "pending",
-        "blocked",
-        "approved",
-        "executing",
-        "executed",
-        "failed",
-        "dead",
-        "feedback",
-        "rejected",
-        "ignored",
-    ]
+    statuses = [status.value for status in ApprovalStatus]
     listing = sub.add_parser("list", help="approvals waiting for you (or --status …)")
     listing.add_argument("--status", action="append", choices=statuses, help="repeatable")
     listing.add_argument("--limit", type=int, default=100)

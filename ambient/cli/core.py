@@ -21,7 +21,8 @@ def _cmd_init(args: argparse.Namespace, runtime: Runtime) -> int:
     settings = runtime.settings
     from ambient.home import initialise
 
-    report = initialise(settings, samples=not args.no_samples and settings.seed_samples)
+    samples = not args.no_samples and settings.seed_samples
+    report = initialise(settings, runtime.memory, lambda: runtime.engine, samples=samples)
     if args.json:
         print_json(
             {
@@ -45,16 +46,7 @@ def _cmd_init(args: argparse.Namespace, runtime: Runtime) -> int:
 
 
 def _cmd_run(args: argparse.Namespace, runtime: Runtime) -> int:
-    from ambient.daemon.runner import run_daemon
-
-    return run_daemon(
-        runtime.settings,
-        runtime.secrets,
-        once=args.once,
-        log_level=args.log_level,
-        log_format=args.log_format,
-        clock=runtime.clock,
-    )
+    return runtime.serve(once=args.once, log_level=args.log_level, log_format=args.log_format)
 
 
 def _source_json(counts: dict[str, int], polled: Any) -> dict[str, Any]:
@@ -68,11 +60,9 @@ def _source_json(counts: dict[str, int], polled: Any) -> dict[str, Any]:
 
 
 def _cmd_status(args: argparse.Namespace, runtime: Runtime) -> int:
-    from ambient.core.ledger import Ledger
     from ambient.daemon.health import read_health
 
-    settings, engine = runtime.settings, runtime.engine
-    ledger = Ledger(engine, runtime.clock, settings.worker)
+    settings, engine, ledger = runtime.settings, runtime.engine, runtime.ledger
     counts = ledger.counts()
     sources = ledger.source_states()
     health = read_health(engine, runtime.clock)
@@ -181,10 +171,8 @@ def _print_item(item: dict[str, Any]) -> None:
 
 def _cmd_items(args: argparse.Namespace, runtime: Runtime) -> int:
     from ambient.core.items import ItemState
-    from ambient.core.ledger import Ledger
 
-    settings = runtime.settings
-    ledger = Ledger(runtime.engine, runtime.clock, settings.worker)
+    ledger = runtime.ledger
     if args.items_command == "retry":
         for item_id in args.ids:
             ledger.retry(item_id)
@@ -195,13 +183,10 @@ def _cmd_items(args: argparse.Namespace, runtime: Runtime) -> int:
                 console.print(f"item {item_id} queued again")
         return 0
     if args.items_command == "show":
-        from ambient.approvals.wiring import build_queue
-
         item = _item_summary(ledger.get(args.id))
-        queue = build_queue(settings, runtime.engine, runtime.clock)
         item["approvals"] = [
             {"id": row.id, "kind": row.kind, "status": row.status.value}
-            for row in queue.list(item_id=args.id)
+            for row in runtime.queue.list(item_id=args.id)
         ]
         if args.json:
             print_json(item)

@@ -16,7 +16,7 @@ def _cmd_eval_export(args: argparse.Namespace, runtime: Runtime) -> int:
     from ambient.evals.export import run_eval_export
 
     report = run_eval_export(
-        runtime.settings, runtime.secrets, runtime.clock, dataset=args.dataset, path=args.output
+        runtime.engine, runtime.tracing, runtime.settings, dataset=args.dataset, path=args.output
     )
     if args.json:
         print_json(report.as_json())

@@ -1,4 +1,7 @@
-"""`ambient` commands: memory: the files the agent reads and learns into."""
+"""`ambient` commands: memory: the files the agent reads and learns into.
+
+What a command prints with ``--json`` has stable keys: scripts read them.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +11,44 @@ from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
-from ambient.cli.output import console, print_json
+from ambient.cli.output import console, error_console, print_json
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ambient.memory.audit import MemoryAudit
+    from ambient.memory.history import MemoryCommit, MemoryHistory
+    from ambient.memory.store import MemoryStore
     from ambient.runtime import Runtime
 
 
-def _memory_list(args: argparse.Namespace, store: Any) -> int:
-    from ambient.memory import commands
+def _listing(store: MemoryStore) -> dict[str, Any]:
+    from ambient.memory.history import MemoryHistory, git_available
 
-    listing = commands.list_files(store)
+    history = MemoryHistory(store.folder)
+    files = [
+        {
+            "file": row.name,
+            "status": row.status,
+            "size": row.size,
+            "tokens": row.tokens,
+            "modified": row.modified.isoformat() if row.modified else None,
+            "error": row.error,
+        }
+        for row in store.status()
+    ]
+    pending = history.has_changes() if history.is_repository and git_available() else None
+    return {
+        "folder": str(store.folder),
+        "folder_exists": store.folder.is_dir(),
+        "history": history.is_repository,
+        "uncommitted_edits": pending,
+        "files": files,
+    }
+
+
+def _memory_list(args: argparse.Namespace, store: MemoryStore) -> int:
+    listing = _listing(store)
     if args.json:
         print_json(listing)
         return 0
@@ -36,23 +66,97 @@ def _memory_list(args: argparse.Namespace, store: Any) -> int:
     return 0
 
 
-def _audit(runtime: Runtime) -> MemoryAudit:
-    """Memory changes made from the CLI are audit entries, as `cli:<user>`."""
-    import getpass
+def _file(store: MemoryStore, file: str) -> dict[str, Any]:
+    memory_file = store.load(file)
+    return {
+        "file": memory_file.name,
+        "text": memory_file.text,
+        "sha256": memory_file.sha256,
+        "tokens": memory_file.tokens,
+        "headings": [
+            {"level": heading.level, "title": heading.title, "line": heading.line}
+            for heading in memory_file.headings
+        ],
+    }
 
-    from ambient.memory.audit import MemoryAudit
 
-    return MemoryAudit(runtime.engine, runtime.clock, f"cli:{getpass.getuser()}")
+def _commit(commit: MemoryCommit, history: MemoryHistory, patch: bool) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "revision": commit.revision,
+        "short": commit.short,
+        "committed_at": commit.committed_at.isoformat(),
+        "author": commit.author,
+        "subject": commit.subject,
+        "body": commit.body,
+        "files": list(commit.files),
+    }
+    if patch:
+        entry["diff"] = history.show(commit.revision)
+    return entry
+
+
+def _log(folder: Path, limit: int, file: str | None, patch: bool) -> list[dict[str, Any]]:
+    from ambient.memory.history import MemoryHistory
+    from ambient.memory.names import normalise_name
+
+    history = MemoryHistory(folder)
+    name = normalise_name(file) if file else None
+    return [_commit(commit, history, patch) for commit in history.log(limit=limit, file=name)]
+
+
+def _undo(folder: Path, revision: str | None, audit: MemoryAudit | None) -> dict[str, Any]:
+    """Revert `revision`, or ambient's newest change not undone yet (never the user's edit)."""
+    from ambient.memory.history import MemoryHistory
+
+    history = MemoryHistory(folder, audit)
+    return _commit(history.undo(revision), history, patch=True)
+
+
+LATER = "its audit entry will be written later (by the next memory command or daemon pass)"
+
+
+def _audit(runtime: Runtime, *, quiet: bool = False) -> MemoryAudit | None:
+    """Memory changes made from the CLI are audit entries, as `cli:<user>`; first, the entries
+    earlier runs lost are entered. None when the database cannot be reached: the git part of
+    a command is done all the same, with a warning (unless `quiet`)."""
+    from ambient.memory.audit import DATABASE_ERRORS
+    from ambient.memory.history import MemoryHistory
+
+    try:
+        audit = runtime.memory_audit  # in the runtime's actor's name: `cli:<user>`
+    except DATABASE_ERRORS as error:
+        if not quiet:
+            error_console.print(
+                f"[yellow]warning:[/] the database cannot be reached ({error}): a memory "
+                f"change is made all the same, and {LATER}",
+                highlight=False,
+            )
+        return None
+    history = MemoryHistory(runtime.settings.memory_dir)
+    if history.is_repository:
+        with history.locked():
+            audit.catch_up(history)
+    return audit
+
+
+def _warn_deferred(audit: MemoryAudit | None) -> None:
+    """Say so when the change is committed but its audit entry could not be written."""
+    if audit is not None and audit.deferred:
+        error_console.print(
+            f"[yellow]warning:[/] the audit log did not take the entry for "
+            f"{', '.join(revision[:10] for revision in audit.deferred)}: {LATER}",
+            highlight=False,
+        )
 
 
 def _memory_log(args: argparse.Namespace, runtime: Runtime) -> int:
-    from ambient.memory import commands
-
     settings = runtime.settings
+    audit = _audit(runtime, quiet=args.memory_command == "log")
     if args.memory_command == "undo":
-        entries = [commands.undo(settings.memory_dir, args.revision, _audit(runtime))]
+        entries = [_undo(settings.memory_dir, args.revision, audit)]
+        _warn_deferred(audit)
     else:
-        entries = commands.log(settings.memory_dir, args.limit, args.file, args.patch)
+        entries = _log(settings.memory_dir, args.limit, args.file, args.patch)
     if args.json:
         print_json(entries[0] if args.memory_command == "undo" else entries)
         return 0
@@ -69,30 +173,33 @@ def _memory_log(args: argparse.Namespace, runtime: Runtime) -> int:
 def _cmd_memory(args: argparse.Namespace, runtime: Runtime) -> int:
     import os
 
-    from ambient.memory import commands
-    from ambient.memory.store import MemoryStore
+    from ambient.core.editing import editor_command
+    from ambient.memory.editing import edit_file
 
-    settings = runtime.settings
-    store, command = MemoryStore(settings.memory_dir), args.memory_command
+    store, command = runtime.memory, args.memory_command
     if command == "list":
         return _memory_list(args, store)
     if command in ("log", "undo"):
         return _memory_log(args, runtime)
     if command == "show":
-        shown = commands.show_file(store, args.file)
+        shown = _file(store, args.file)
         print_json(shown) if args.json else sys.stdout.write(shown["text"])
         return 0
     if command == "search":
-        hits = commands.search(store, args.query, args.limit)
+        hits = [
+            {"file": hit.file, "line": hit.line, "text": hit.text}
+            for hit in store.search(args.query, limit=args.limit)
+        ]
         lines = [f"{hit['file']}:{hit['line']}: {hit['text']}" for hit in hits]
         print_json(hits) if args.json else sys.stdout.write("".join(f"{x}\n" for x in lines))
         return 0 if hits else 1
-    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
-    edited = commands.edit_file(store, args.file, editor, _audit(runtime))
+    audit = _audit(runtime)
+    edited = edit_file(store, args.file, editor_command(os.environ), audit)
+    _warn_deferred(audit)
     if args.json:
-        print_json(edited)
+        print_json({"file": edited.file, "changed": edited.changed, "revision": edited.revision})
     else:
-        console.print(f"{edited['file']}: " + ("saved" if edited["changed"] else "unchanged"))
+        console.print(f"{edited.file}: " + ("saved" if edited.changed else "unchanged"))
     return 0
 
 

@@ -16,9 +16,7 @@ if TYPE_CHECKING:
 def _cmd_triage(args: argparse.Namespace, runtime: Runtime) -> int:
     from ambient.agent.dry_run import dry_run, render_text
 
-    report = asyncio.run(
-        dry_run(Path(args.file), runtime.settings, runtime.secrets, clock=runtime.clock)
-    )
+    report = asyncio.run(dry_run(Path(args.file), runtime.untraced_agent, runtime.policy))
     if args.json:
         print_json(report.as_json())
     else:

@@ -12,9 +12,10 @@ if TYPE_CHECKING:
 def _cmd_tui(args: argparse.Namespace, runtime: Runtime) -> int:
     import os
 
+    from ambient.core.editing import editor_command
     from ambient.tui.app import run_tui
 
-    editor = args.editor or os.environ.get("VISUAL") or os.environ.get("EDITOR") or None
+    editor = args.editor or editor_command(os.environ)
     return run_tui(runtime, editor=editor)
 
 

@@ -19,7 +19,7 @@ from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from dotenv import dotenv_values
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from ambient.core.errors import ConfigError
@@ -124,25 +124,6 @@ class MemorySettings(Section):
     reflection_budget_tokens: int = Field(default=4_000, ge=500)  # memory shown to reflection
 
 
-DEFAULT_POLICY_RULES: dict[str, Literal["block", "warn"]] = {
-    "reply_outside_thread": "block",
-    "send_outside_thread": "warn",
-    "denied_domain": "block",
-    "domain_not_allowed": "block",
-    "too_many_recipients": "block",
-    "body_too_large": "block",
-    "attachments": "block",
-    "webhook_not_allowed": "block",
-    "note_path_outside": "block",
-    "note_exists": "warn",
-    "memory_path_outside": "block",
-    "reply_to_mismatch": "warn",  # a reply to someone other than the message's From
-    "private_memory_in_draft": "warn",  # private memory text, verbatim, to someone else
-    "copied_from_message": "warn",  # the message's own text copied into a new email
-}
-"""Every rule of the policy gate (ambient.approvals.policy) and what it does by default."""
-
-
 class PolicySettings(Section):
     """Deterministic checks on every action (see ambient.approvals.policy)."""
 
@@ -153,17 +134,9 @@ class PolicySettings(Section):
     max_attachments: int = Field(default=0, ge=0)
     max_recipients: int = Field(default=10, ge=1)
     max_attachment_bytes: int = Field(default=10 * 1024 * 1024, ge=0)  # all attachments together
-    # per rule: "block" refuses the action, "warn" needs an explicit acknowledgement
+    # per rule: "block" refuses the action, "warn" needs an explicit acknowledgement; the
+    # rules are the action kinds', so the gate checks the names (PolicyGate)
     rules: dict[str, Literal["block", "warn"]] = Field(default_factory=dict)
-
-    @field_validator("rules")
-    @classmethod
-    def _known_rules(cls, rules: dict[str, str]) -> dict[str, str]:
-        unknown = sorted(set(rules) - set(DEFAULT_POLICY_RULES))
-        if unknown:
-            known = ", ".join(DEFAULT_POLICY_RULES)
-            raise ValueError(f"unknown rule {unknown[0]!r} (known: {known})")
-        return rules
 
 
 class ApprovalSettings(Section):
@@ -289,24 +262,35 @@ class Settings(BaseSettings):
         return self.model or "local (bundled SmolLM2-135M)"
 
 
-# Variables that hold a secret whatever the config says: passwords, tokens, API keys and
-# anything called a secret (LANGFUSE_SECRET_KEY, OPENAI_API_KEY, GITHUB_TOKEN, PGPASSWORD, …).
-SECRET_NAME = re.compile(
-    r"(PASSWORD|PASSWD|PASSPHRASE)$"
-    r"|(^|_)(PASS|PW|TOKEN|KEY|APIKEY|COOKIE)$"
-    r"|(^|_)SECRET",
-    re.IGNORECASE,
-)
-# ...but never one that names a place (PWD, OLDPWD, GITHUB_TOKEN_FILE, SSH_AUTH_SOCK hold paths)
-# or a public key (LANGFUSE_PUBLIC_KEY goes out in every request header by design)
+# Variables that hold a secret whatever the config says: a name with one of these words as one
+# of its `_`-separated parts, anywhere (LANGFUSE_SECRET_KEY, OPENAI_API_KEY_2, GITHUB_TOKEN_RO,
+# SMTP_PASSWORD_WORK, SMTP_AUTH, AZURE_CREDENTIALS, AWS_SESSION_TOKEN, …), or a part that ends
+# in a password word (PGPASSWORD).
+SECRET_WORDS = frozenset(
+    {
+        "PASS", "PASSWD", "PASSWORD", "PASSPHRASE", "PW", "PWD",
+        "SECRET", "SECRETS", "TOKEN", "TOKENS", "KEY", "KEYS", "APIKEY",
+        "CREDENTIAL", "CREDENTIALS", "CREDS", "AUTH", "PRIVATE", "COOKIE", "COOKIES", "SESSION",
+    }
+)  # fmt: skip
+SECRET_WORD_ENDINGS = ("PASSWORD", "PASSWD", "PASSPHRASE", "APIKEY")
+# ...but never one that names a place (PWD, OLDPWD, GITHUB_TOKEN_FILE, SSH_AUTH_SOCK hold paths),
+# a public key (LANGFUSE_PUBLIC_KEY goes out in every request header by design), or a desktop
+# session's ordinary variables (DESKTOP_SESSION=gnome must not redact the word "gnome")
 NOT_SECRET_NAME = re.compile(
-    r"^(OLD)?PWD$|PUBLIC_KEY$|_(FILE|PATH|DIR|HOME|SOCK|SOCKET|URL|HOST)$", re.IGNORECASE
+    r"^(OLD)?PWD$|_PUBLIC_KEY$"
+    r"|_(FILE|PATH|DIR|HOME|SOCK|SOCKET|URL|HOST|PORT|ADDRESS|USER|USERNAME|TYPE|TIMEOUT)$"
+    r"|^(DESKTOP_SESSION|SESSION_MANAGER|XDG_SESSION_(CLASS|DESKTOP))$",
+    re.IGNORECASE,
 )
 
 
 def is_secret_name(name: str) -> bool:
-    """Whether a variable's name says it holds a secret (see SECRET_NAME)."""
-    return bool(SECRET_NAME.search(name)) and not NOT_SECRET_NAME.search(name)
+    """Whether a variable's name says it holds a secret (see SECRET_WORDS)."""
+    if NOT_SECRET_NAME.search(name):
+        return False
+    parts = name.upper().split("_")
+    return any(part in SECRET_WORDS or part.endswith(SECRET_WORD_ENDINGS) for part in parts)
 
 
 def configured_secret_names(settings: Settings) -> set[str]:
@@ -437,10 +421,11 @@ def _environment_value(name: str, path: list[str], value: str) -> Any:
         return value
     try:
         return json.loads(value)
-    except json.JSONDecodeError as error:
+    except json.JSONDecodeError as error:  # the value is never echoed: it may hold a secret
         raise ConfigError(
             f'environment: {name}: expected JSON, a list like ["a", "b"] or a table '
-            f'like {{"key": "value"}}, got {value!r} ({error.msg})'
+            f'like {{"key": "value"}}; not valid JSON: {error.msg} at line {error.lineno} '
+            f"column {error.colno}"
         ) from None
 
 

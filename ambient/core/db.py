@@ -8,6 +8,7 @@ import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,11 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return None if value is None else utc(value)
+
+
+def enum_values(enum: type[StrEnum]) -> list[str]:
+    """Store enums by their values ("awaiting_approval"), the words a user sees."""
+    return [member.value for member in enum]
 
 
 def is_sqlite(engine: Engine) -> bool:

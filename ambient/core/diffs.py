@@ -6,6 +6,10 @@ edited other parts of the file, and fails with :class:`DiffConflict` when they t
 lines it changes. Parsing is forgiving about what models get wrong without changing meaning:
 hunk counts are recomputed from the body, a blank line in a hunk is a blank context line,
 ``--- / +++`` headers are optional.
+
+Beside them, the two helpers every change shown or checked elsewhere uses: :func:`text_diff`
+(a change shown to a human: an edited draft, its arguments) and :func:`sha256_text` (the hash
+a text is known by: a diff's base, the row a human was shown).
 """
 
 from __future__ import annotations
@@ -240,6 +244,16 @@ def make_diff(name: str, old: str, new: str, context: int = 3) -> str:
         old_lines, new_lines, fromfile=f"a/{name}", tofile=f"b/{name}", n=context, lineterm=""
     )
     return "\n".join(body) + "\n"
+
+
+def text_diff(
+    before: str, after: str, labels: tuple[str, str] = ("before", "after"), context: int = 3
+) -> str:
+    """A unified diff of two texts by line, `labels` naming each side (empty: no change)."""
+    lines = difflib.unified_diff(
+        before.splitlines(), after.splitlines(), *labels, n=context, lineterm=""
+    )
+    return "\n".join(lines)
 
 
 @dataclass(frozen=True)

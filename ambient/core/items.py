@@ -1,4 +1,7 @@
-"""The item ledger's tables: what came in, its state, and the raw bytes kept for recovery."""
+"""What an item is before and beside its row: what a source hands in, and its states.
+
+The ledger's tables are in :mod:`ambient.core.tables`.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +9,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
-
-from sqlalchemy import Column, Enum, Index, LargeBinary, UniqueConstraint
-from sqlmodel import Field, SQLModel
-
-from ambient.core.db import UTCDateTime
 
 
 class ItemState(StrEnum):
@@ -20,11 +18,6 @@ class ItemState(StrEnum):
     DONE = "done"
     FAILED = "failed"
     QUARANTINED = "quarantined"
-
-
-def enum_values(enum: type[StrEnum]) -> list[str]:
-    """Store enums by their values ("awaiting_approval"), the words a user sees."""
-    return [member.value for member in enum]
 
 
 FINAL_STATES = frozenset({ItemState.DONE, ItemState.QUARANTINED})
@@ -42,73 +35,3 @@ class InboundItem:
     received_at: datetime | None = None
     parse_error: str | None = None  # set when the source already knows the bytes are unusable
     metadata: dict[str, Any] = field(default_factory=dict)
-
-
-class Item(SQLModel, table=True):
-    __tablename__ = "item"
-    __table_args__ = (
-        UniqueConstraint("source", "key", name="uq_item_source_key"),
-        Index("ix_item_state_next_attempt", "state", "next_attempt_at"),
-        Index("ix_item_message_id", "message_id"),
-        Index("ix_item_thread_key", "thread_key"),
-    )
-
-    id: int | None = Field(default=None, primary_key=True)
-    source: str = Field(max_length=200)
-    key: str = Field(max_length=1000)
-    kind: str = Field(default="email", max_length=50)
-    state: ItemState = Field(
-        default=ItemState.NEW,
-        sa_type=Enum(ItemState, native_enum=False, length=30, values_callable=enum_values),
-    )
-    message_id: str | None = Field(default=None, max_length=1000)
-    thread_key: str | None = Field(default=None, max_length=1000)
-    subject: str = Field(default="", max_length=2000)
-    sender: str = Field(default="", max_length=1000)
-    received_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    created_at: datetime = Field(sa_type=UTCDateTime)
-    updated_at: datetime = Field(sa_type=UTCDateTime)
-    attempts: int = 0
-    last_error: str | None = None
-    next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    lease_owner: str | None = Field(default=None, max_length=200)
-    lease_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    triage_json: str | None = None
-    trace_id: str | None = Field(default=None, max_length=64)
-    metadata_json: str = "{}"
-
-
-class ItemContent(SQLModel, table=True):
-    """The raw bytes of an item, apart from the row so listing stays light."""
-
-    __tablename__ = "item_content"
-
-    item_id: int = Field(foreign_key="item.id", primary_key=True, ondelete="CASCADE")
-    raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-
-
-class SourceState(SQLModel, table=True):
-    """When each source last polled, whether it worked, and its cursor (e.g. UIDVALIDITY)."""
-
-    __tablename__ = "source_state"
-
-    name: str = Field(primary_key=True, max_length=200)
-    last_poll_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    last_ok_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    last_error: str | None = None
-    polls: int = 0
-    cursor_json: str = "{}"
-
-
-class Heartbeat(SQLModel, table=True):
-    """One row per running daemon process; the TUI and `ambient status` read it."""
-
-    __tablename__ = "heartbeat"
-
-    process: str = Field(primary_key=True, max_length=200)  # host:pid
-    started_at: datetime = Field(sa_type=UTCDateTime)
-    beat_at: datetime = Field(sa_type=UTCDateTime)
-    stopped_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    model: str = ""
-    version: str = ""
-    status: str = ""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,9 +26,10 @@ from ambient.core.config import WorkerSettings
 from ambient.core.db import is_sqlite, read_session, write_session
 from ambient.core.errors import DecisionError, NotFoundError
 from ambient.core.ids import trace_id_for_item
-from ambient.core.items import InboundItem, Item, ItemContent, ItemState, SourceState
+from ambient.core.items import InboundItem, ItemState
 from ambient.core.leases import LEASE_ENDED, holder_is_dead
 from ambient.core.message import UnparseableMessage, summarize_headers
+from ambient.core.tables import Item, ItemContent, SourceState
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,19 @@ def _chunks(values: list[str], size: int = 500) -> Iterator[list[str]]:
     """Slices small enough for an IN (...) list on every backend."""
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+def first_items_by_message_id(session: Any, message_ids: Collection[str]) -> dict[str, int]:
+    """The first item holding each of these Message-IDs, from any source (the dedup rule)."""
+    known: dict[str, int] = {}
+    for chunk in _chunks(sorted(set(message_ids))):
+        rows = session.exec(
+            select(Item.message_id, func.min(Item.id))
+            .where(col(Item.message_id).in_(chunk))
+            .group_by(Item.message_id)
+        )
+        known.update({message_id: item_id for message_id, item_id in rows})
+    return known
 
 
 def _backoff(settings: WorkerSettings, attempts: int) -> timedelta:
@@ -128,7 +142,7 @@ class Ledger:
         described = [_describe(inbound) for inbound in items]  # parse outside the write lock
         with write_session(self.engine) as session:
             existing = self._existing(session, items)
-            known_ids = self._known_message_ids(
+            known_ids = first_items_by_message_id(
                 session, [str(f.get("message_id")) for f, _ in described if f.get("message_id")]
             )
             for inbound, (fields, problem) in zip(items, described, strict=True):
@@ -194,18 +208,6 @@ class Ledger:
                 for item_id, key, state in rows:
                     found[(source, key)] = (item_id, ItemState(state))
         return found
-
-    @staticmethod
-    def _known_message_ids(session: Any, message_ids: list[str]) -> dict[str, int]:
-        known: dict[str, int] = {}
-        for chunk in _chunks(message_ids):
-            rows = session.exec(
-                select(Item.message_id, func.min(Item.id))
-                .where(col(Item.message_id).in_(chunk))
-                .group_by(Item.message_id)
-            )
-            known.update({message_id: item_id for message_id, item_id in rows})
-        return known
 
     # ---- claims and leases --------------------------------------------------------------
     def _claimable(self, now: datetime) -> Any:
@@ -499,9 +501,8 @@ class Ledger:
             finally:
                 handle.close()
 
-    def record_poll(
-        self, source: str, *, error: str | None = None, cursor: dict[str, Any] | None = None
-    ) -> None:
+    def record_poll(self, source: str, *, error: str | None = None) -> None:
+        """Count a poll and its outcome (the source's cursor is its own: `sources.state`)."""
         now = self.clock.now()
         with write_session(self.engine) as session:
             row = session.get(SourceState, source) or SourceState(name=source)
@@ -510,14 +511,7 @@ class Ledger:
             row.last_error = error
             if error is None:
                 row.last_ok_at = now
-            if cursor is not None:
-                row.cursor_json = json.dumps(cursor)
             session.add(row)
-
-    def source_cursor(self, source: str) -> dict[str, Any]:
-        with read_session(self.engine) as session:
-            row = session.get(SourceState, source)
-            return json.loads(row.cursor_json) if row is not None else {}
 
     def source_states(self) -> list[SourceState]:
         with read_session(self.engine) as session:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -13,14 +11,11 @@ from sqlmodel import col, select
 from ambient import __version__
 from ambient.core.clock import Clock
 from ambient.core.db import read_session, write_session
-from ambient.core.items import Heartbeat
 from ambient.core.leases import holder_is_dead
+from ambient.core.leases import process_name as process_name  # machine:pid, judged like a lease
+from ambient.daemon.tables import Heartbeat
 
 ALIVE_WITHIN = timedelta(seconds=30)
-
-
-def process_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass(frozen=True)
@@ -64,7 +59,7 @@ class HeartbeatRecorder:
 
 def read_health(engine: Engine, clock: Clock) -> DaemonHealth:
     """The most recent heartbeat: alive if it beat recently, has not said it stopped, and its
-    process is not known to be gone (a PID on this host that no longer exists)."""
+    process is not known to be gone (a PID of this machine that no longer exists)."""
     with read_session(engine) as session:
         row = session.exec(select(Heartbeat).order_by(col(Heartbeat.beat_at).desc())).first()
     if row is None:

@@ -1,12 +1,13 @@
 """SIGHUP: re-read the configuration and memory, apply them to the running daemon.
 
-Nothing in flight is dropped: everything new is built first (off the event loop), and only a
-configuration that loads and builds completely is applied; a broken one is logged with its error
-and the running configuration stays. Applied live: sources (added, removed, changed — unchanged
-ones keep their connection), worker settings (concurrency, intervals, backoff), the item
-processor (model, agent, policy, secrets; rebuilt only when those changed), the log level, and
-the memory folder, which is re-read and summarised in the log. The database location needs a
-restart (logged).
+Nothing in flight is dropped: everything new is built first (off the event loop), by a new
+runtime of the new configuration on the same database and tracing (``DaemonRuntime.reloaded``),
+and only a configuration that loads and builds completely is applied; a broken one is logged
+with its error and the running configuration stays. Applied live: sources (added, removed,
+changed — unchanged ones keep their connection), worker settings (concurrency, intervals,
+backoff), the item processor (model, agent, policy, secrets; rebuilt only when those changed),
+the log level, and the memory folder, which is re-read and summarised in the log. The database
+location needs a restart (logged).
 """
 
 from __future__ import annotations
@@ -14,16 +15,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from ambient.core.config import Secrets, Settings
 from ambient.core.errors import AmbientError
 from ambient.core.ledger import ClaimedItem
 from ambient.core.processing import ItemOutcome, ItemProcessor
-from ambient.daemon.assembly import Runtime, build_processor, build_sources
 from ambient.daemon.notify import Notifier
+from ambient.daemon.parts import DaemonRuntime
 from ambient.daemon.service import Daemon
+from ambient.memory.store import MemoryStore
 from ambient.sources.base import Source
 
 log = logging.getLogger(__name__)
@@ -34,8 +36,7 @@ _NOT_FOR_PROCESSOR = {"sources", "worker", "log_level", "log_format", "config_di
 
 @dataclass(frozen=True)
 class ReloadPlan:
-    settings: Settings
-    secrets: Secrets
+    runtime: DaemonRuntime  # the new configuration's
     sources: list[Source]
     processor: ItemProcessor | None  # None: keep the running one
     memory: str
@@ -44,7 +45,7 @@ class ReloadPlan:
 class Reloader:
     def __init__(
         self,
-        runtime: Runtime,
+        runtime: DaemonRuntime,
         daemon: Daemon,
         load: Callable[[], tuple[Settings, Secrets]],
         notifier: Notifier,
@@ -52,7 +53,7 @@ class Reloader:
         on_logging: Callable[[Settings, Secrets], None] = lambda _settings, _secrets: None,
         wrap_processor: Callable[[ItemProcessor], ItemProcessor] = lambda processor: processor,
     ) -> None:
-        self.runtime = runtime
+        self.runtime = runtime  # the running configuration's (a new one after each reload)
         self.daemon = daemon
         self.load = load
         self.notifier = notifier
@@ -82,6 +83,7 @@ class Reloader:
     def prepare(self, settings: Settings, secrets: Secrets) -> ReloadPlan:
         """Build everything the new configuration needs, touching nothing that runs."""
         old = self.runtime.settings
+        fresh = self.runtime.reloaded(settings, secrets)
         if settings.resolved_database_url != old.resolved_database_url:
             log.warning("reload: the database location changed; restart the daemon to use it")
         running = {source.name: source for source in self.daemon.sources}
@@ -93,34 +95,28 @@ class Reloader:
             or config.name not in running
             or _secret_of(config, secrets) != _secret_of(config, self.runtime.secrets)
         ]
-        partial = replace(
-            self.runtime,
-            settings=settings.model_copy(update={"sources": to_build}),
-            secrets=secrets,
-        )
-        built = {source.name: source for source in build_sources(partial)}
+        built = {source.name: source for source in fresh.sources_for(to_build)}
         sources = [built.get(config.name) or running[config.name] for config in settings.sources]
         processor = None
         same_settings = _processor_inputs(settings) == _processor_inputs(old)
         if not same_settings or _variables(secrets) != _variables(self.runtime.secrets):
-            fresh = replace(self.runtime, settings=settings, secrets=secrets)
-            processor = self.wrap_processor(build_processor(fresh))
+            processor = self.wrap_processor(fresh.processor)
             log.warning(
                 "reload: the periodic jobs (feedback, reflection, trace forwarding) keep their "
                 "model and settings until the daemon restarts"
             )
-        return ReloadPlan(settings, secrets, sources, processor, describe_memory(settings))
+        return ReloadPlan(fresh, sources, processor, describe_memory(fresh.memory))
 
     async def apply(self, plan: ReloadPlan) -> None:
-        self.runtime.settings = plan.settings
-        self.runtime.secrets = plan.secrets
-        self.on_logging(plan.settings, plan.secrets)
+        self.runtime = plan.runtime
+        settings = plan.runtime.settings
+        self.on_logging(settings, plan.runtime.secrets)
         if plan.processor is not None:
             self.daemon.worker.processor = plan.processor  # items in flight finish on the old one
-            log.info("reload: item processor rebuilt (model %s)", plan.settings.model_name)
+            log.info("reload: item processor rebuilt (model %s)", settings.model_name)
         if self.daemon.heartbeat is not None:
-            self.daemon.heartbeat.model = plan.settings.model_name
-        await self.daemon.reload(plan.settings, plan.sources)
+            self.daemon.heartbeat.model = settings.model_name
+        await self.daemon.reload(settings, plan.sources)
         log.info("reload: memory re-read: %s", plan.memory)
 
 
@@ -138,14 +134,12 @@ def _variables(secrets: Secrets) -> dict[str, str]:
     return {name: value for name, value in secrets.values.items() if name != "NOTIFY_SOCKET"}
 
 
-def describe_memory(settings: Settings) -> str:
+def describe_memory(store: MemoryStore) -> str:
     """Re-read every memory file; a one-line summary (problems named) for the log."""
-    from ambient.memory.store import MemoryStore
-
-    rows = MemoryStore(settings.memory_dir).status()
+    rows = store.status()
     usable = [row.name for row in rows if row.status == "ok"]
     problems = [f"{row.name} ({row.status})" for row in rows if row.status != "ok"]
-    text = f"{len(usable)} file(s) usable in {settings.memory_dir}"
+    text = f"{len(usable)} file(s) usable in {store.folder}"
     if usable:
         text += f": {', '.join(usable)}"
     if problems:

@@ -1,6 +1,7 @@
 """The daemon as a process: signals, systemd readiness and watchdog, reload, a clean exit.
 
-:func:`run_daemon` is what ``ambient run`` calls.
+:func:`run_daemon` is what ``ambient run`` calls (through ``ambient.runtime.Runtime.serve``):
+the runtime above this layer builds the daemon and its parts (:class:`DaemonRuntime`).
 
 - Start: open the database (migrations), take back the leases of a dead process on this host
   (:func:`reclaim_dead_leases`), build the daemon, start the scheduler. ``READY=1`` once
@@ -11,11 +12,11 @@
   (see :class:`ambient.daemon.notify.Watchdog`).
 - SIGTERM / SIGINT: ``STOPPING=1``; stop taking work; in-flight items finish within
   ``worker.drain_seconds`` (the rest are released to the queue); everything is closed (the
-  trace spool is flushed by its closer in ``Runtime.closers``); exit 0. A second signal while
+  trace spool is flushed by the runtime's ``close_tracing``); exit 0. A second signal while
   stopping is ignored: the unit's ``TimeoutStopSec=`` is the hard limit.
-- SIGHUP: ``RELOADING=1``; configuration and memory are re-read and applied live (see
-  :mod:`ambient.daemon.reload`); ``READY=1``. A configuration that does not load is logged with
-  its error, and the running one is kept.
+- SIGHUP: ``RELOADING=1``; configuration and memory are re-read and applied live, from a new
+  runtime of the new configuration (see :mod:`ambient.daemon.reload`); ``READY=1``. A
+  configuration that does not load is logged with its error, and the running one is kept.
 
 Test hooks, read only when set in the environment (documented here, used by
 ``tests/daemon/test_daemon_process.py``): ``AMBIENT_DEBUG_STALL_SECONDS=N`` makes SIGUSR1 block
@@ -36,15 +37,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from ambient.approvals.outbox import reclaim_dead_leases as reclaim_dead_actions
-from ambient.core.clock import Clock
 from ambient.core.config import Secrets, Settings, load_settings
 from ambient.core.db import is_sqlite
 from ambient.core.errors import AmbientError
 from ambient.core.processing import ItemProcessor
-from ambient.daemon.assembly import Runtime, build_daemon, build_processor, open_runtime
 from ambient.daemon.health import process_name, read_health
 from ambient.daemon.logs import configure_logging, database_password
 from ambient.daemon.notify import Notifier, Watchdog, one_line, watchdog_interval
+from ambient.daemon.parts import DaemonRuntime
 from ambient.daemon.reload import Reloader, delayed
 from ambient.daemon.service import Daemon
 from ambient.tracing.redaction import secret_names
@@ -73,27 +73,23 @@ class DebugHooks:
 
 
 def run_daemon(
-    settings: Settings,
-    secrets: Secrets,
+    runtime: DaemonRuntime,
     *,
     once: bool = False,
     log_level: str | None = None,
     log_format: str | None = None,
     environ: MutableMapping[str, str] | None = None,
-    clock: Clock | None = None,
 ) -> int:
     """Run the daemon in this process until stopped (or one pass with ``once``); exit code."""
     environ = os.environ if environ is None else environ
     logging_options = LoggingOptions(log_level, log_format, environ)
-    logging_options.apply(settings, secrets)
+    logging_options.apply(runtime.settings, runtime.secrets)
     process = DaemonProcess(
-        settings,
-        secrets,
+        runtime,
         notifier=Notifier.from_environment(environ),
         watchdog_seconds=watchdog_interval(environ),
         debug=DebugHooks.from_environment(environ),
         logging_options=logging_options,
-        clock=clock,
     )
     return asyncio.run(process.once() if once else process.serve())
 
@@ -119,7 +115,7 @@ class LoggingOptions:
         )
 
 
-def warn_if_another_daemon(runtime: Runtime) -> None:
+def warn_if_another_daemon(runtime: DaemonRuntime) -> None:
     """SQLite is for one daemon: say so when another one is alive on the same database."""
     if not is_sqlite(runtime.engine):
         return  # PostgreSQL: several daemons share the work by design
@@ -132,7 +128,7 @@ def warn_if_another_daemon(runtime: Runtime) -> None:
         )
 
 
-def reclaim_dead_leases(runtime: Runtime) -> None:
+def reclaim_dead_leases(runtime: DaemonRuntime) -> None:
     """At start-up: items and actions leased by a process on this host that is gone are taken
     back now, instead of after their lease (``worker.lease_seconds``, ``outbox.lease_seconds``)."""
     runtime.ledger.reclaim_dead_leases()
@@ -142,24 +138,20 @@ def reclaim_dead_leases(runtime: Runtime) -> None:
 class DaemonProcess:
     def __init__(
         self,
-        settings: Settings,
-        secrets: Secrets,
+        runtime: DaemonRuntime,
         *,
         notifier: Notifier | None = None,
         watchdog_seconds: float | None = None,
         debug: DebugHooks | None = None,
         logging_options: LoggingOptions | None = None,
         load: Callable[[], tuple[Settings, Secrets]] = load_settings,
-        clock: Clock | None = None,
     ) -> None:
-        self.settings = settings
-        self.secrets = secrets
+        self.runtime = runtime  # the first configuration's: it owns the database and tracing
         self.notifier = notifier or Notifier(None)
         self.watchdog_seconds = watchdog_seconds
         self.debug = debug or DebugHooks()
         self.logging_options = logging_options
         self.load = load
-        self.clock = clock
         self.stop = asyncio.Event()
         self.stop_requested = False
         self.daemon: Daemon | None = None
@@ -175,12 +167,11 @@ class DaemonProcess:
         if self.watchdog_seconds:
             self.watchdog = Watchdog(self.notifier, self.watchdog_seconds, healthy=self._healthy)
             self._spawn(self.watchdog.run(), "watchdog")
-        runtime: Runtime | None = None
+        runtime = self.runtime
         try:
-            runtime = await asyncio.to_thread(open_runtime, self.settings, self.secrets, self.clock)
-            await asyncio.to_thread(warn_if_another_daemon, runtime)
+            await asyncio.to_thread(warn_if_another_daemon, runtime)  # opens the database
             await asyncio.to_thread(reclaim_dead_leases, runtime)
-            daemon = await asyncio.to_thread(self._build, runtime)
+            daemon = await asyncio.to_thread(self._build)
             self.daemon = daemon
             self.reloader = Reloader(
                 runtime,
@@ -205,25 +196,26 @@ class DaemonProcess:
             self.notifier.status("failed: see the log")
             return 1
         finally:
-            await self._cleanup(runtime)
+            await self._cleanup()
         log.info("exited cleanly")
         return 0
 
-    def _build(self, runtime: Runtime) -> Daemon:
-        return build_daemon(runtime, processor=self._wrap(build_processor(runtime)))
+    def _build(self) -> Daemon:
+        daemon = self.runtime.daemon
+        daemon.worker.processor = self._wrap(daemon.worker.processor)
+        return daemon
 
     def _wrap(self, processor: ItemProcessor) -> ItemProcessor:
         return delayed(processor, self.debug.item_delay_seconds)
 
-    async def _cleanup(self, runtime: Runtime | None) -> None:
+    async def _cleanup(self) -> None:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
             loop.remove_signal_handler(signum)
-        if runtime is not None:
-            runtime.engine.dispose()
+        await self.runtime.aclose()  # what a failed start opened, too
         self.notifier.close()
 
     def _healthy(self) -> bool:
@@ -271,8 +263,7 @@ class DaemonProcess:
 
     async def _reload(self) -> None:
         assert self.reloader is not None
-        if await self.reloader.reload(lambda: self.stop_requested):
-            self.settings = self.reloader.runtime.settings
+        await self.reloader.reload(lambda: self.stop_requested)
         if not self.stop_requested:
             self.notifier.ready(self._status_line())
 
@@ -327,10 +318,9 @@ class DaemonProcess:
 
     # ---- one pass (`ambient run --once`) ---------------------------------------------------
     async def once(self) -> int:
-        runtime = await asyncio.to_thread(open_runtime, self.settings, self.secrets, self.clock)
         try:
-            await asyncio.to_thread(reclaim_dead_leases, runtime)
-            daemon = await asyncio.to_thread(self._build, runtime)
+            await asyncio.to_thread(reclaim_dead_leases, self.runtime)  # opens the database
+            daemon = await asyncio.to_thread(self._build)
             self.daemon = daemon
             task = asyncio.get_running_loop().create_task(daemon.run_once(), name="once")
             loop = asyncio.get_running_loop()
@@ -346,5 +336,5 @@ class DaemonProcess:
                 for signum in (signal.SIGTERM, signal.SIGINT):
                     loop.remove_signal_handler(signum)
         finally:
-            runtime.engine.dispose()
+            await self.runtime.aclose()
         return 0

@@ -23,19 +23,21 @@ from sqlalchemy import Engine, or_
 from sqlmodel import col, select
 
 from ambient import __version__
-from ambient.approvals.decisions import ITEM_KINDS_EXCLUDED
+from ambient.approvals.kinds import KINDS
 from ambient.approvals.tables import Approval, Decision
-from ambient.core.clock import Clock
-from ambient.core.config import Secrets, Settings
-from ambient.core.db import open_database, read_session
+from ambient.core.config import Settings
+from ambient.core.db import read_session
 from ambient.core.errors import AmbientError
 from ambient.core.ids import trace_id_for_item
-from ambient.core.items import Item, ItemContent, ItemState
+from ambient.core.items import ItemState
+from ambient.core.tables import Item, ItemContent
 from ambient.tracing.redaction import Redactor
 from ambient.tracing.summary import item_summary
 
 if TYPE_CHECKING:
     from langfuse import Langfuse
+
+    from ambient.tracing.assembly import Tracing
 
 log = logging.getLogger(__name__)
 
@@ -100,11 +102,11 @@ def triage_of(item: Item) -> dict[str, Any] | None:
 def decided_examples(engine: Engine, redactor: Redactor, dataset: str) -> list[Example]:
     """Every decided item, oldest first, redacted: each of its drafted actions decided for
     good, or triaged ignore/notify with nothing drafted. Items still waiting are left out."""
-    drafted = select(Approval.item_id).where(col(Approval.kind).not_in(ITEM_KINDS_EXCLUDED))
+    drafted = select(Approval.item_id).where(col(Approval.kind).not_in(KINDS.detached()))
     with read_session(engine) as session:
         approvals = session.exec(
             select(Approval)
-            .where(col(Approval.kind).not_in(ITEM_KINDS_EXCLUDED))
+            .where(col(Approval.kind).not_in(KINDS.detached()))
             .order_by(col(Approval.item_id), col(Approval.id))
         ).all()
         wanted = or_(col(Item.id).in_(drafted), col(Item.state) == ItemState.DONE)
@@ -240,28 +242,20 @@ def default_export_path(settings: Settings, dataset: str) -> Path:
 
 
 def run_eval_export(
+    engine: Engine,
+    tracing: Tracing,
     settings: Settings,
-    secrets: Secrets,
-    clock: Clock,
     *,
     dataset: str = DEFAULT_DATASET,
     path: Path | None = None,
 ) -> ExportReport:
-    """What `ambient eval export` does: open the database and tracing, export, close."""
-    from ambient.tracing.assembly import open_tracing
-
-    engine = open_database(settings.resolved_database_url, settings.database_busy_timeout_seconds)
-    tracing = open_tracing(settings, secrets, engine, clock)
-    try:
-        return export_decisions(
-            engine,
-            tracing.redactor,
-            dataset=dataset,
-            path=path or default_export_path(settings, dataset),
-            langfuse=tracing.langfuse,
-            langfuse_url=tracing.connection.base_url or None,
-            tracing=tracing.connection.reason,
-        )
-    finally:
-        tracing.close()
-        engine.dispose()
+    """What `ambient eval export` does, on the runtime's database and tracing."""
+    return export_decisions(
+        engine,
+        tracing.redactor,
+        dataset=dataset,
+        path=path or default_export_path(settings, dataset),
+        langfuse=tracing.langfuse,
+        langfuse_url=tracing.connection.base_url or None,
+        tracing=tracing.connection.reason,
+    )

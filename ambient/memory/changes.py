@@ -21,8 +21,8 @@ from pathlib import Path
 from ambient.core.diffs import DiffConflict, already_applied, apply_diff, sha256_text
 from ambient.core.errors import AmbientError
 from ambient.memory.audit import MemoryAudit
-from ambient.memory.history import CHANGE_TRAILER, MemoryHistory
-from ambient.memory.paths import normalise_name, resolve_in_folder
+from ambient.memory.history import CHANGE_TRAILER, MemoryHistory, neutralised
+from ambient.memory.names import normalise_name, resolve_in_folder
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,9 @@ def write_atomically(path: Path, text: str) -> None:
 
 
 def commit_message(subject: str, reason: str, key: str) -> str:
-    body = reason.strip()
+    """The subject (ambient's), the reason (the model's, unable to pose as a trailer) and the
+    key as the one trailer."""
+    body = neutralised(reason.strip())
     return (
         f"{subject}\n\n{body}\n\n{KEY_TRAILER}: {key}\n"
         if body

@@ -18,22 +18,21 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from ambient.approvals.actions import MemoryUpdate, parse_action
 from ambient.approvals.executors import (
     ExecutionError,
     ExecutionResult,
     PermanentExecutionError,
 )
+from ambient.approvals.kinds.memory_update import KIND as MEMORY_UPDATE
 from ambient.approvals.tables import Approval
 from ambient.core.clock import Clock
-from ambient.core.config import Settings
 from ambient.core.diffs import DiffError
 from ambient.core.errors import AmbientError, NotFoundError
+from ambient.core.paths import UnsafePath
 from ambient.memory.audit import MemoryAudit
 from ambient.memory.causes import commit_subject, describe_cause
 from ambient.memory.changes import AppliedChange, ChangeConflict, MemoryChanges
 from ambient.memory.history import MemoryHistoryError
-from ambient.memory.paths import MemoryPathError
 from ambient.memory.proposals import close_applied
 from ambient.memory.reproposals import ReproposalQueue
 
@@ -61,8 +60,7 @@ class MemoryUpdateExecutor:
         return await asyncio.to_thread(self._execute, approval, idempotency_key)
 
     def _execute(self, approval: Approval, idempotency_key: str) -> ExecutionResult:
-        update = parse_action(approval.kind, approval.effective_args)
-        assert isinstance(update, MemoryUpdate)
+        update = MEMORY_UPDATE.parse(approval.effective_args)
         cause = describe_cause(self.engine, approval.tool_call_id)
         edited = " (edited by the user before approval)" if approval.edited_args else ""
         reason = f"{update.reason}\n\nApproval {approval.id}{edited}, item {approval.item_id}."
@@ -98,7 +96,7 @@ class MemoryUpdateExecutor:
                 f"not applied: {conflict}; {kept}the change will be proposed again against "
                 "the new text"
             ) from conflict
-        except (DiffError, MemoryPathError) as error:
+        except (DiffError, UnsafePath) as error:
             raise PermanentExecutionError(f"not applied: {error}") from error
         except (MemoryHistoryError, NotFoundError, OSError) as error:
             raise ExecutionError(f"memory folder: {error}") from error
@@ -131,8 +129,3 @@ class MemoryUpdateExecutor:
             )
         except (OSError, SQLAlchemyError, AmbientError):  # the change is committed: tidy later
             log.exception("memory: approval=%s: closing covered proposals failed", approval_id)
-
-
-def build_memory_executor(settings: Settings, engine: Engine, clock: Clock) -> MemoryUpdateExecutor:
-    """The executor the outbox runs for kind "memory_update"."""
-    return MemoryUpdateExecutor(engine, clock, settings.memory_dir)

@@ -7,7 +7,10 @@ daemon's outbox and a CLI ``memory undo`` never commit over each other.
 
 A change ambient made carries an ``Ambient-Key`` trailer, an undo an ``Ambient-Undoes`` one:
 ``undo()`` without a revision reverts ambient's newest change not undone yet, never a user's
-edit. With a :class:`~ambient.memory.audit.MemoryAudit`, every undo and every hand edit
+edit. Only a message's final trailer block counts (:func:`trailers`), an ``Ambient-Undoes``
+only on ambient's own undo commits, and a change's reason, which the model wrote, has its
+``Key: value``-shaped lines indented (:func:`neutralised`), so no text the model wrote can pose
+as a trailer. With a :class:`~ambient.memory.audit.MemoryAudit`, every undo and every hand edit
 committed is an entry in the audit log too.
 """
 
@@ -44,6 +47,8 @@ _process_lock = threading.Lock()
 CHANGE_TRAILER = "Ambient-Key"  # on every change ambient applied: the approval's idempotency key
 UNDOES_TRAILER = "Ambient-Undoes"  # on every undo: the full revision it reverted
 _UNDO_SUBJECT = re.compile(r"^memory: undo ([0-9a-f]{4,40}) ")
+HAND_EDIT_SUBJECT = "user edit: "  # how commit_user_edits names its commits
+_TRAILER_LINE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9-]*)[ \t]*:[ \t]*(.*)$")
 
 
 class MemoryHistoryError(AmbientError):
@@ -181,15 +186,19 @@ class MemoryHistory:
 
     def commit_user_edits(self, names: Sequence[str] | None = None) -> str | None:
         """Record hand edits made since the last commit (of `names` only, if given), so no
-        later change hides them; the commit is an audit entry too."""
+        later change hides them; the commit is an audit entry too. Every commit ambient makes
+        here goes through this first, so it first enters the audit entries earlier runs lost."""
+        if self.audit is not None:
+            self.audit.catch_up(self)
         if names is None:
             if not self.has_changes():
                 return None
             files = self._changed_files()
-            revision = self.commit_all(f"user edit: {', '.join(files) or 'memory files'}")
+            message = f"{HAND_EDIT_SUBJECT}{', '.join(files) or 'memory files'}"
+            revision = self.commit_all(message)
         else:
             files = sorted(names)
-            revision = self.commit_paths(f"user edit: {', '.join(files)}", files)
+            revision = self.commit_paths(f"{HAND_EDIT_SUBJECT}{', '.join(files)}", files)
         if revision:
             log.info("memory: committed user edits %s as %s", files, revision[:10])
             if self.audit is not None:
@@ -243,14 +252,23 @@ class MemoryHistory:
         return commits
 
     def find_by_trailer(self, trailer: str, value: str) -> str | None:
-        """The newest commit whose message has the line "<trailer>: <value>", if any."""
+        """The newest commit whose final trailer block says "<trailer>: <value>", if any."""
         if not self.is_repository:
             return None
         found = self._run(
-            "log", "--fixed-strings", f"--grep={trailer}: {value}", "--format=%H", "-1", check=False
+            "log",
+            "--fixed-strings",
+            f"--grep={trailer}: {value}",
+            f"--format={_RECORD}%H{_FIELD}%B",
+            check=False,
         )
-        revision = found.stdout.strip()
-        return revision if found.returncode == 0 and revision else None
+        if found.returncode != 0:
+            return None
+        for record in found.stdout.split(_RECORD)[1:]:
+            revision, message = record.split(_FIELD, 1)
+            if value in trailers(message).get(trailer, []):
+                return revision
+        return None
 
     def show(self, revision: str) -> str:
         """The commit's message and diff, as `git show` prints it."""
@@ -278,19 +296,15 @@ class MemoryHistory:
         listing = self._run("log", f"--format={_RECORD}%H{_FIELD}%B", check=False)
         if listing.returncode != 0:
             return None  # an empty repository has no HEAD yet
-        undone: set[str] = set()
-        undone_short: set[str] = set()  # undos made before they carried the trailer
+        undone: set[str] = set()  # full revisions, or short ones of undos from before trailers
         for record in listing.stdout.split(_RECORD)[1:]:
             revision, message = record.split(_FIELD, 1)
-            if revision in undone or any(revision.startswith(short) for short in undone_short):
+            if any(revision.startswith(target) for target in undone):
                 continue  # an undone undo does not count: what it reverted is back
-            target = _trailer(message, UNDOES_TRAILER)
-            subject = _UNDO_SUBJECT.match(message)
+            target = undo_target(message)
             if target is not None:
                 undone.add(target)
-            elif subject is not None:
-                undone_short.add(subject.group(1))
-            elif _trailer(message, CHANGE_TRAILER) is not None:
+            elif CHANGE_TRAILER in trailers(message):
                 return revision
         return None
 
@@ -330,18 +344,47 @@ class MemoryHistory:
                 self._run("revert", "--quit", check=False)
                 raise MemoryHistoryError(f"undoing {original} changes nothing")
             self._run("revert", "--quit", check=False)
-        log.info("memory: undid %s as %s", original, revision_made[:10])
-        made = self.log(limit=1)[0]
-        if self.audit is not None:
-            self.audit.undone(files=made.files, revision=made.revision, undone_revision=full)
+            log.info("memory: undid %s as %s", original, revision_made[:10])
+            made = self.log(limit=1)[0]
+            if self.audit is not None:  # under the lock: no catch-up elsewhere enters it too
+                self.audit.undone(files=made.files, revision=made.revision, undone_revision=full)
         return made
 
 
-def _trailer(message: str, name: str) -> str | None:
-    """The value of the last "<name>: <value>" line of a commit message, if any."""
-    values = [
-        line.removeprefix(f"{name}:").strip()
-        for line in message.splitlines()
-        if line.startswith(f"{name}:")
-    ]
-    return values[-1] if values else None
+def trailers(message: str) -> dict[str, list[str]]:
+    """The trailers of a commit message: its last paragraph, when that is not the subject and
+    every line of it is ``Key: value`` (an indented line never is)."""
+    paragraphs = [part for part in re.split(r"\n[ \t]*\n", message.strip()) if part.strip()]
+    if len(paragraphs) < 2:
+        return {}
+    found: dict[str, list[str]] = {}
+    for line in paragraphs[-1].splitlines():
+        match = _TRAILER_LINE.match(line.rstrip())
+        if match is None:
+            return {}
+        found.setdefault(match.group(1), []).append(match.group(2))
+    return found
+
+
+def undo_target(message: str) -> str | None:
+    """What an undo commit ambient made reverted (a full revision, or a short one from undos
+    made before they carried the trailer); None for any other commit."""
+    subject = _UNDO_SUBJECT.match(message)
+    found = trailers(message)
+    if subject is None or CHANGE_TRAILER in found:
+        return None
+    targets = found.get(UNDOES_TRAILER)
+    return targets[-1] if targets else subject.group(1)
+
+
+def is_hand_edit(message: str) -> bool:
+    """Whether ambient committed this as the user's own edit (:meth:`commit_user_edits`)."""
+    return message.startswith(HAND_EDIT_SUBJECT) and not trailers(message)
+
+
+def neutralised(text: str) -> str:
+    """Model-written text for a commit message, each ``Key: value``-shaped line indented so it
+    can never be read as a trailer."""
+    return "\n".join(
+        f"  {line}" if _TRAILER_LINE.match(line) else line for line in text.splitlines()
+    )

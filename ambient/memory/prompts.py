@@ -7,18 +7,19 @@ learns from).
 
 from __future__ import annotations
 
-import difflib
 import json
 from typing import Any
 
 from sqlalchemy import Engine
 
+from ambient.approvals.audit import args_diff
 from ambient.approvals.tables import Approval, Decision
 from ambient.core.config import Settings
 from ambient.core.db import read_session
-from ambient.core.items import Item
-from ambient.memory.reproposals import MemoryReproposal
+from ambient.core.diffs import text_diff
+from ambient.core.tables import Item
 from ambient.memory.store import MemoryStore
+from ambient.memory.tables import MemoryReproposal
 
 FIELD_MAX_CHARS = 4_000
 FILE_MAX_CHARS = 12_000
@@ -39,15 +40,11 @@ def describe_args(args: dict[str, Any]) -> str:
 def describe_edit(before: dict[str, Any], after: dict[str, Any]) -> str:
     """Field by field what the human changed; long text fields as a line diff."""
     parts: list[str] = []
-    for key in sorted(set(before) | set(after)):
-        old, new = before.get(key), after.get(key)
-        if old == new:
-            continue
+    for key, change in args_diff(before, after).items():
+        old, new = change["draft"], change["approved"]
         if isinstance(old, str) and isinstance(new, str) and ("\n" in old or "\n" in new):
-            lines = difflib.unified_diff(
-                old.splitlines(), new.splitlines(), "draft", "human", n=1, lineterm=""
-            )
-            parts.append(f"{key} (line diff, - draft / + human):\n" + _clip("\n".join(lines)))
+            lines = text_diff(old, new, ("draft", "human"), context=1)
+            parts.append(f"{key} (line diff, - draft / + human):\n" + _clip(lines))
         else:
             parts.append(f"{key}: draft {_clip(_value(old))!r} -> human {_clip(_value(new))!r}")
     return "\n".join(parts) or "(no visible change)"

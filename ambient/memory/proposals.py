@@ -28,15 +28,15 @@ from sqlmodel import col, select
 
 from ambient.approvals.appliers import closer
 from ambient.approvals.decisions import lock_approval, settle_item
+from ambient.approvals.kinds import ActionKind
 from ambient.approvals.tables import AWAITING_HUMAN, Approval, ApprovalStatus, Decision
 from ambient.core.db import read_session, write_session
 from ambient.core.diffs import DiffConflict, DiffError, already_applied, apply_diff
 from ambient.core.errors import AmbientError
-from ambient.memory.paths import normalise_name, resolve_in_folder
+from ambient.memory.names import normalise_name, resolve_in_folder
 
 log = logging.getLogger(__name__)
 
-MEMORY_UPDATE = "memory_update"
 OPEN = frozenset(
     {*AWAITING_HUMAN, ApprovalStatus.APPROVED, ApprovalStatus.EXECUTING, ApprovalStatus.FAILED}
 )
@@ -74,7 +74,7 @@ def open_proposals(
     """memory_update approvals for `file` in these states, oldest first."""
     query = (
         select(Approval)
-        .where(Approval.kind == MEMORY_UPDATE, col(Approval.status).in_(statuses))
+        .where(Approval.kind == ActionKind.MEMORY_UPDATE, col(Approval.status).in_(statuses))
         .order_by(col(Approval.id))
     )
     with read_session(engine) as session:

@@ -22,16 +22,17 @@ from pydantic_ai.usage import UsageLimits
 from sqlalchemy import Engine
 from sqlmodel import col, select
 
-from ambient.approvals.actions import MemoryUpdate
 from ambient.approvals.drafts import ActionContext, DraftedAction
-from ambient.approvals.policy import PolicyGate
+from ambient.approvals.kinds import ActionKind
+from ambient.approvals.kinds.memory_update import MemoryUpdate
 from ambient.approvals.queue import ApprovalQueue
 from ambient.approvals.tables import Approval, ApprovalStatus, ReflectionStatus
 from ambient.core.clock import Clock
-from ambient.core.config import Secrets, Settings
+from ambient.core.config import Settings
 from ambient.core.db import read_session
 from ambient.core.diffs import ChangeLimits, already_applied, sha256_text
 from ambient.core.errors import AmbientError
+from ambient.core.processing import describe_error
 from ambient.memory.audit import MemoryAudit
 from ambient.memory.causes import cause_id, commit_subject, describe_cause
 from ambient.memory.changes import MemoryChanges
@@ -42,23 +43,17 @@ from ambient.memory.reflection_agent import (
     ReflectionDeps,
     ReflectionOutput,
     build_reflection_agent,
-    resolve_reflection_model,
 )
-from ambient.memory.reproposals import MemoryReproposal, ReproposalQueue
+from ambient.memory.reproposals import ReproposalQueue
 from ambient.memory.store import MemoryStore
+from ambient.memory.tables import MemoryReproposal
 from ambient.models.local.turns import model_turn
 from ambient.tracing.steps import StepRecorder
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
-MEMORY_UPDATE = "memory_update"
 ACTOR = "reflector"  # who the audit entries of auto-applied changes name
-
-
-def describe_error(error: BaseException) -> str:
-    text = str(error).strip()
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 class Reflector:
@@ -101,7 +96,7 @@ class Reflector:
         for approval in self._due(reflections, "reflection"):
             finished += await self._guarded(f"reflection of approval {approval.id}", approval)
         revisions = await asyncio.to_thread(self.queue.awaiting_revision, window)
-        mine = [row for row in revisions if row.kind == MEMORY_UPDATE]
+        mine = [row for row in revisions if row.kind == ActionKind.MEMORY_UPDATE]
         for approval in self._due(mine, "revision"):
             finished += await self._guarded(f"revision of approval {approval.id}", approval)
         for row in await asyncio.to_thread(self.reproposals.pending, window):
@@ -151,7 +146,7 @@ class Reflector:
     async def _give_up(self, approval: Approval) -> None:
         assert approval.id is not None
         if approval.status == ApprovalStatus.FEEDBACK and approval.revised_at is None:
-            if approval.kind == MEMORY_UPDATE:
+            if approval.kind == ActionKind.MEMORY_UPDATE:
                 await asyncio.to_thread(self.queue.mark_revised, approval.id, [])
         if approval.reflection_status == ReflectionStatus.PENDING:
             await asyncio.to_thread(self.queue.mark_reflected, approval.id)
@@ -175,7 +170,7 @@ class Reflector:
     async def _reflect(self, approval: Approval) -> None:
         """Learn from a human's edit, feedback or rejection of a draft."""
         assert approval.id is not None
-        if approval.kind == MEMORY_UPDATE:
+        if approval.kind == ActionKind.MEMORY_UPDATE:
             # A correction of a memory proposal is handled as its revision (feedback) or is
             # final (reject/edit): learning from it again would propose memory about memory.
             await asyncio.to_thread(self.queue.mark_reflected, approval.id)
@@ -278,7 +273,7 @@ class Reflector:
                 "you want; the other then no longer applies and is proposed again if approved.)"
             )
         draft = DraftedAction(
-            kind=MEMORY_UPDATE,
+            kind=ActionKind.MEMORY_UPDATE,
             tool_call_id=cause,
             args=update.model_dump(),
             rationale=rationale,
@@ -383,29 +378,9 @@ class Reflector:
     def _already_proposed(self, cause: str, after_id: int) -> bool:
         """Whether a memory_update for this cause newer than `after_id` exists (crash safety)."""
         query = select(Approval.id).where(
-            Approval.kind == MEMORY_UPDATE,
+            Approval.kind == ActionKind.MEMORY_UPDATE,
             Approval.tool_call_id == cause,
             col(Approval.id) > after_id,
         )
         with read_session(self.engine) as session:
             return session.exec(query).first() is not None
-
-
-def build_reflector(
-    settings: Settings,
-    secrets: Secrets,
-    engine: Engine,
-    clock: Clock,
-    steps: StepRecorder | None = None,
-) -> Reflector:
-    """The Reflector as the daemon runs it (ambient.daemon.assembly schedules its tick)."""
-    queue = ApprovalQueue(engine, clock, settings, PolicyGate.from_settings(settings))
-    return Reflector(
-        engine=engine,
-        clock=clock,
-        settings=settings,
-        queue=queue,
-        store=MemoryStore(settings.memory_dir),
-        model=resolve_reflection_model(settings, secrets),
-        steps=steps,
-    )

@@ -15,10 +15,9 @@ from pydantic import BaseModel, Field
 from pydantic_ai import Agent, ModelRetry, RunContext, Tool
 from pydantic_ai.models import Model
 
-from ambient.core.config import Secrets, Settings
 from ambient.core.diffs import ChangeLimits, CheckedChange, check_change
 from ambient.core.errors import AmbientError
-from ambient.memory.paths import normalise_name
+from ambient.memory.names import normalise_name
 from ambient.memory.store import MemoryStore
 
 FILE_MAX_CHARS = 16_000
@@ -72,13 +71,6 @@ class ReflectionDeps:
     store: MemoryStore
     limits: ChangeLimits
     checked: dict[str, tuple[str, CheckedChange]] = field(default_factory=dict)
-
-
-def resolve_reflection_model(settings: Settings, secrets: Secrets) -> Model | str:
-    """The model for reflection: the agent's (for "test", the demo model reflects too)."""
-    from ambient.models.resolve import resolve_model  # the agent's own choice of model
-
-    return resolve_model(settings, secrets)
 
 
 def _read_file(ctx: RunContext[ReflectionDeps], file: str) -> str:

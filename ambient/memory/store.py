@@ -20,8 +20,9 @@ from stat import S_ISREG
 
 from ambient.core.diffs import sha256_text
 from ambient.core.errors import AmbientError, NotFoundError
+from ambient.core.paths import UnsafePath
 from ambient.memory.history import MemoryHistory, git_available
-from ambient.memory.paths import MemoryPathError, normalise_name, resolve_in_folder
+from ambient.memory.names import normalise_name, resolve_in_folder
 from ambient.memory.sections import Heading, find_heading, parse_headings, section_text
 from ambient.models.conversation import estimate_tokens
 
@@ -188,7 +189,7 @@ class MemoryStore:
         for name in self.names():
             try:
                 usable.append(self.load(name))
-            except (NotFoundError, MemoryReadError, MemoryPathError) as error:
+            except (NotFoundError, MemoryReadError, UnsafePath) as error:
                 self._report(name, str(error))
                 continue
             self._clear(name)
@@ -201,7 +202,7 @@ class MemoryStore:
         for name in names:
             try:
                 memory_file = self.load(name)
-            except (NotFoundError, MemoryReadError, MemoryPathError) as error:
+            except (NotFoundError, MemoryReadError, UnsafePath) as error:
                 self._report(name, str(error))
                 rows.append(MemoryFileStatus(name=name, status="unreadable", error=str(error)))
                 continue

@@ -1,8 +1,9 @@
 """What a source keeps between runs, in the database beside the ledger.
 
-A source's cursor lives in ``source_state.cursor_json`` (the row the daemon updates after each
-poll; the daemon itself never overwrites the cursor). An IMAP account keeps there, per mailbox,
-the UIDVALIDITY and the highest UID the ledger holds, so a restart fetches only what came after.
+A source's cursor lives in ``source_state.cursor_json`` and is written only here (the ledger
+counts polls in the same row and never touches the cursor). An IMAP account keeps there, per
+mailbox, the UIDVALIDITY and the highest UID the ledger holds, so a restart fetches only what
+came after.
 """
 
 from __future__ import annotations
@@ -14,13 +15,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlmodel import col, select
 
 from ambient.core.clock import utc
 from ambient.core.db import read_session, write_session
-from ambient.core.items import Item, SourceState
-
-LOOKUP_CHUNK = 500
+from ambient.core.ledger import first_items_by_message_id
+from ambient.core.tables import SourceState
 
 
 @dataclass(frozen=True)
@@ -96,11 +95,5 @@ class SourceStateStore:
 
     def known_message_ids(self, message_ids: Collection[str]) -> set[str]:
         """Which of these Message-IDs the ledger holds, from any source (its dedup rule)."""
-        wanted = sorted(set(message_ids))
-        known: set[str] = set()
         with read_session(self.engine) as session:
-            for start in range(0, len(wanted), LOOKUP_CHUNK):
-                chunk = wanted[start : start + LOOKUP_CHUNK]
-                rows = session.exec(select(Item.message_id).where(col(Item.message_id).in_(chunk)))
-                known.update(row for row in rows if row is not None)
-        return known
+            return set(first_items_by_message_id(session, message_ids))

@@ -8,8 +8,7 @@ from enum import StrEnum
 from sqlalchemy import Column, Enum, Index, LargeBinary
 from sqlmodel import Field, SQLModel
 
-from ambient.core.db import UTCDateTime
-from ambient.core.items import enum_values
+from ambient.core.db import UTCDateTime, enum_values
 
 
 class SpoolKind(StrEnum):

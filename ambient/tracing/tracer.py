@@ -33,7 +33,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from ambient.core.clock import Clock
 from ambient.core.db import read_session
 from ambient.core.errors import NotFoundError
-from ambient.core.items import Item, ItemState
+from ambient.core.items import ItemState
+from ambient.core.tables import Item
 from ambient.tracing.observations import StepType, inside_trace, langfuse_observation
 from ambient.tracing.redaction import Redactor
 from ambient.tracing.spool import Spool

@@ -1,7 +1,7 @@
 """`ambient tui`: the Textual app where the human reviews and decides.
 
-The app takes its stores in its constructor; :func:`make_app` builds it for the CLI and the
-tests alike (the tests hand it a frozen clock and their own database).
+The app takes its stores in its constructor; :func:`make_app` builds it on a runtime's parts
+for the CLI and the tests alike (the tests' runtime has a frozen clock and their database).
 """
 
 from __future__ import annotations
@@ -11,24 +11,15 @@ import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from textual.app import App, SuspendNotSupported
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
-from ambient.approvals.events import ApprovalEvents
-from ambient.approvals.queue import ApprovalQueue
-from ambient.approvals.wiring import DecisionScores, build_queue
-from ambient.core.clock import Clock, SystemClock
-from ambient.core.config import Secrets, Settings
+from ambient.core.editing import EditorError, run_editor
 from ambient.core.errors import AmbientError
-from ambient.core.ledger import Ledger
-from ambient.memory.audit import MemoryAudit
-from ambient.memory.history import MemoryHistory
-from ambient.memory.store import MemoryStore
 from ambient.tui.backend import Backend, trace_base_url
-from ambient.tui.editing import EditStore, run_editor
+from ambient.tui.edit_store import EditStore
 
 if TYPE_CHECKING:
     from ambient.runtime import Runtime
@@ -79,7 +70,7 @@ class AmbientApp(App[None]):
     def open_in_editor(self, path: Path) -> None:
         """Run $EDITOR on the file in the foreground, the app suspended around it."""
         if not self.editor:
-            raise AmbientError("no $EDITOR is set")
+            raise EditorError("no editor: set $VISUAL or $EDITOR")
         try:
             with self.suspend():
                 run_editor(self.editor, path)
@@ -113,50 +104,28 @@ class AmbientScreen(Screen[None]):
 
 
 def make_app(
-    settings: Settings,
-    *,
-    engine: Engine,
-    clock: Clock | None = None,
-    secrets: Secrets | None = None,
-    events: ApprovalEvents | None = None,
-    queue: ApprovalQueue | None = None,
-    ledger: Ledger | None = None,
-    memory: MemoryStore | None = None,
-    memory_history: MemoryHistory | None = None,
-    editor: str | None = None,
-    actor: str | None = None,
-    poll_seconds: float = 1.0,
+    runtime: Runtime, *, editor: str | None = None, poll_seconds: float = 1.0
 ) -> AmbientApp:
-    """The app over these stores; what is not given is built from the settings."""
-    clock = clock or SystemClock()
-    actor = actor or default_actor()
+    """The app over the runtime's queue, ledger and memory, deciding as the runtime's actor."""
+    settings = runtime.settings
     backend = Backend(
-        engine=engine,
-        clock=clock,
+        engine=runtime.engine,
+        clock=runtime.clock,
         settings=settings,
-        queue=queue or build_queue(settings, engine, clock, events),
-        ledger=ledger or Ledger(engine, clock, settings.worker),
-        memory=memory or MemoryStore(settings.memory_dir),
-        memory_history=memory_history
-        or MemoryHistory(settings.memory_dir, MemoryAudit(engine, clock, actor)),
-        actor=actor,
-        trace_url_base=trace_base_url(settings, secrets) if secrets is not None else None,
+        queue=runtime.queue,
+        ledger=runtime.ledger,
+        memory=runtime.memory,
+        memory_history=runtime.memory_history,
+        actor=runtime.actor,
+        trace_url_base=trace_base_url(settings, runtime.secrets),
     )
     edits = EditStore(settings.data_dir / "tui" / "edits")
     return AmbientApp(backend, edits=edits, editor=editor, poll_seconds=poll_seconds)
 
 
 def run_tui(runtime: Runtime, *, editor: str | None) -> int:
-    """Run the app on the runtime's database and clock until the human quits."""
-    settings, secrets, clock = runtime.settings, runtime.secrets, runtime.clock
-    engine = runtime.engine
-    scores = DecisionScores(settings, secrets, engine, clock)
-    try:
-        app = make_app(
-            settings, engine=engine, clock=clock, secrets=secrets, events=scores, editor=editor
-        )
-        app.run()
-    finally:
-        scores.close()
-        runtime.close()
+    """Run the app until the human quits; decisions are recorded as `tui:user@host` (the
+    caller closes the runtime)."""
+    runtime.actor = default_actor()
+    make_app(runtime, editor=editor).run()
     return 0

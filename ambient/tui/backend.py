@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from ambient.approvals.decisions import DecisionOutcome, recipients
+from ambient.approvals.kinds import KINDS
 from ambient.approvals.policy import PolicyReport
 from ambient.approvals.queue import ApprovalQueue
 from ambient.approvals.tables import Approval
@@ -31,7 +32,6 @@ from ambient.tui.views import ApprovalView, ItemView, QueueEntry, QueueFilter
 from ambient.tui.widgets.status_bar import SourceView, StatusSnapshot
 
 ITEM_TEXT_MAX_CHARS = 100_000
-EMAIL_KINDS = frozenset({"reply_email", "send_email"})
 NO_SMTP = (
     "no SMTP account is configured: add [smtp] to ambient.toml, then retry it from history (h)"
 )
@@ -224,7 +224,8 @@ class Backend:
         """Why an approved email will not go out (no SMTP account), else None."""
         if not approved or self.smtp_configured:
             return None
-        if any(self.queue.get(approval_id).kind in EMAIL_KINDS for approval_id in approved):
+        kinds = [KINDS.of(self.queue.get(approval_id).kind) for approval_id in approved]
+        if any(kind.sends_email for kind in kinds):
             return NO_SMTP
         return None
 

@@ -10,9 +10,10 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ambient.approvals.editing import draft_to_text, normalized_args, text_to_args
+from ambient.core.diffs import text_diff
 from ambient.core.errors import AmbientError, DecisionError
 from ambient.tui.backend import Backend, DecisionReport
-from ambient.tui.draft_text import draft_to_text, normalized_args, text_diff, text_to_args
 from ambient.tui.screens.diff import DiffReview
 from ambient.tui.screens.edit import DraftEditor
 from ambient.tui.views import ApprovalView
@@ -102,7 +103,8 @@ class EditFlow:
                 timeout=12,
             )
             return
-        diff = text_diff(draft_to_text(view.kind, original), draft_to_text(view.kind, args))
+        before, after = draft_to_text(view.kind, original), draft_to_text(view.kind, args)
+        diff = text_diff(before, after, ("draft", "edited"))
         warnings = "".join(f"⚠ {warning}\n" for warning in report.warnings)
         title = f"Approve #{view.id} as edited?"
         if report.warnings:

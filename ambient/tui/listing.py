@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ambient.approvals.kinds import KINDS
 from ambient.tui.backend import Backend
-from ambient.tui.views import QueueEntry, QueueFilter, kind_label
+from ambient.tui.views import QueueEntry, QueueFilter
 from ambient.tui.widgets.row_list import Row
 
 FIRST_PAGE = 200  # rows loaded before the first paint
@@ -24,7 +25,7 @@ def queue_row(entry: QueueEntry) -> Row:
     flag = "✖" if entry.status == "blocked" else ("⚠" if entry.warnings else "")
     return Row(
         key=entry.id,
-        cells=(kind_label(entry.kind), entry.concerns, entry.summary, "", flag),
+        cells=(KINDS.of(entry.kind).label, entry.concerns, entry.summary, "", flag),
         warning=bool(entry.warnings),
         when=entry.created_at,
     )

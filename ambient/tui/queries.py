@@ -15,10 +15,11 @@ from typing import Any
 from sqlalchemy import Engine, case, func, or_
 from sqlmodel import col, select
 
+from ambient.approvals.kinds import KINDS
 from ambient.approvals.tables import AWAITING_HUMAN, Approval, ApprovalStatus
 from ambient.core.db import read_session
-from ambient.core.items import Item
-from ambient.tui.views import QueueEntry, QueueFilter, concerns, summary
+from ambient.core.tables import Item
+from ambient.tui.views import QueueEntry, QueueFilter
 
 HISTORY_LIMIT = 500
 CHUNK = 500  # ids per IN (...) query
@@ -106,6 +107,7 @@ def _entry(row: Any) -> QueueEntry:
         triage_json,
     ) = row
     args: dict[str, Any] = json.loads(edited_json or args_json or "{}")
+    action_kind = KINDS.of(kind)
     warnings = tuple(json.loads(warnings_json or "[]"))
     if block_reason:
         warnings = (f"blocked: {block_reason}", *warnings)
@@ -117,8 +119,8 @@ def _entry(row: Any) -> QueueEntry:
         id=approval_id,
         kind=kind,
         status=ApprovalStatus(status).value,
-        concerns=concerns(kind, args),
-        summary=summary(kind, args, fallback=subject),
+        concerns=action_kind.concerns(args),
+        summary=action_kind.summary(args, fallback=subject),
         created_at=created_at,
         warnings=warnings,
         shown_hash=shown_hash,

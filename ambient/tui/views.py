@@ -2,7 +2,8 @@
 
 Screens never touch the database: a worker asks :mod:`ambient.tui.backend` for these values and
 hands them to the widgets. Everything here is cheap to compare, so a poll that finds nothing new
-changes nothing on screen.
+changes nothing on screen. How an action of each kind reads (its label, whom it concerns, its
+summary, its headers and body) is the kind's to say: see ``ambient.approvals.kinds``.
 """
 
 from __future__ import annotations
@@ -10,56 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
-
-KIND_LABELS = {
-    "reply_email": "reply",
-    "send_email": "send",
-    "write_note": "note",
-    "call_webhook": "webhook",
-    "memory_update": "memory",
-}
-
-
-def kind_label(kind: str) -> str:
-    return KIND_LABELS.get(kind, kind)
-
-
-def _first_line(text: str) -> str:
-    for line in text.splitlines():
-        if line.strip():
-            return line.strip()
-    return ""
-
-
-def concerns(kind: str, args: dict[str, Any]) -> str:
-    """Who or what an action concerns, in a few words."""
-    if kind in ("reply_email", "send_email"):
-        recipients = [str(entry) for entry in args.get("to", []) or []]
-        if not recipients:
-            return "(no recipient)"
-        extra = len(recipients) - 1 + len(args.get("cc", []) or [])
-        return recipients[0] + (f" +{extra}" if extra else "")
-    if kind == "write_note":
-        return str(args.get("path", ""))
-    if kind == "call_webhook":
-        return urlsplit(str(args.get("url", ""))).netloc or str(args.get("url", ""))
-    if kind == "memory_update":
-        return str(args.get("file", ""))
-    return ""
-
-
-def summary(kind: str, args: dict[str, Any], fallback: str = "") -> str:
-    """One line saying what the action does."""
-    if kind in ("reply_email", "send_email"):
-        return str(args.get("subject", "")) or _first_line(str(args.get("body", "")))
-    if kind == "write_note":
-        return _first_line(str(args.get("content", "")))
-    if kind == "call_webhook":
-        return urlsplit(str(args.get("url", ""))).path or fallback
-    if kind == "memory_update":
-        return str(args.get("reason", ""))
-    return fallback
 
 
 @dataclass(frozen=True)

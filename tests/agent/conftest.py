@@ -10,8 +10,8 @@ from pydantic_ai.models import Model
 from sqlalchemy import Engine
 
 from ambient.agent.deps import AgentItem
-from ambient.agent.processor import build_queue
 from ambient.agent.runner import TriageAgent
+from ambient.approvals.policy import PolicyGate
 from ambient.approvals.queue import ApprovalQueue
 from ambient.core.config import Settings
 from ambient.core.items import InboundItem
@@ -54,7 +54,7 @@ def make_agent(
 
 @pytest.fixture
 def queue(settings: Settings, engine: Engine, clock: FrozenClock) -> ApprovalQueue:
-    return build_queue(settings, engine, clock)
+    return ApprovalQueue(engine, clock, settings, PolicyGate.from_settings(settings))
 
 
 @pytest.fixture

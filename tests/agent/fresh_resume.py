@@ -12,14 +12,9 @@ import sys
 from pydantic_ai.messages import ModelMessage, ModelResponse
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
-from ambient.agent.processor import build_queue
-from ambient.agent.reviser import FeedbackReviser
 from ambient.agent.runner import TriageAgent
-from ambient.core.clock import SystemClock
 from ambient.core.config import load_settings
-from ambient.core.db import open_database
-from ambient.core.ledger import Ledger
-from ambient.memory.store import MemoryStore
+from ambient.runtime import Runtime
 from tests.agent.scripted import call, tool_returns
 
 seen: list[dict[str, str]] = []
@@ -36,22 +31,13 @@ def follow_feedback(messages: list[ModelMessage], info: AgentInfo) -> ModelRespo
 
 
 async def main() -> int:
-    settings, _secrets = load_settings()
-    clock = SystemClock()
-    engine = open_database(settings.resolved_database_url)
-    agent = TriageAgent(
-        settings, FunctionModel(follow_feedback), MemoryStore(settings.memory_dir), clock
+    runtime = Runtime(*load_settings())
+    runtime.agent = TriageAgent(  # the runtime's parts, on a model that follows the feedback
+        runtime.settings, FunctionModel(follow_feedback), runtime.memory, runtime.clock
     )
-    reviser = FeedbackReviser(
-        agent,
-        build_queue(settings, engine, clock),
-        Ledger(engine, clock, settings.worker),
-        clock,
-        settings.worker,
-    )
-    revised = await reviser.tick()
+    revised = await runtime.reviser.tick()
     sys.stdout.write(json.dumps({"revised": revised, "seen": seen}) + "\n")
-    engine.dispose()
+    await runtime.aclose()
     return 0
 
 

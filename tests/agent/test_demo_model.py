@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 from pydantic_ai.messages import ModelResponse, ToolCallPart
 
-from ambient.agent.processor import build_processor
-from ambient.agent.reviser import build_reviser
 from ambient.agent.runner import RunOutcome, TriageAgent
 from ambient.approvals.tables import ApprovalStatus
 from ambient.core.config import Settings
@@ -141,13 +139,13 @@ async def test_the_same_message_gets_the_same_answer(make_agent) -> None:
 
 
 async def test_each_feedback_is_applied_to_the_reply_in_turn(
-    settings, secrets, engine, clock, queue, ledger, memory
+    runtime, queue, ledger, memory
 ) -> None:
     claimed = claim_one(ledger, meeting_email())
-    outcome = await build_processor(settings, secrets, engine, clock).process(claimed)
+    outcome = await runtime.processor.process(claimed)
     ledger.complete(claimed.id, claimed.lease_owner, outcome.state, outcome.triage)
     (draft,) = queue.list(item_id=claimed.id)
-    reviser = build_reviser(settings, secrets, engine, clock)
+    reviser = runtime.reviser
     bodies = [draft.args["body"]]
     for words in ("Shorter, please", "Say Friday at 10 works for me"):
         queue.feedback(draft.id, shown_hash=queue.shown_hash(draft), message=words, actor="robin")
@@ -165,15 +163,15 @@ async def test_each_feedback_is_applied_to_the_reply_in_turn(
 
 
 async def test_feedback_asking_for_no_reply_ends_with_notify_and_no_draft(
-    settings, secrets, engine, clock, queue, ledger, memory
+    runtime, queue, ledger, memory
 ) -> None:
     claimed = claim_one(ledger, meeting_email())
-    outcome = await build_processor(settings, secrets, engine, clock).process(claimed)
+    outcome = await runtime.processor.process(claimed)
     ledger.complete(claimed.id, claimed.lease_owner, outcome.state, outcome.triage)
     (draft,) = queue.list(item_id=claimed.id)
     queue.feedback(
         draft.id, shown_hash=queue.shown_hash(draft), message="Don't reply, I'll call", actor="r"
     )
-    assert await build_reviser(settings, secrets, engine, clock).tick() == 1
+    assert await runtime.reviser.tick() == 1
     assert queue.list(item_id=claimed.id) == [queue.get(draft.id)]  # no new draft
     assert queue.get(draft.id).revised_at is not None

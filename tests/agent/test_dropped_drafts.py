@@ -12,7 +12,7 @@ from pydantic_ai.messages import ModelResponse
 from ambient.agent.processor import AgentProcessor
 from ambient.agent.runner import TOOL_RETRIES
 from ambient.agent.tools import action_args, build_toolset
-from ambient.approvals.actions import validate_action
+from ambient.approvals.kinds import KINDS
 from ambient.core.items import InboundItem, ItemState
 from ambient.daemon.worker import Worker
 from ambient.models.local.grammar import schema_grammar
@@ -112,7 +112,7 @@ def test_a_named_address_still_passes_and_is_stored_bare() -> None:
     raw = {"to": ["Dana <dana@example.com>"], "subject": "s", "body": "b", "rationale": "r"}
     args, rationale = action_args("send_email", raw, item_from(meeting_email()))
     assert args["to"] == ["dana@example.com"] and rationale == "r"
-    assert validate_action("send_email", args) == args
+    assert KINDS.validate("send_email", args) == args
 
 
 async def test_memory_tools_answer_a_missing_name_with_what_exists(make_agent) -> None:

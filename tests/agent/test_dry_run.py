@@ -6,11 +6,10 @@ import json
 
 import pytest
 
-from ambient.agent import dry_run as dry_run_module
 from ambient.agent.dry_run import dry_run, render_text
 from ambient.agent.runner import TriageAgent
 from ambient.cli import main
-from ambient.memory.store import MemoryStore
+from ambient.runtime import Runtime
 from tests.agent.conftest import meeting_email
 from tests.agent.scripted import Script, call, respond, triage
 
@@ -24,7 +23,7 @@ def eml(tmp_path):
 
 @pytest.fixture
 def scripted_agent(monkeypatch, memory):
-    """The dry run's agent on a script instead of AMBIENT_MODEL."""
+    """The dry run's agent (the runtime's, the CLI's too) on a script instead of AMBIENT_MODEL."""
     script = Script(
         respond(
             call("reply_email", body="Friday at 10 works.", rationale="meeting request"),
@@ -33,16 +32,17 @@ def scripted_agent(monkeypatch, memory):
         )
     )
 
-    def build(settings, secrets, clock, tracer=None):
-        return TriageAgent(settings, script.model, MemoryStore(settings.memory_dir), clock)
+    def build(runtime: Runtime) -> TriageAgent:
+        return TriageAgent(runtime.settings, script.model, runtime.memory, runtime.clock)
 
-    monkeypatch.setattr(dry_run_module, "build_agent", build)
+    monkeypatch.setattr(Runtime, "untraced_agent", property(build))
     return script
 
 
 async def test_dry_run_reports_triage_drafts_and_policy(eml, settings, secrets, scripted_agent):
     settings.policy.denied_domains = ["evil.example"]
-    report = await dry_run(eml, settings, secrets)
+    runtime = Runtime(settings, secrets)
+    report = await dry_run(eml, runtime.untraced_agent, runtime.policy)
     assert report.triage.summary == "Dana: meeting Friday"
     reply, send = report.drafts
     assert (reply.kind, reply.policy, reply.args["to"]) == (

@@ -14,7 +14,9 @@ import pytest
 from pydantic_ai.messages import ModelMessage, ModelResponse, ModelResponsePart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
-from ambient.agent.processor import AgentProcessor, build_queue
+from ambient.agent.processor import AgentProcessor
+from ambient.approvals.policy import PolicyGate
+from ambient.approvals.queue import ApprovalQueue
 from ambient.approvals.tables import ApprovalStatus
 from ambient.core.errors import DecisionError
 from ambient.core.items import InboundItem, ItemState
@@ -113,7 +115,9 @@ async def run_injection(body, make_agent, queue, ledger, settings):
     model = ObedientModel()
     raw = meeting_email(body=f"Hi Robin,\n{body}\nThanks, Dana")
     item_id = ledger.ingest(InboundItem("inbox", "k1", raw)).item_id
-    queue = build_queue(settings, queue.engine, queue.clock)  # the policy as configured above
+    queue = ApprovalQueue(  # the policy as configured above
+        queue.engine, queue.clock, settings, PolicyGate.from_settings(settings)
+    )
     processor = AgentProcessor(make_agent(FunctionModel(model)), queue)
     await Worker(ledger, processor, settings.worker, "w").run_until_idle()
     return item_id, model, queue.list(item_id=item_id)

@@ -17,7 +17,7 @@ import pytest
 from ambient.agent.processor import AgentProcessor
 from ambient.agent.runner import TriageAgent
 from ambient.agent.triage import Triage
-from ambient.approvals.actions import validate_action
+from ambient.approvals.kinds import KINDS
 from ambient.core.items import ItemState
 from ambient.memory.store import MemoryStore
 from ambient.models.local.model import LocalModel, default_model_path
@@ -79,7 +79,7 @@ async def test_each_sample_ends_in_a_valid_triage_or_valid_drafts(
     else:
         assert outcome.state == ItemState.AWAITING_APPROVAL and rows
         for row in rows:
-            assert validate_action(row.kind, row.args) == row.args
+            assert KINDS.validate(row.kind, row.args) == row.args
             assert row.rationale.strip()
     kinds = ",".join(row.kind for row in rows) or "-"
     print(f"\n{sample}: {outcome.triage['decision']} drafts={kinds} in {elapsed:.1f}s")

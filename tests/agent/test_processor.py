@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ambient.agent.processor import AgentProcessor, build_processor
+from ambient.agent.processor import AgentProcessor
 from ambient.agent.state import RunState
 from ambient.approvals.tables import ApprovalStatus
 from ambient.core.items import InboundItem, ItemState
@@ -92,10 +92,8 @@ async def test_a_non_email_item_with_undecodable_bytes_is_permanent(
         await processor.process(broken)
 
 
-async def test_build_processor_wires_the_configured_model(
-    settings, secrets, engine, clock, ledger, memory
-) -> None:
-    processor = build_processor(settings, secrets, engine, clock)  # AMBIENT_MODEL=test
+async def test_the_runtimes_processor_runs_the_configured_model(runtime, ledger, memory) -> None:
+    processor = runtime.processor  # AMBIENT_MODEL=test
     claimed = claim_one(ledger, meeting_email())
     outcome = await processor.process(claimed)
     assert outcome.state in (ItemState.AWAITING_APPROVAL, ItemState.DONE)

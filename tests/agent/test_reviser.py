@@ -11,12 +11,11 @@ from pydantic_ai.messages import ModelResponse
 from pydantic_ai.models.function import FunctionModel
 
 from ambient.agent.feedback import DECIDED_SEPARATELY
-from ambient.agent.processor import AgentProcessor, build_processor
-from ambient.agent.reviser import FeedbackReviser, build_reviser
+from ambient.agent.processor import AgentProcessor
+from ambient.agent.reviser import FeedbackReviser
 from ambient.approvals.drafts import ActionContext, DraftedAction
 from ambient.approvals.tables import ApprovalStatus
 from ambient.core.items import ItemState
-from ambient.models.resolve import resolve_model
 from tests.agent.conftest import claim_one, meeting_email
 from tests.agent.scripted import Script, call, respond, tool_returns, triage
 from tests.conftest import child_environment
@@ -196,18 +195,16 @@ async def test_memory_proposals_are_left_to_the_memory_reflector(
     assert queue.get(proposal.id).revised_at is None
 
 
-async def test_the_test_model_goes_round_the_feedback_loop(
-    settings, secrets, engine, clock, queue, ledger, memory
-) -> None:
+async def test_the_test_model_goes_round_the_feedback_loop(runtime, queue, ledger, memory) -> None:
     # AMBIENT_MODEL=test, wired as the daemon wires it: queue -> feedback -> revised draft
-    assert resolve_model(settings, secrets).model_name == "test"
+    assert runtime.model.model_name == "test"
     claimed = claim_one(ledger, meeting_email())
-    outcome = await build_processor(settings, secrets, engine, clock).process(claimed)
+    outcome = await runtime.processor.process(claimed)
     ledger.complete(claimed.id, claimed.lease_owner, outcome.state, outcome.triage)
     assert outcome.state == ItemState.AWAITING_APPROVAL
     (reply,) = queue.list(item_id=claimed.id)  # one reply, nothing else
     give_feedback(queue, reply, "Shorter, please")
-    reviser = build_reviser(settings, secrets, engine, clock)
+    reviser = runtime.reviser
     assert await reviser.tick() == 1
     (revised,) = [row for row in queue.list(item_id=claimed.id) if row.parent_id == reply.id]
     assert (revised.kind, revised.status) == ("reply_email", ApprovalStatus.PENDING)

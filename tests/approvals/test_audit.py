@@ -7,8 +7,11 @@ import json
 import pytest
 from sqlalchemy import text
 
-from ambient.approvals.audit import GENESIS_HASH, AuditLog, args_diff, args_digest
+from ambient.approvals.audit import GENESIS_HASH, AuditLog, append_entry, args_diff, args_digest
+from ambient.approvals.drafts import DraftedAction
 from ambient.approvals.queue import ApprovalQueue
+from ambient.approvals.tables import ApprovalStatus
+from ambient.core.db import write_session
 from tests.approvals.conftest import Queue, reply
 from tests.conftest import CommandLine
 
@@ -118,3 +121,107 @@ def test_an_approval_set_to_run_behind_the_logs_back_fails_verify(
     assert report.problem == (
         f"approval {row.id} is approved but the audit log has no decision to run it"
     )
+
+
+def _set_status(engine, approval_id: int, status: str, **columns: str) -> None:
+    assignments = ", ".join(["status = :status", *(f"{name} = :{name}" for name in columns)])
+    with engine.begin() as connection:
+        connection.execute(
+            text(f"UPDATE approval SET {assignments} WHERE id = :id"),
+            {"status": status, "id": approval_id, **columns},
+        )
+
+
+def test_a_rejected_approval_set_back_to_approved_fails_verify(
+    cli: CommandLine, queue: ApprovalQueue, queue_for: Queue, engine
+):
+    (row,) = queue_for(reply())
+    approved = queue.approve(row.id, shown_hash=row.shown_hash, actor="me")
+    undone = queue.undo(row.id, actor="me")
+    queue.reject(row.id, shown_hash=undone.shown_hash, reason="no", actor="me")
+    assert approved.idempotency_key and AuditLog(engine).verify_chain().ok
+    _set_status(engine, row.id, "approved")  # the outbox would send what the human rejected
+
+    report = AuditLog(engine).verify_chain()
+
+    assert (report.ok, report.broken_at, report.approval_id) == (False, None, row.id)
+    rejected = AuditLog(engine).entries(approval_id=row.id)[0]
+    assert report.problem == (
+        f"approval {row.id} is approved but its last decision in the audit log is "
+        f"rejected (entry {rejected.id})"
+    )
+    code, log = cli.json("log", "--verify")
+    assert code == 1 and log["chain"]["approval_id"] == row.id
+    assert log["chain"]["broken_at"] is None
+
+
+async def test_an_executed_approval_set_back_to_approved_fails_verify(
+    queue: ApprovalQueue, queue_for: Queue, engine, clock, settings, secrets
+):
+    from tests.approvals.test_outbox import make_outbox
+
+    note = DraftedAction("write_note", "call-note", {"path": "a.md", "content": "a"}, "why")
+    (row,) = queue_for(note)
+    queue.approve(row.id, shown_hash=row.shown_hash, actor="me")
+    assert await make_outbox(engine, clock, settings, secrets).tick() == 1
+    assert queue.get(row.id).status == ApprovalStatus.EXECUTED
+    assert AuditLog(engine).verify_chain().ok
+    _set_status(engine, row.id, "approved", idempotency_key="ambient-forged-key")  # sent again
+
+    report = AuditLog(engine).verify_chain()
+
+    executed = AuditLog(engine).entries(approval_id=row.id)[0]
+    assert (report.ok, report.broken_at, report.approval_id) == (False, None, row.id)
+    assert report.problem == (
+        f"approval {row.id} is approved but the audit log says it is executed (entry {executed.id})"
+    )
+
+
+def test_the_runs_the_log_records_verify(queue: ApprovalQueue, queue_for: Queue, engine, clock):
+    """Claimed, failed, dead, retried, delivered: each status the log's events lead to."""
+    (row,) = queue_for(reply())
+    queue.approve(row.id, shown_hash=row.shown_hash, actor="me")
+    for event, status in [
+        ("executing", "executing"),
+        ("failed", "failed"),
+        ("executing", "executing"),
+        ("dead", "dead"),
+        ("retried", "approved"),
+        ("executing", "executing"),
+        ("dead", "dead"),
+        ("delivered", "executed"),
+    ]:
+        with write_session(engine) as session:
+            append_entry(session, at=clock.now(), actor="outbox", event=event, approval_id=row.id)
+        _set_status(engine, row.id, status)
+        assert AuditLog(engine).verify_chain().ok, (event, status)
+    _set_status(engine, row.id, "dead")
+    assert not AuditLog(engine).verify_chain().ok
+
+
+def test_decisions_from_before_the_argument_hash_are_counted_as_unverifiable(
+    cli: CommandLine, queue: ApprovalQueue, queue_for: Queue, engine, clock
+):
+    old, new = queue_for(reply(), reply(body="two"))
+    queue.approve(new.id, shown_hash=new.shown_hash, actor="me")
+    with write_session(engine) as session:  # as a decision was entered before the hash existed
+        append_entry(
+            session,
+            at=clock.now(),
+            actor="cli:me",
+            event="approved",
+            approval_id=old.id,
+            details={"kind": old.kind, "shown_hash": old.shown_hash, "warnings": []},
+        )
+    _set_status(engine, old.id, "approved")
+
+    report = AuditLog(engine).verify_chain()
+
+    assert report.ok and report.unverifiable == 1
+    code, out = cli.run("log", "--verify")
+    assert code == 0
+    assert "1 approval decided before decisions recorded their arguments' hash" in " ".join(
+        out.split()
+    )
+    code, log = cli.json("log", "--verify")
+    assert code == 0 and log["chain"]["unverifiable"] == 1

@@ -79,7 +79,7 @@ def _editor_script(tmp_path: Path, body: str) -> str:
     return str(script)
 
 
-def test_edit_in_the_editor_as_toml(
+def test_edit_in_the_editor_as_the_text_the_tui_edits(
     cli: CommandLine, queue_for: Queue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     (row,) = queue_for(reply())

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from ambient.approvals.drafts import DraftedAction
 from ambient.approvals.events import TracedApprovals
-from ambient.approvals.executors.notes import NotesExecutor
+from ambient.approvals.kinds.write_note import NotesExecutor
 from ambient.approvals.outbox import Outbox
 from ambient.approvals.policy import PolicyGate
 from ambient.approvals.queue import ApprovalQueue

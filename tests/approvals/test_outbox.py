@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -11,15 +10,15 @@ from sqlalchemy import Engine, text
 
 from ambient.approvals.audit import AuditLog
 from ambient.approvals.drafts import DraftedAction
-from ambient.approvals.executors.notes import NotesExecutor
-from ambient.approvals.executors.webhook import WebhookExecutor
+from ambient.approvals.kinds.call_webhook import WebhookExecutor
+from ambient.approvals.kinds.write_note import NotesExecutor
 from ambient.approvals.outbox import Outbox, reclaim_dead_leases
 from ambient.approvals.policy import PolicyGate
 from ambient.approvals.queue import ApprovalQueue
 from ambient.approvals.tables import Approval, ApprovalStatus
 from ambient.core.config import Secrets, Settings
 from ambient.core.items import ItemState
-from ambient.core.leases import holder_name
+from ambient.core.leases import holder_name, this_machine
 from ambient.core.ledger import Ledger
 from tests.approvals.conftest import AddItem, context_for
 from tests.approvals.webhook_receiver import WebhookReceiver, webhook_receiver  # noqa: F401
@@ -256,7 +255,7 @@ async def test_an_action_leased_by_a_dead_process_on_this_host_runs_at_once_on_r
     secrets: Secrets,
     webhook_receiver: WebhookReceiver,  # noqa: F811
 ):
-    host, gone = socket.gethostname(), dead_pid()
+    host, gone = this_machine(), dead_pid()
     mine = approve("call_webhook", webhook(webhook_receiver, title="mine"))
     elsewhere = approve("call_webhook", webhook(webhook_receiver, title="elsewhere"))
     crashed = make_outbox(engine, clock, configured, secrets, owner=f"{host}:{gone}:0a1b:outbox")

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from ambient.approvals.policy import DEFAULT_RULES, PolicyGate, url_allowed
+from ambient.approvals.kinds.call_webhook import url_allowed
+from ambient.approvals.policy import PolicyGate, default_rules
 from ambient.core.config import PolicySettings
 from ambient.core.errors import ConfigError
 
@@ -76,9 +77,10 @@ def test_an_unknown_rule_name_is_a_config_error(ambient_home: Path):
     from ambient.core.config import load_settings
 
     (ambient_home / "ambient.toml").write_text('[policy]\nrules = { reply_anywhere = "warn" }\n')
+    settings, _secrets = load_settings()
     with pytest.raises(ConfigError, match="policy.rules: .*unknown rule 'reply_anywhere'"):
-        load_settings()
-    assert set(DEFAULT_RULES) >= {"reply_outside_thread", "webhook_not_allowed"}
+        PolicyGate.from_settings(settings)
+    assert set(default_rules()) >= {"reply_outside_thread", "webhook_not_allowed"}
 
 
 def test_recipients_the_human_typed_are_exempt_from_the_thread_rule_not_from_denied_domains(

@@ -174,6 +174,57 @@ def test_the_warning_shows_in_list_json_and_show(
     assert "warning: reply_to_mismatch: the reply goes to dana.accounts@" in " ".join(out.split())
 
 
+def test_a_new_email_to_the_messages_reply_to_is_flagged_too(
+    own_queue: ApprovalQueue, ledger: Ledger, add_item: AddItem
+):
+    (row,) = queued(
+        own_queue,
+        ledger,
+        add_item,
+        SPOOFED,
+        draft("send_email", to=["dana.accounts@payments-attacker.example"], subject="Q3"),
+    )
+    assert "reply_to_mismatch: the email goes to dana.accounts@payments-attacker.example " in (
+        " ".join(row.warnings)
+    )
+
+
+def test_a_reply_to_the_reply_to_of_a_sender_without_a_readable_address_is_flagged(
+    tmp_path: Path,
+):
+    gate = PolicyGate(PolicySettings(), tmp_path)
+    report = gate.check(
+        "reply_email",
+        {"to": ["help@attacker.example"], "subject": "Re", "body": "ok"},
+        thread_addresses=frozenset({"help@attacker.example"}),
+        provenance=Provenance(sender="", reply_to=("help@attacker.example",)),
+    )
+    assert rules(report.warnings) == ["reply_to_mismatch"]
+    assert (
+        "(the message's Reply-To), not to a sender with a readable address" in (report.warnings[0])
+    )
+
+
+def test_a_reply_all_quoting_the_message_is_not_flagged_as_copied(
+    own_queue: ApprovalQueue, ledger: Ledger, add_item: AddItem
+):
+    quoted = "\n".join(
+        "> " + line
+        for line in (
+            "Shall we have lunch on Friday at noon? I was thinking of the Thai place on Main",
+            "Street, unless you would rather stay near the office. Lee might join us too.",
+        )
+    )
+    (row,) = queued(
+        own_queue,
+        ledger,
+        add_item,
+        LUNCH,
+        draft(to=["dana@example.com"], cc=["lee@example.com"], body=f"Noon works.\n\n{quoted}"),
+    )
+    assert row.warnings == [] and row.block_reason is None
+
+
 # ---- private_memory_in_draft --------------------------------------------------------------
 def test_private_memory_repeated_to_someone_else_is_flagged(
     own_queue: ApprovalQueue, ledger: Ledger, add_item: AddItem
@@ -303,7 +354,7 @@ def test_only_the_copied_passages_are_kept_not_the_memory(tmp_path: Path):
     context = ActionContext(
         1, frozenset(), "v", sender_address="Dana@Example.com", memory_read=(BANK_MEMORY,)
     )
-    provenance = trace_provenance("reply_email", {"subject": "Re", "body": BANK_LINE}, context)
+    provenance = trace_provenance(["Re", BANK_LINE], context)
     assert provenance.sender == "dana@example.com"
     assert provenance.memory_passages == (BANK_LINE,)
     assert Provenance.loads(provenance.dumps()) == provenance

@@ -24,7 +24,7 @@ from sqlmodel import select
 
 from ambient.core.config import Settings
 from ambient.core.db import read_session
-from ambient.core.items import Item
+from ambient.core.tables import Item
 from ambient.sources.maildir import deliver
 from tests.daemon.mail import email_bytes
 from tests.daemon.notify_listener import Notification, NotifyListener, wait_until
@@ -272,10 +272,11 @@ async def test_a_stop_requested_while_starting_closes_what_was_opened(
     from ambient.daemon.health import read_health
     from ambient.daemon.notify import Notifier
     from ambient.daemon.runner import DaemonProcess
+    from ambient.runtime import Runtime
     from tests.conftest import FrozenClock
 
     _, secrets = load_settings()
-    process = DaemonProcess(settings, secrets, notifier=Notifier(notifications.address))
+    process = DaemonProcess(Runtime(settings, secrets), notifier=Notifier(notifications.address))
     serving = asyncio.create_task(process.serve())
     await asyncio.sleep(0)  # serve() installs its signal handlers and starts opening
     process._request_stop(signal.SIGTERM)  # what the loop's SIGTERM handler calls

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import pytest
 
 from ambient.core.config import Secrets, Settings
-from ambient.daemon.assembly import Runtime, build_daemon, open_runtime
 from ambient.daemon.service import Daemon
+from ambient.runtime import Runtime
 from ambient.sources.imap import ImapSource
 from ambient.sources.state import SourceStateStore
 from tests.daemon.mail import email_bytes
@@ -27,9 +27,9 @@ HOUR = 3600.0
 @pytest.fixture
 def runtime(settings: Settings, secrets: Secrets) -> Iterator[Runtime]:
     settings.worker.poll_jitter_seconds = 0
-    runtime = open_runtime(settings, secrets)  # a real clock: the scheduler runs on it
+    runtime = Runtime(settings, secrets)  # a real clock: the scheduler runs on it
     yield runtime
-    runtime.engine.dispose()
+    runtime.close()
 
 
 def push_source(runtime: Runtime, account: ImapAccount, **overrides: object) -> ImapSource:
@@ -50,7 +50,9 @@ def idle_threads() -> list[threading.Thread]:
 async def start(
     runtime: Runtime, source: ImapSource
 ) -> tuple[Daemon, asyncio.Event, asyncio.Task[None]]:
-    daemon = build_daemon(runtime, processor=AgentTestProcessor(), sources=[source])
+    runtime.processor = AgentTestProcessor()
+    runtime.sources = [source]
+    daemon = runtime.daemon
     stop = asyncio.Event()
     task = asyncio.create_task(daemon.run(stop))
     await wait_for(lambda: bool(source.watchers) and source.watchers[0].connects >= 1)

@@ -11,9 +11,10 @@ from pydantic import ValidationError
 
 from ambient.core.config import Secrets, Settings, load_settings
 from ambient.core.errors import SourceError
-from ambient.core.items import Item, ItemState
-from ambient.daemon.assembly import Runtime, build_daemon, build_sources, open_runtime
+from ambient.core.items import ItemState
+from ambient.core.tables import Item
 from ambient.daemon.service import Daemon
+from ambient.runtime import Runtime
 from ambient.sources.imap import ImapSource
 from ambient.sources.spool import SpoolSource
 from ambient.sources.state import SourceStateStore
@@ -26,9 +27,9 @@ from tests.servers.ports import free_port
 
 @pytest.fixture
 def runtime(settings: Settings, secrets: Secrets) -> Iterator[Runtime]:
-    runtime = open_runtime(settings, secrets, FrozenClock(datetime.now(UTC)))
+    runtime = Runtime(settings, secrets, FrozenClock(datetime.now(UTC)))
     yield runtime
-    runtime.engine.dispose()
+    runtime.close()
 
 
 def make_source(
@@ -40,7 +41,10 @@ def make_source(
 
 
 def daemon_for(runtime: Runtime, *sources: ImapSource) -> Daemon:
-    return build_daemon(runtime, processor=AgentTestProcessor(), sources=list(sources))
+    """A daemon on the test processor polling `sources` (once built, the runtime keeps it)."""
+    runtime.processor = AgentTestProcessor()
+    runtime.sources = list(sources)
+    return runtime.daemon
 
 
 def ledger_items(runtime: Runtime) -> list[Item]:
@@ -309,14 +313,14 @@ def test_configured_imap_and_spool_sources_are_built(
     )
     monkeypatch.setenv("WORK_IMAP_PASSWORD", "s3cret")
     settings, secrets = load_settings()
-    runtime = open_runtime(settings, secrets)
+    runtime = Runtime(settings, secrets)
     try:
-        imap, spool = build_sources(runtime)
+        imap, spool = runtime.sources
         assert isinstance(imap, ImapSource) and imap.settings.mailboxes == ["INBOX", "Lists"]
         assert "s3cret" not in repr(imap)
         assert isinstance(spool, SpoolSource) and spool.path == settings.spool_dir
     finally:
-        runtime.engine.dispose()
+        runtime.close()
 
 
 def test_a_processed_keyword_must_be_an_imap_keyword(imap_account: ImapAccount) -> None:

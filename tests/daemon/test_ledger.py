@@ -1,11 +1,11 @@
 import os
-import socket
 from datetime import timedelta
 
 from ambient.core.config import WorkerSettings
 from ambient.core.items import InboundItem, ItemState
-from ambient.core.leases import holder_name
+from ambient.core.leases import holder_name, this_machine
 from ambient.core.ledger import Ledger
+from ambient.sources.state import SourceStateStore
 from tests.daemon.mail import email_bytes
 from tests.daemon.process import dead_pid
 
@@ -140,13 +140,31 @@ def test_counts_per_state_and_source_and_poll_records(engine, clock) -> None:
     ledger.ingest(inbound("a", "<a@x>"))
     ledger.ingest(inbound("b", "<b@x>"))
     ledger.claim("w", 1)
-    ledger.record_poll("inbox", cursor={"uidvalidity": 7})
+    ledger.record_poll("inbox")
     counts = ledger.counts()
     assert counts.by_state["new"] == 1 and counts.by_state["processing"] == 1
     assert counts.by_source == {"inbox": {"new": 1, "processing": 1}}
     (state,) = ledger.source_states()
-    assert state.last_poll_at == clock.now() and ledger.source_cursor("inbox") == {"uidvalidity": 7}
+    assert state.last_poll_at == clock.now() and state.polls == 1
     assert ledger.known_keys("inbox", ["a", "b", "c"]) == {"a", "b"}
+
+
+def test_recording_a_poll_keeps_the_cursor_the_source_saved(engine, clock) -> None:
+    ledger, cursors = make_ledger(engine, clock), SourceStateStore(engine)
+    cursors.save("inbox", {"mailboxes": {"INBOX": {"uidvalidity": 7, "last_uid": 42}}})
+
+    ledger.record_poll("inbox", error="timed out")
+    ledger.record_poll("inbox")
+
+    assert cursors.mailbox_cursors("inbox")["INBOX"].last_uid == 42
+    assert [state.polls for state in ledger.source_states()] == [2]
+
+
+def test_message_ids_already_held_are_known_from_any_source(engine, clock) -> None:
+    ledger = make_ledger(engine, clock)
+    ledger.ingest(inbound("a", "<a@x>"))
+
+    assert SourceStateStore(engine).known_message_ids(["<a@x>", "<b@x>"]) == {"<a@x>"}
 
 
 def test_only_failed_or_quarantined_items_can_be_retried(engine, clock) -> None:
@@ -164,7 +182,7 @@ def test_only_failed_or_quarantined_items_can_be_retried(engine, clock) -> None:
 
 def test_lease_of_a_dead_process_on_this_host_is_reclaimed_at_once(engine, clock) -> None:
     ledger = make_ledger(engine, clock)
-    host, gone = socket.gethostname(), dead_pid()
+    host, gone = this_machine(), dead_pid()
     mine = ledger.ingest(inbound("k1", "<m1@example.com>")).item_id
     elsewhere = ledger.ingest(inbound("k2", "<m2@example.com>")).item_id
     running = ledger.ingest(inbound("k3", "<m3@example.com>")).item_id
@@ -182,7 +200,7 @@ def test_lease_of_a_dead_process_on_this_host_is_reclaimed_at_once(engine, clock
 def test_lease_of_an_earlier_process_with_this_pid_is_reclaimed(engine, clock) -> None:
     ledger = make_ledger(engine, clock)
     item_id = ledger.ingest(inbound()).item_id
-    ledger.claim(f"{socket.gethostname()}:{os.getpid()}:earlier00000", 1)  # container restart
+    ledger.claim(f"{this_machine()}:{os.getpid()}:earlier00000", 1)  # container restart
     ledger.claim(holder_name(), 1)
     assert ledger.reclaim_dead_leases() == [item_id]
     assert [item.id for item in ledger.claim(holder_name(), 1)] == [item_id]

@@ -10,10 +10,10 @@ import pytest
 
 from ambient.core.config import Secrets, Settings, load_settings
 from ambient.core.errors import ConfigError
-from ambient.daemon.assembly import Runtime, build_daemon, open_runtime
 from ambient.daemon.notify import Notifier
 from ambient.daemon.reload import Reloader
 from ambient.daemon.service import Daemon
+from ambient.runtime import Runtime
 from tests.daemon.processors import AgentTestProcessor
 
 TWO_SOURCES = """\
@@ -43,8 +43,9 @@ def config(ambient_home: Path) -> Path:
 @pytest.fixture
 async def running(config: Path) -> AsyncIterator[tuple[Runtime, Daemon]]:
     settings, secrets = load_settings()
-    runtime = open_runtime(settings, secrets)
-    daemon = build_daemon(runtime, processor=AgentTestProcessor())
+    runtime = Runtime(settings, secrets)
+    runtime.processor = AgentTestProcessor()
+    daemon = runtime.daemon
     stop = asyncio.Event()
     task = asyncio.create_task(daemon.run(stop))
     while daemon.scheduler is None or not daemon.scheduler.running:
@@ -52,7 +53,7 @@ async def running(config: Path) -> AsyncIterator[tuple[Runtime, Daemon]]:
     yield runtime, daemon
     stop.set()
     await asyncio.wait_for(task, timeout=10)
-    runtime.engine.dispose()
+    await runtime.aclose()
 
 
 def job_ids(daemon: Daemon) -> set[str]:
@@ -86,7 +87,9 @@ async def test_unchanged_sources_are_kept_changed_ones_replaced_removed_ones_dro
     assert job_ids(daemon) == {"poll:inbox", "poll:archive"}
     assert daemon.worker.settings.concurrency == 3
     assert daemon.worker.processor is processor  # model and agent unchanged: kept
-    assert runtime.settings.worker.concurrency == 3
+    assert reloader.runtime.settings.worker.concurrency == 3  # a new runtime, for the new config
+    assert reloader.runtime.engine is runtime.engine  # on the same database
+    assert runtime.settings.worker.concurrency == 2  # the first configuration's, as it was
 
     config.write_text(
         "[worker]\nconcurrency = 3\npoll_jitter_seconds = 0\n\n"
@@ -109,8 +112,11 @@ async def test_a_changed_model_rebuilds_the_processor(
 
     reloaded = []
     daemon.hooks.on_reload.append(lambda settings: _record(reloaded, settings))
-    assert await Reloader(runtime, daemon, load, Notifier(None)).reload()
+    reloader = Reloader(runtime, daemon, load, Notifier(None))
+    assert await reloader.reload()
     assert daemon.worker.processor is not processor
+    assert daemon.worker.processor is reloader.runtime.processor  # the new runtime's agent
+    assert reloader.runtime.tracing is runtime.tracing  # one tracing per process
     assert [settings.fallback_model for settings in reloaded] == ["test"]
 
 

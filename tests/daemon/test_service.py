@@ -3,7 +3,7 @@ import os
 
 from ambient.core.errors import SourceError
 from ambient.core.items import ItemState
-from ambient.daemon.assembly import build_daemon, open_runtime
+from ambient.runtime import Runtime
 from ambient.sources.maildir import deliver
 from tests.daemon.mail import email_bytes
 from tests.daemon.processors import AgentTestProcessor
@@ -24,19 +24,21 @@ class BrokenSource:
 
 
 async def test_run_once_takes_maildir_messages_through_the_worker(settings, secrets) -> None:
-    runtime = open_runtime(settings, secrets)
+    runtime = Runtime(settings, secrets)
     for i in range(3):
         deliver(settings.maildir_path, email_bytes(f"s{i}", message_id=f"<s{i}@x>"))
-    daemon = build_daemon(runtime, processor=AgentTestProcessor())
+    runtime.processor = AgentTestProcessor()
+    daemon = runtime.daemon
     assert await daemon.run_once() == {"new": 3, "processed": 3}
     assert runtime.ledger.counts().by_state["done"] == 3
     assert os.listdir(settings.maildir_path / "new") == []
 
 
 async def test_a_failing_source_is_recorded_and_others_keep_working(settings, secrets) -> None:
-    runtime = open_runtime(settings, secrets)
+    runtime = Runtime(settings, secrets)
     deliver(settings.maildir_path, email_bytes())
-    daemon = build_daemon(runtime, processor=AgentTestProcessor())
+    runtime.processor = AgentTestProcessor()
+    daemon = runtime.daemon
     daemon.sources.append(BrokenSource())
     result = await daemon.run_once()
     assert result["processed"] == 1
@@ -48,9 +50,10 @@ async def test_a_failing_source_is_recorded_and_others_keep_working(settings, se
 async def test_running_daemon_picks_up_new_mail_and_stops_cleanly(settings, secrets) -> None:
     settings.sources[0].interval_seconds = 0.05
     settings.worker.poll_jitter_seconds = 0
-    runtime = open_runtime(settings, secrets)
+    runtime = Runtime(settings, secrets)
     processor = AgentTestProcessor()
-    daemon = build_daemon(runtime, processor=processor)
+    runtime.processor = processor
+    daemon = runtime.daemon
     stop = asyncio.Event()
     running = asyncio.create_task(daemon.run(stop))
     deliver(settings.maildir_path, email_bytes())
@@ -63,9 +66,10 @@ async def test_running_daemon_picks_up_new_mail_and_stops_cleanly(settings, secr
 
 async def test_shutdown_releases_unfinished_items(settings, secrets) -> None:
     settings.worker.drain_seconds = 0.05
-    runtime = open_runtime(settings, secrets)
+    runtime = Runtime(settings, secrets)
     processor = AgentTestProcessor(delay=60)
-    daemon = build_daemon(runtime, processor=processor)
+    runtime.processor = processor
+    daemon = runtime.daemon
     deliver(settings.maildir_path, email_bytes())
     stop = asyncio.Event()
     running = asyncio.create_task(daemon.run(stop))

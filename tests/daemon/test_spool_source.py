@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from ambient.core.config import Secrets, Settings
-from ambient.core.items import Item, ItemState
-from ambient.daemon.assembly import Runtime, build_daemon, open_runtime
+from ambient.core.items import ItemState
+from ambient.core.tables import Item
 from ambient.daemon.service import Daemon
+from ambient.runtime import Runtime
 from ambient.sources.spool import SpoolSource, read_spool_item
 from tests.daemon.mail import email_bytes
 from tests.daemon.processors import AgentTestProcessor
@@ -20,9 +21,9 @@ from tests.daemon.processors import AgentTestProcessor
 
 @pytest.fixture
 def runtime(settings: Settings, secrets: Secrets) -> Iterator[Runtime]:
-    runtime = open_runtime(settings, secrets)
+    runtime = Runtime(settings, secrets)
     yield runtime
-    runtime.engine.dispose()
+    runtime.close()
 
 
 @pytest.fixture
@@ -31,7 +32,9 @@ def spool(runtime: Runtime) -> SpoolSource:
 
 
 def daemon_for(runtime: Runtime, spool: SpoolSource) -> Daemon:
-    return build_daemon(runtime, processor=AgentTestProcessor(), sources=[spool])
+    runtime.processor = AgentTestProcessor()
+    runtime.sources = [spool]
+    return runtime.daemon
 
 
 def drop(folder: Path, name: str, content: bytes) -> None:

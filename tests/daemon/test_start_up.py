@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 
 import pytest
 
 from ambient.core.config import Secrets, Settings
 from ambient.core.items import InboundItem, ItemState
-from ambient.daemon.assembly import open_runtime
+from ambient.core.leases import this_machine
 from ambient.daemon.health import HeartbeatRecorder, read_health
 from ambient.daemon.runner import DaemonProcess, warn_if_another_daemon
+from ambient.runtime import Runtime
 from tests.conftest import FrozenClock
 from tests.daemon.mail import email_bytes
 from tests.daemon.process import dead_pid
@@ -23,34 +23,34 @@ ANOTHER_DAEMON = "another ambient daemon"
 async def test_a_pass_after_a_crash_on_this_host_takes_the_dead_process_items_at_once(
     settings: Settings, secrets: Secrets, clock: FrozenClock
 ) -> None:
-    runtime = open_runtime(settings, secrets, clock)
+    runtime = Runtime(settings, secrets, clock)
     try:
         ledger = runtime.ledger
-        host, gone = socket.gethostname(), dead_pid()
+        host, gone = this_machine(), dead_pid()
         crashed = ledger.ingest(InboundItem("inbox", "k1", email_bytes(message_id="<a@x>")))
         remote = ledger.ingest(InboundItem("inbox", "k2", email_bytes(message_id="<b@x>")))
         ledger.claim(f"{host}:{gone}:0123456789ab", 1)
         ledger.claim(f"other-{host}:{gone}:0123456789ab", 1)
     finally:
-        runtime.engine.dispose()
+        runtime.close()
 
-    assert await DaemonProcess(settings, secrets, clock=clock).once() == 0  # same frozen instant
+    assert await DaemonProcess(Runtime(settings, secrets, clock)).once() == 0  # same instant
 
-    runtime = open_runtime(settings, secrets, clock)
+    runtime = Runtime(settings, secrets, clock)
     try:
         assert runtime.ledger.get(crashed.item_id).state != ItemState.PROCESSING
         still = runtime.ledger.get(remote.item_id)  # another machine's lease still holds
         assert still.state == ItemState.PROCESSING and still.attempts == 1
     finally:
-        runtime.engine.dispose()
+        runtime.close()
 
 
 def test_no_other_daemon_warning_when_the_heartbeat_process_is_gone(
     settings: Settings, secrets: Secrets, clock: FrozenClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    runtime = open_runtime(settings, secrets, clock)
+    runtime = Runtime(settings, secrets, clock)
     try:
-        host = socket.gethostname()
+        host = this_machine()
         HeartbeatRecorder(runtime.engine, clock, "test", f"{host}:{dead_pid()}").beat("busy")
         with caplog.at_level(logging.WARNING):
             warn_if_another_daemon(runtime)
@@ -64,4 +64,4 @@ def test_no_other_daemon_warning_when_the_heartbeat_process_is_gone(
             warn_if_another_daemon(runtime)
         assert ANOTHER_DAEMON in caplog.text
     finally:
-        runtime.engine.dispose()
+        runtime.close()

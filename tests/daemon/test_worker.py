@@ -105,7 +105,7 @@ async def test_a_processor_with_its_own_limit_runs_one_item_at_a_time(engine) ->
 
 
 async def test_the_running_daemon_warms_the_processor_up_once(settings, secrets) -> None:
-    from ambient.daemon.assembly import build_daemon, open_runtime
+    from ambient.runtime import Runtime
 
     class Warming(AgentTestProcessor):
         warmed = 0
@@ -113,8 +113,9 @@ async def test_the_running_daemon_warms_the_processor_up_once(settings, secrets)
         async def warm_up(self) -> None:
             Warming.warmed += 1
 
-    runtime = open_runtime(settings, secrets)
-    daemon = build_daemon(runtime, processor=Warming())
+    runtime = Runtime(settings, secrets)
+    runtime.processor = Warming()
+    daemon = runtime.daemon
     stop = asyncio.Event()
     running = asyncio.create_task(daemon.run(stop))
     await wait_for(lambda: Warming.warmed == 1)

@@ -11,7 +11,7 @@ import pytest
 from pydantic_ai import models
 
 from ambient.core.items import ItemState
-from ambient.daemon.assembly import build_daemon, open_runtime
+from ambient.runtime import Runtime
 from ambient.sources.maildir import deliver
 from tests.daemon.mail import email_bytes
 from tests.servers.fake_llm import FakeLLM
@@ -35,8 +35,8 @@ def deliver_messages(settings, count: int) -> None:
 
 async def test_errors_then_recovery_lose_nothing(provider_settings, secrets, clock, fake_llm):
     provider_settings.agent.timeout_seconds = 30.0  # no hangs here: keep slow machines green
-    runtime = open_runtime(provider_settings, secrets, clock)
-    daemon = build_daemon(runtime)
+    runtime = Runtime(provider_settings, secrets, clock)
+    daemon = runtime.daemon
     deliver_messages(provider_settings, 4)
     fake_llm.default = "500"
     await daemon.run_once()  # every request fails, also the SDK's retry
@@ -61,8 +61,8 @@ async def test_errors_then_recovery_lose_nothing(provider_settings, secrets, clo
 async def test_a_provider_that_stays_down_quarantines_with_the_reason(
     provider_settings, secrets, clock, fake_llm
 ):
-    runtime = open_runtime(provider_settings, secrets, clock)
-    daemon = build_daemon(runtime)
+    runtime = Runtime(provider_settings, secrets, clock)
+    daemon = runtime.daemon
     deliver_messages(provider_settings, 2)
     fake_llm.default = "hang"
     fake_llm.hang_seconds = 3.0

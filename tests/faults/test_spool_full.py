@@ -9,7 +9,7 @@ import sqlite3
 from sqlalchemy.exc import OperationalError
 
 from ambient.core.config import Secrets
-from ambient.daemon.assembly import build_daemon, open_runtime
+from ambient.runtime import Runtime
 from ambient.sources.maildir import deliver
 from ambient.tracing.spool import Spool
 from tests.daemon.mail import email_bytes
@@ -20,8 +20,8 @@ async def test_disk_full_on_the_spool_loses_no_work_and_tracing_recovers(
     settings, langfuse_project: LangfuseProject, caplog, monkeypatch
 ) -> None:
     settings.tracing.spool_interval_seconds = 0.05
-    runtime = open_runtime(settings, Secrets(langfuse_project.environment()))
-    daemon = build_daemon(runtime)  # the real agent (test model) with tracing on
+    runtime = Runtime(settings, Secrets(langfuse_project.environment()))
+    daemon = runtime.daemon  # the real agent (test model) with tracing on
     for index in range(2):
         deliver(settings.maildir_path, email_bytes(f"full {index}", message_id=f"<full{index}@x>"))
     append = Spool.append

@@ -7,7 +7,7 @@ import logging
 import shutil
 import sqlite3
 
-from ambient.daemon.assembly import build_daemon, open_runtime
+from ambient.runtime import Runtime
 from ambient.sources.maildir import deliver
 from tests.daemon.mail import email_bytes
 from tests.daemon.processors import AgentTestProcessor
@@ -17,8 +17,9 @@ async def test_database_locked_by_a_long_writer_delays_but_loses_nothing(
     settings, secrets, caplog
 ) -> None:
     settings.database_busy_timeout_seconds = 0.3
-    runtime = open_runtime(settings, secrets)
-    daemon = build_daemon(runtime, processor=AgentTestProcessor())
+    runtime = Runtime(settings, secrets)
+    runtime.processor = AgentTestProcessor()
+    daemon = runtime.daemon
     deliver(settings.maildir_path, email_bytes())
     backup = sqlite3.connect(settings.database_path, timeout=1, isolation_level=None)
     backup.execute("BEGIN IMMEDIATE")  # a long writer holds the lock
@@ -39,9 +40,9 @@ async def test_memory_folder_deleted_while_running_is_reported_and_items_still_f
 ) -> None:
     from ambient.home import initialise
 
-    initialise(settings, samples=False)
-    runtime = open_runtime(settings, secrets)
-    daemon = build_daemon(runtime)  # the real agent on the test model, reading memory
+    runtime = Runtime(settings, secrets)
+    initialise(settings, runtime.memory, lambda: runtime.engine, samples=False)
+    daemon = runtime.daemon  # the real agent on the test model, reading memory
     deliver(settings.maildir_path, email_bytes())
     shutil.rmtree(settings.memory_dir)
     with caplog.at_level(logging.WARNING):

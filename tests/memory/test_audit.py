@@ -13,7 +13,7 @@ from ambient.approvals.queue import ApprovalQueue
 from ambient.approvals.tables import Approval, AuditEntry
 from ambient.core.config import Settings
 from ambient.memory.audit import MemoryAudit
-from ambient.memory.executor import build_memory_executor
+from ambient.memory.executor import MemoryUpdateExecutor
 from ambient.memory.history import MemoryHistory
 from ambient.memory.reflection import Reflector
 from ambient.memory.store import MemoryStore
@@ -56,7 +56,7 @@ async def test_an_applied_change_its_hand_edit_and_its_undo_are_audit_entries(
     proposal = await approved_proposal(queue, store, drafted_reply, make_reflector)
     profile = store.folder / "profile.md"
     profile.write_text(profile.read_text("utf-8") + "- I like tea.\n", "utf-8")
-    executor = build_memory_executor(settings, engine, clock)
+    executor = MemoryUpdateExecutor(engine, clock, settings.memory_dir)
 
     result = await executor.execute(proposal, "idem-1")
     await executor.execute(proposal, "idem-1")  # a retry commits nothing, enters nothing

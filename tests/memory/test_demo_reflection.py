@@ -13,15 +13,16 @@ from ambient.approvals.tables import Approval, ApprovalStatus
 from ambient.core.config import Secrets, Settings
 from ambient.core.diffs import ChangeLimits, apply_diff, changed_lines, make_diff
 from ambient.memory.prompts import reproposal_prompt
-from ambient.memory.reflection import Reflector, build_reflector
+from ambient.memory.reflection import Reflector
 from ambient.memory.reflection_agent import (
     MemoryChangeProposal,
     ReflectionDeps,
     build_reflection_agent,
 )
-from ambient.memory.reproposals import MemoryReproposal
 from ambient.memory.store import MemoryStore
+from ambient.memory.tables import MemoryReproposal
 from ambient.models.demo.model import demo_model
+from ambient.runtime import Runtime
 from tests.conftest import FrozenClock
 from tests.memory.conftest import MEETING
 
@@ -38,7 +39,7 @@ def demo_reflector(
     settings: Settings, secrets: Secrets, engine: Engine, clock: FrozenClock
 ) -> Reflector:
     assert settings.model == "test"
-    return build_reflector(settings, secrets, engine, clock)
+    return Runtime(settings, secrets, clock, engine=engine).reflector  # as the daemon has it
 
 
 async def test_a_rejection_proposes_one_bullet_under_the_senders_contact_line(

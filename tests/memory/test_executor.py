@@ -12,11 +12,12 @@ from ambient.approvals.queue import ApprovalQueue
 from ambient.approvals.tables import Approval, ApprovalStatus
 from ambient.core.config import Settings
 from ambient.core.diffs import sha256_text
-from ambient.memory.executor import MemoryUpdateExecutor, build_memory_executor
+from ambient.memory.executor import MemoryUpdateExecutor
 from ambient.memory.history import MemoryHistory
 from ambient.memory.reflection import Reflector
-from ambient.memory.reproposals import ReproposalQueue, ReproposalStatus
+from ambient.memory.reproposals import ReproposalQueue
 from ambient.memory.store import MemoryStore
+from ambient.memory.tables import ReproposalStatus
 from tests.conftest import FrozenClock
 from tests.memory.scripted import Reflecting, add_line
 
@@ -33,7 +34,7 @@ def reflect(make_reflector: Callable[[Reflecting], Reflector]) -> Callable[..., 
 
 @pytest.fixture
 def executor(settings: Settings, engine: Engine, clock: FrozenClock) -> MemoryUpdateExecutor:
-    return build_memory_executor(settings, engine, clock)
+    return MemoryUpdateExecutor(engine, clock, settings.memory_dir)
 
 
 async def propose(
@@ -160,7 +161,7 @@ async def test_a_reproposal_can_conclude_there_is_nothing_left_to_change(
     assert len([row for row in queue.list() if row.kind == "memory_update"]) == 1
     from sqlmodel import Session, select
 
-    from ambient.memory.reproposals import MemoryReproposal
+    from ambient.memory.tables import MemoryReproposal
 
     with Session(engine) as session:
         (row,) = session.exec(select(MemoryReproposal)).all()

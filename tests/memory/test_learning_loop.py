@@ -8,12 +8,11 @@ from sqlalchemy import Engine
 
 from ambient.approvals.queue import ApprovalQueue
 from ambient.approvals.tables import Approval, ApprovalStatus
-from ambient.approvals.wiring import build_outbox
 from ambient.core.config import Secrets, Settings
-from ambient.memory.executor import build_memory_executor
 from ambient.memory.history import MemoryHistory
 from ambient.memory.reflection import Reflector
 from ambient.memory.store import MemoryStore
+from ambient.runtime import Runtime
 from tests.conftest import FrozenClock
 from tests.memory.scripted import Reflecting, add_line
 
@@ -31,10 +30,7 @@ async def test_a_rejection_is_learned_applied_by_the_outbox_and_undone(
     make_reflector: Callable[[Reflecting], Reflector],
 ) -> None:
     before = store.read("triage_rules.md")
-    outbox = build_outbox(
-        settings, secrets, engine, clock,
-        {"memory_update": build_memory_executor(settings, engine, clock)},
-    )  # fmt: skip
+    outbox = Runtime(settings, secrets, clock, engine=engine).outbox  # the daemon's outbox
     model = Reflecting(
         add_line(store, "triage_rules.md", "- Meeting requests", RULE),
         add_line(store, "triage_rules.md", "- Never forward", RULE),
@@ -74,10 +70,7 @@ async def test_a_conflict_in_the_outbox_is_reproposed_not_forced(
     drafted_reply: Callable[[], Approval],
     make_reflector: Callable[[Reflecting], Reflector],
 ) -> None:
-    outbox = build_outbox(
-        settings, secrets, engine, clock,
-        {"memory_update": build_memory_executor(settings, engine, clock)},
-    )  # fmt: skip
+    outbox = Runtime(settings, secrets, clock, engine=engine).outbox  # the daemon's outbox
     model = Reflecting(
         add_line(store, "triage_rules.md", "- Meeting requests", RULE),
         add_line(store, "triage_rules.md", "- Meeting invitations", RULE),

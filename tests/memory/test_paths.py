@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from ambient.core.errors import NotFoundError
-from ambient.memory.paths import MemoryPathError, normalise_name, resolve_in_folder
+from ambient.core.paths import UnsafePath
+from ambient.memory.names import normalise_name, resolve_in_folder
 from ambient.memory.store import MemoryStore
 
 
@@ -17,18 +18,18 @@ from ambient.memory.store import MemoryStore
     ["../secrets.md", "notes/../../x.md", "..", "/etc/passwd", "/tmp/x.md", "~/x.md", "C:\\x.md"],
 )
 def test_climbing_out_or_absolute_paths_are_refused(tmp_path: Path, name: str) -> None:
-    with pytest.raises(MemoryPathError):
+    with pytest.raises(UnsafePath):
         resolve_in_folder(tmp_path, name)
 
 
 @pytest.mark.parametrize("name", [".git/config", ".git/hooks/pre-commit.md", "a/.hidden.md"])
 def test_hidden_entries_like_the_history_are_not_memory(tmp_path: Path, name: str) -> None:
-    with pytest.raises(MemoryPathError, match="hidden"):
+    with pytest.raises(UnsafePath, match="hidden"):
         resolve_in_folder(tmp_path, name)
 
 
 def test_only_markdown_files_are_memory(tmp_path: Path) -> None:
-    with pytest.raises(MemoryPathError, match=r"\*\.md"):
+    with pytest.raises(UnsafePath, match=r"\*\.md"):
         normalise_name("script.sh")
     assert normalise_name("triage_rules") == "triage_rules.md"
     assert normalise_name("./people/alice.md") == "people/alice.md"
@@ -42,7 +43,7 @@ def test_a_symlink_pointing_out_of_the_folder_is_refused(tmp_path: Path) -> None
     (folder / "leak.md").symlink_to(outside)
     store = MemoryStore(folder)
 
-    with pytest.raises(MemoryPathError, match="outside the memory folder"):
+    with pytest.raises(UnsafePath, match="outside the memory folder"):
         store.read("leak.md")
     assert store.files() == []  # listed, refused, skipped
     assert [row.status for row in store.status() if row.name == "leak.md"] == ["unreadable"]
@@ -55,7 +56,7 @@ def test_a_symlink_into_the_history_folder_is_refused(tmp_path: Path) -> None:
     (folder / ".git" / "config.md").write_text("x", encoding="utf-8")
     (folder / "sneaky.md").symlink_to(folder / ".git" / "config.md")
 
-    with pytest.raises(MemoryPathError, match="hidden"):
+    with pytest.raises(UnsafePath, match="hidden"):
         MemoryStore(folder).read("sneaky.md")
 
 

@@ -8,15 +8,15 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import Engine
 
-from ambient.approvals.actions import MemoryUpdate
 from ambient.approvals.drafts import ActionContext, DraftedAction
 from ambient.approvals.executors import PermanentExecutionError
+from ambient.approvals.kinds.memory_update import MemoryUpdate
 from ambient.approvals.queue import ApprovalQueue
 from ambient.approvals.tables import Approval, ApprovalStatus, ReflectionStatus
 from ambient.core.config import Settings
 from ambient.core.diffs import sha256_text
 from ambient.memory.causes import cause_id, describe_cause
-from ambient.memory.executor import MemoryUpdateExecutor, build_memory_executor
+from ambient.memory.executor import MemoryUpdateExecutor
 from ambient.memory.reflection import Reflector
 from ambient.memory.reproposals import ReproposalQueue
 from ambient.memory.store import MemoryStore
@@ -44,7 +44,7 @@ def approve(queue: ApprovalQueue, row: Approval) -> Approval:
 
 @pytest.fixture
 def executor(settings: Settings, engine: Engine, clock: FrozenClock) -> MemoryUpdateExecutor:
-    return build_memory_executor(settings, engine, clock)
+    return MemoryUpdateExecutor(engine, clock, settings.memory_dir)
 
 
 def queue_proposal(

@@ -13,9 +13,9 @@ from ambient.approvals.tables import Approval, ApprovalStatus, ReflectionStatus
 from ambient.core.config import Secrets, Settings
 from ambient.core.diffs import apply_diff, make_diff, sha256_text
 from ambient.memory.history import MemoryHistory
-from ambient.memory.reflection import MAX_ATTEMPTS, Reflector, build_reflector
-from ambient.memory.reflection_agent import resolve_reflection_model
+from ambient.memory.reflection import MAX_ATTEMPTS, Reflector
 from ambient.memory.store import MemoryStore
+from ambient.runtime import Runtime
 from tests.conftest import FrozenClock
 from tests.memory.scripted import Reflecting, add_line, fixed
 
@@ -142,13 +142,14 @@ async def test_the_test_model_learns_nothing_from_a_one_word_rejection(
     drafted_reply: Callable[[], Approval],
 ) -> None:
     rejected = reject(queue, drafted_reply(), "no")
-    reflector = build_reflector(settings, secrets, engine, clock)
+    runtime = Runtime(settings, secrets, clock, engine=engine)
+    reflector = runtime.reflector
 
     assert await reflector.tick() == 1
 
     assert memory_updates(queue) == []
     assert queue.get(rejected.id or 0).reflection_status == ReflectionStatus.DONE
-    assert resolve_reflection_model(settings, secrets).model_name == "test"  # type: ignore[union-attr]
+    assert reflector.agent.model is runtime.model and runtime.model.model_name == "test"
 
 
 async def test_auto_apply_commits_the_change_without_an_approval(

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from ambient.approvals.queue import ApprovalQueue
 from ambient.approvals.tables import Approval, ReflectionStatus
 from ambient.core.config import Secrets, Settings
-from ambient.daemon.assembly import build_memory_jobs, open_runtime
 from ambient.memory.store import MemoryStore
+from ambient.runtime import Runtime
 from tests.conftest import FrozenClock
 
 
@@ -23,13 +23,13 @@ async def test_the_reflection_job_is_wired_into_the_daemon(
     row = drafted_reply()
     assert row.id is not None
     queue.reject(row.id, shown_hash=queue.shown_hash(row), reason="no", actor="test")
-    runtime = open_runtime(settings, secrets, clock)
+    runtime = Runtime(settings, secrets, clock)
 
-    (job,) = build_memory_jobs(runtime)
+    (job,) = [job for job in runtime.jobs if job.name == "memory-reflection"]
     finished = await job.tick()
 
     assert job.name == "memory-reflection"
     assert job.interval_seconds == settings.memory.reflect_interval_seconds
     assert finished == 1
     assert queue.get(row.id).reflection_status == ReflectionStatus.DONE
-    runtime.engine.dispose()
+    await runtime.aclose()

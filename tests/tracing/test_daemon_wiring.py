@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from ambient.core.config import Secrets, Settings
 from ambient.core.ids import trace_id_for_item
-from ambient.daemon.assembly import (
-    build_daemon,
-    build_tracing,
-    build_tracing_jobs,
-    open_runtime,
-)
+from ambient.daemon.service import PeriodicJob
+from ambient.runtime import Runtime
 from ambient.sources.maildir import deliver
 from ambient.tracing.context import root_span_id_for_trace
 from ambient.tracing.tracer import ItemRef
@@ -19,15 +15,19 @@ from tests.servers.langfuse_receiver import LangfuseProject
 from tests.servers.smtp import SmtpServer
 
 
+def forwarder_job(jobs: list[PeriodicJob]) -> PeriodicJob | None:
+    return next((job for job in jobs if job.name == "tracing-forwarder"), None)
+
+
 async def test_the_daemon_forwards_the_spool_as_a_periodic_job(
     tracing_settings: Settings, langfuse_project: LangfuseProject, clock: FrozenClock
 ) -> None:
-    runtime = open_runtime(tracing_settings, Secrets(langfuse_project.environment()), clock)
+    runtime = Runtime(tracing_settings, Secrets(langfuse_project.environment()), clock)
     try:
-        (job,) = build_tracing_jobs(runtime)
-        tracing = build_tracing(runtime)
-        assert runtime.tracing is tracing  # one per process, shared by every part
-        assert job.name == "tracing-forwarder"
+        job = forwarder_job(runtime.jobs)
+        tracing = runtime.tracing
+        assert runtime.daemon.steps is tracing.tracer  # one per process, shared by every part
+        assert job is not None and job.name == "tracing-forwarder"
         assert job.interval_seconds == tracing_settings.tracing.forward_interval_seconds
         item = ItemRef(trace_id=trace_id_for_item("inbox", "k"), source="inbox", key="k")
         tracing.tracer.record_step(item, "ingest")
@@ -35,39 +35,33 @@ async def test_the_daemon_forwards_the_spool_as_a_periodic_job(
         assert await job.tick() == 1
         assert [span.name for span in langfuse_project.received.spans] == ["ingest"]
     finally:
-        for close in runtime.closers:
-            await close()
-        runtime.engine.dispose()
+        await runtime.aclose()
 
 
 async def test_without_keys_the_daemon_has_no_forwarder_and_tracing_is_off(
     settings: Settings, clock: FrozenClock
 ) -> None:
-    runtime = open_runtime(settings, Secrets({}), clock)
+    runtime = Runtime(settings, Secrets({}), clock)
     try:
-        assert build_tracing_jobs(runtime) == []
-        assert runtime.tracing is not None and not runtime.tracing.tracer.enabled
+        assert forwarder_job(runtime.jobs) is None and runtime.forwarder is None
+        assert not runtime.tracing.tracer.enabled
     finally:
-        for close in runtime.closers:
-            await close()
-        runtime.engine.dispose()
+        await runtime.aclose()
 
 
 async def test_a_daemon_pass_traces_the_item_with_the_agents_own_spans(
     tracing_settings: Settings, langfuse_project: LangfuseProject, clock: FrozenClock
 ) -> None:
-    runtime = open_runtime(tracing_settings, Secrets(langfuse_project.environment()), clock)
+    runtime = Runtime(tracing_settings, Secrets(langfuse_project.environment()), clock)
     deliver(tracing_settings.maildir_path, email_bytes("Lunch?", message_id="<lunch@x>"))
     try:
-        daemon = build_daemon(runtime)  # the real agent (the test model), wrapped for tracing
+        daemon = runtime.daemon  # the real agent (the test model), wrapped for tracing
         await daemon.run_once()  # polls, processes, then runs every job: the forwarder too
         (item,) = runtime.ledger.items()
         assert item.trace_id is not None
         spans = langfuse_project.wait_for(lambda: langfuse_project.received.spans)
     finally:
-        for close in runtime.closers:
-            await close()
-        runtime.engine.dispose()
+        await runtime.aclose()
 
     assert {span.trace_id for span in spans} == {item.trace_id}
     root_id = root_span_id_for_trace(item.trace_id)
@@ -91,17 +85,17 @@ async def test_one_trace_holds_every_step_from_ingest_to_execution_and_the_final
     from ambient.approvals.tables import ApprovalStatus
 
     tracing_settings.smtp = smtp_server.settings(from_address="me@example.com")
-    runtime = open_runtime(tracing_settings, Secrets(langfuse_project.environment()), clock)
+    runtime = Runtime(tracing_settings, Secrets(langfuse_project.environment()), clock)
     deliver(tracing_settings.maildir_path, email_bytes("Notes?", message_id="<notes@x>"))
     try:
-        daemon = build_daemon(runtime)
+        daemon = runtime.daemon
         await daemon.run_once()
-        queue = ApprovalQueue(
+        queue = ApprovalQueue(  # the TUI's, in another process
             runtime.engine,
             clock,
             tracing_settings,
             PolicyGate.from_settings(tracing_settings),
-            events=TracedApprovals(build_tracing(runtime).tracer),
+            events=TracedApprovals(runtime.tracer),
         )
         (row,) = queue.list([ApprovalStatus.PENDING])  # the test model drafts one reply
         assert row.id is not None and row.kind == "reply_email"
@@ -109,7 +103,7 @@ async def test_one_trace_holds_every_step_from_ingest_to_execution_and_the_final
         await daemon.run_once()  # the outbox sends the reply; the item settles
         (item,) = runtime.ledger.items()
         assert item.state == "done"
-        build_tracing(runtime).tracer.flush()
+        runtime.tracer.flush()
         await daemon.run_once()  # forwards what the decisions and execution spooled
         names = langfuse_project.wait_for(
             lambda: (
@@ -120,9 +114,7 @@ async def test_one_trace_holds_every_step_from_ingest_to_execution_and_the_final
         )
         scores = langfuse_project.wait_for(lambda: langfuse_project.received.scores)
     finally:
-        for close in runtime.closers:
-            await close()
-        runtime.engine.dispose()
+        await runtime.aclose()
     assert {"ingest", "human decision", "execute reply_email"} <= names
     assert {score.get("traceId") for score in scores} == {item.trace_id}
     roots = [

@@ -10,12 +10,14 @@ from sqlalchemy import Engine
 
 from ambient.approvals.tables import Approval, ApprovalStatus, Decision
 from ambient.cli import main
-from ambient.core.config import Secrets, Settings
+from ambient.core.config import Settings
 from ambient.core.db import write_session
 from ambient.core.ids import trace_id_for_item
-from ambient.core.items import InboundItem, Item, ItemState
+from ambient.core.items import InboundItem, ItemState
 from ambient.core.ledger import Ledger
+from ambient.core.tables import Item
 from ambient.evals.export import export_decisions, run_eval_export
+from ambient.runtime import Runtime
 from ambient.tracing.assembly import Tracing
 from ambient.tracing.redaction import REDACTED
 from tests.conftest import FrozenClock
@@ -153,11 +155,11 @@ async def test_decided_items_become_langfuse_dataset_items_and_a_jsonl_file(
 
 
 def test_only_decided_items_are_exported_each_with_its_triage_and_decisions(
-    settings: Settings, engine: Engine, clock: FrozenClock
+    settings: Settings, engine: Engine, clock: FrozenClock, runtime: Runtime
 ) -> None:
     decided_inbox(engine, clock, settings)
 
-    report = run_eval_export(settings, Secrets({}), clock, dataset="decided")
+    report = run_eval_export(runtime.engine, runtime.tracing, settings, dataset="decided")
 
     rows = read_jsonl(report.path)
     # not 4 (a pending reply), 7 (feedback, its revision pending), 8 (approved, not sent), 9
@@ -179,11 +181,11 @@ def test_only_decided_items_are_exported_each_with_its_triage_and_decisions(
 
 
 def test_with_tracing_off_the_export_writes_only_the_local_file(
-    settings: Settings, engine: Engine, clock: FrozenClock
+    settings: Settings, engine: Engine, clock: FrozenClock, runtime: Runtime
 ) -> None:
     decided_inbox(engine, clock, settings)
 
-    report = run_eval_export(settings, Secrets({}), clock, dataset="offline")
+    report = run_eval_export(runtime.engine, runtime.tracing, settings, dataset="offline")
 
     assert (report.examples, report.uploaded, report.langfuse_url) == (5, 0, None)
     assert report.path == settings.data_dir / "eval" / "offline.jsonl"

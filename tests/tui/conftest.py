@@ -1,15 +1,15 @@
 """The TUI against a real SQLite database, with the test standing in for the daemon.
 
 `daemon` writes the way the daemon does (ledger ingest -> claim -> awaiting approval -> the
-approvals queue), so rows appear and disappear under a running app; `tui` builds the app with
-the frozen clock through the same `make_app` the CLI uses.
+approvals queue), so rows appear and disappear under a running app; `tui` builds the app on a
+runtime with the frozen clock through the same `make_app` the CLI uses.
 """
 
 from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from email.message import EmailMessage
 from typing import Any
 
@@ -18,14 +18,16 @@ from sqlalchemy import Engine
 from textual.pilot import Pilot
 
 from ambient.approvals.drafts import ActionContext, DraftedAction
+from ambient.approvals.events import ApprovalEvents
 from ambient.approvals.policy import PolicyGate
 from ambient.approvals.queue import ApprovalQueue
 from ambient.approvals.tables import Approval
-from ambient.core.config import Settings
+from ambient.core.config import Secrets, Settings
 from ambient.core.items import InboundItem, ItemState
 from ambient.core.ledger import Ledger
 from ambient.core.message import content_digest, parse_message
 from ambient.daemon.health import HeartbeatRecorder
+from ambient.runtime import Runtime
 from ambient.tui.app import AmbientApp, make_app
 from ambient.tui.widgets.detail import DetailPane
 from tests.conftest import FrozenClock
@@ -126,13 +128,26 @@ def daemon(engine: Engine, clock: FrozenClock, settings: Settings) -> DaemonStan
 
 
 @pytest.fixture
-def tui(engine: Engine, clock: FrozenClock, settings: Settings) -> Callable[..., AmbientApp]:
-    def build(**options: Any) -> AmbientApp:
-        options.setdefault("poll_seconds", 0.1)
-        options.setdefault("actor", "tui:tester")
-        return make_app(settings, engine=engine, clock=clock, **options)
+def tui(
+    engine: Engine, clock: FrozenClock, settings: Settings, secrets: Secrets
+) -> Iterator[Callable[..., AmbientApp]]:
+    """The app on a runtime of its own (as `ambient tui` has) over the test's database and clock;
+    `secrets` and `events` stand in for the runtime's."""
+    runtimes: list[Runtime] = []
 
-    return build
+    def build(
+        *, secrets: Secrets = secrets, events: ApprovalEvents | None = None, **options: Any
+    ) -> AmbientApp:
+        options.setdefault("poll_seconds", 0.1)
+        runtime = Runtime(settings, secrets, clock, actor="tui:tester", engine=engine)
+        if events is not None:
+            runtime.approval_events = events
+        runtimes.append(runtime)
+        return make_app(runtime, **options)
+
+    yield build
+    for runtime in runtimes:
+        runtime.close()
 
 
 async def wait_for(

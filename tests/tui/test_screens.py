@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import Engine, text
+from textual.binding import Binding
 from textual.widgets import Input, Select, TextArea
 
 from ambient.core.config import Settings
@@ -14,6 +16,7 @@ from ambient.core.diffs import make_diff, sha256_text
 from ambient.memory.history import MemoryHistory
 from ambient.memory.store import MemoryStore
 from ambient.tui.app import AmbientApp
+from ambient.tui.screens.help import SECTIONS, keys_text, main_screen_bindings
 from ambient.tui.screens.history import HistoryScreen
 from ambient.tui.screens.memory import MemoryScreen
 from ambient.tui.screens.queue import QueueScreen
@@ -57,6 +60,30 @@ async def test_question_mark_shows_every_key_and_escape_goes_back(
         assert all(len(line) <= 80 for line in lines)
         await pilot.press("escape")
         await wait_for(pilot, on_screen(app, QueueScreen))
+
+
+def test_the_help_shows_the_keys_the_bindings_have() -> None:
+    rebound = [
+        Binding("A", "approve", "Approve") if binding.action == "approve" else binding
+        for binding in main_screen_bindings()
+    ]
+
+    lines = keys_text(rebound).plain.splitlines()
+
+    assert "  A         approve (asks first when the policy warned)" in lines
+    assert not any(line.startswith("  a ") for line in lines)
+
+
+def test_every_key_of_the_queue_and_its_list_is_in_the_help() -> None:
+    helped = {
+        action
+        for _, lines in SECTIONS
+        for actions, meaning in lines
+        for action in (*actions, *re.findall(r"\{(.+?)\}", meaning))
+    }
+    bound = [*QueueScreen.BINDINGS, *RowList.BINDINGS]
+
+    assert {binding.action for binding in bound if isinstance(binding, Binding)} <= helped
 
 
 async def test_slash_filters_by_sender_kind_and_text_and_ctrl_r_clears(

@@ -1,8 +1,10 @@
 """Executors run an approved action's arguments as they are: no model call, exactly once.
 
 Each is idempotent by the approval's idempotency key, so the outbox may call it again after a
-crash: SMTP records a durable delivery stage and uses a Message-ID derived from the key; notes
-leave a marker file; webhooks send the key as the ``Idempotency-Key`` header.
+crash; each action kind's module (``ambient.approvals.kinds``) builds its executor and says how
+(SMTP records a durable delivery stage and uses a Message-ID derived from the key; notes leave a
+marker file; webhooks send the key as the ``Idempotency-Key`` header). Here: what every executor
+shares, and the SMTP delivery both email kinds use (``smtp``, ``mail``).
 """
 
 from __future__ import annotations

@@ -16,11 +16,11 @@ from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from pathlib import Path
 
-from ambient.approvals.actions import EmailAction
 from ambient.approvals.executors import PermanentExecutionError
-from ambient.approvals.paths import UnsafePath, resolve_inside
+from ambient.approvals.kinds.email import EmailAction
 from ambient.core.config import ImapSourceSettings, Secrets, Settings, SmtpSettings
 from ambient.core.message import ParsedMessage
+from ambient.core.paths import UnsafePath, resolve_inside
 
 MAX_REFERENCES = 20
 _REPLY_PREFIX = re.compile(r"^\s*re\s*:", re.IGNORECASE)

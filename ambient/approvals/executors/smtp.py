@@ -1,4 +1,4 @@
-"""reply_email / send_email over SMTP, exactly once as far as SMTP allows.
+"""The email kinds over SMTP (a reply threaded under its item), exactly once as far as SMTP allows.
 
 SMTP has no way to ask a server "did you get this?", so the executor keeps a durable delivery
 stage (:mod:`ambient.approvals.journal`) around the one step whose outcome can be lost:
@@ -28,7 +28,6 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine
 
-from ambient.approvals.actions import EmailAction, parse_action
 from ambient.approvals.executors import (
     DeliveryUncertain,
     ExecutionError,
@@ -42,13 +41,15 @@ from ambient.approvals.executors.mail import (
     resolve_account,
 )
 from ambient.approvals.journal import SENDING, SENT, DeliveryJournal
+from ambient.approvals.kinds import KINDS, ExecutorParts
+from ambient.approvals.kinds.email import EmailAction, EmailKind
 from ambient.approvals.tables import Approval
 from ambient.core.clock import Clock
 from ambient.core.config import ImapSourceSettings, Secrets, Settings
 from ambient.core.db import read_session
 from ambient.core.errors import AmbientError, NotFoundError
-from ambient.core.items import Item, ItemContent
 from ambient.core.message import ParsedMessage, UnparseableMessage, parse_message
+from ambient.core.tables import Item, ItemContent
 from ambient.mail.sent import SentFolder, imap_sent_folder
 from ambient.mail.smtp import InsecureLogin, connect
 
@@ -59,6 +60,12 @@ def _answer(step: str, code: int, reply: bytes | str) -> ExecutionError:
     text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
     message = f"SMTP {step} refused: {code} {text.strip()[:300]}"
     return PermanentExecutionError(message) if code >= 500 else ExecutionError(message)
+
+
+def build_smtp_executor(parts: ExecutorParts) -> SmtpExecutor:
+    """The executor of both email kinds (one per process: they share it)."""
+    journal = DeliveryJournal(parts.engine, parts.clock)
+    return SmtpExecutor(parts.engine, parts.clock, parts.settings, parts.secrets, journal)
 
 
 class SmtpExecutor:
@@ -79,11 +86,12 @@ class SmtpExecutor:
         self.sent_folder = sent_folder
 
     async def execute(self, approval: Approval, idempotency_key: str) -> ExecutionResult:
-        action = parse_action(approval.kind, approval.effective_args)
-        assert isinstance(action, EmailAction)
+        kind = KINDS.of(approval.kind)
+        action = kind.parse(approval.effective_args)
+        assert isinstance(kind, EmailKind) and isinstance(action, EmailAction)
         source, raw = await asyncio.to_thread(self._item, approval.item_id)
         account = resolve_account(self.settings, self.secrets, source)
-        original = self._original(raw) if approval.kind == "reply_email" else None
+        original = self._original(raw) if kind.in_thread else None
         attachments = read_attachments(self.settings.notes_dir, action.attachments)
         now = self.clock.now()
         message = build_email(

@@ -10,8 +10,9 @@ from textual.containers import Grid, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Select
 
+from ambient.approvals.kinds import KINDS
 from ambient.approvals.tables import AWAITING_HUMAN, ApprovalStatus
-from ambient.tui.views import KIND_LABELS, QueueFilter
+from ambient.tui.views import QueueFilter
 
 QUEUE_STATUSES: tuple[tuple[str, str], ...] = (
     ("waiting for you (pending + blocked)", "pending"),
@@ -60,7 +61,7 @@ class FilterDialog(ModalScreen[QueueFilter | None]):
                 )
                 yield Label("Kind")
                 yield Select(
-                    [(label, kind) for kind, label in KIND_LABELS.items()],
+                    [(kind.label, kind.name) for kind in KINDS],
                     value=current.kind or Select.NULL,
                     prompt="any",
                     compact=True,

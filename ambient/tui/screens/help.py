@@ -1,59 +1,99 @@
-"""Every key, on one screen."""
+"""Every key, on one screen: the keys come from the bindings, so the help cannot drift."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from itertools import zip_longest
 from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Label, Static
 
-KEY_WIDTH = 10  # with the indent and the meaning, every line fits 76 cells (80x24 terminal)
+from ambient.tui.screens.queue import QueueScreen
+from ambient.tui.widgets.row_list import RowList
 
-KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+KEY_WIDTH = 10  # with the indent and the meaning, every line fits 76 cells (80x24 terminal)
+KEY_NAMES = {
+    "up": "↑",
+    "down": "↓",
+    "pageup": "PgUp",
+    "pagedown": "PgDn",
+    "home": "Home",
+    "end": "End",
+    "slash": "/",
+    "question_mark": "?",
+}
+
+# Per section, its lines: the actions whose keys a line shows, and what they do. In the text,
+# "{action}" stands for that action's keys.
+SECTIONS: tuple[tuple[str, tuple[tuple[tuple[str, ...], str], ...]], ...] = (
     (
         "Decide (the highlighted row, or every marked row)",
         (
-            ("a", "approve (asks first when the policy warned)"),
-            ("e", "edit the draft ($EDITOR or in the app), see the diff, approve"),
-            ("f", "feedback: tell the agent what to change; it drafts again"),
-            ("r", "reject, with an optional reason"),
-            ("i", "ignore: nothing is sent, nothing learned"),
-            ("u", "undo the last decision (while it has not run)"),
-            ("space", "mark / unmark a row for a bulk decision (x clears all)"),
+            (("approve",), "approve (asks first when the policy warned)"),
+            (("edit",), "edit the draft ($EDITOR or in the app), see the diff, approve"),
+            (("feedback",), "feedback: tell the agent what to change; it drafts again"),
+            (("reject",), "reject, with an optional reason"),
+            (("ignore",), "ignore: nothing is sent, nothing learned"),
+            (("undo",), "undo the last decision (while it has not run)"),
+            (
+                ("toggle_mark",),
+                "mark / unmark a row for a bulk decision ({clear_marks} clears all)",
+            ),
         ),
     ),
     (
         "Move",
         (
-            ("↑ ↓  j k", "previous / next row (PgUp PgDn: page; g G: first, last)"),
-            ("tab", "switch between the list and the detail (to scroll it)"),
+            (
+                ("cursor(-1)", "cursor(1)"),
+                "previous / next row ({page(-1)} {page(1)}: page; "
+                "{jump(0)} {jump(-1)}: first, last)",
+            ),
+            (("app.focus_next",), "switch between the list and the detail (to scroll it)"),
         ),
     ),
     (
         "Screens",
         (
-            ("/", "search and filter (source, sender, kind, status)"),
-            ("h", "history: decided and executed actions; retry a failed one"),
-            ("m", "memory: files, proposed changes, history with undo"),
-            ("ctrl+l", "refresh now (? shows this help)"),
-            ("q", "quit (or back, on another screen)"),
+            (("filter",), "search and filter (source, sender, kind, status)"),
+            (("history",), "history: decided and executed actions; retry a failed one"),
+            (("memory",), "memory: files, proposed changes, history with undo"),
+            (("refresh",), "refresh now ({help} shows this help)"),
+            (("app.quit",), "quit (or back, on another screen)"),
         ),
     ),
 )
 
 
-def keys_text() -> Text:
+def main_screen_bindings() -> list[Binding]:
+    """The bindings in effect on the queue: its own, its list's, and every screen's."""
+    bindings = [*QueueScreen.BINDINGS, *RowList.BINDINGS, *Screen.BINDINGS]
+    return [binding for binding in bindings if isinstance(binding, Binding)]
+
+
+def _keys(binding: Binding) -> list[str]:
+    return [KEY_NAMES.get(key.strip(), key.strip()) for key in binding.key.split(",")]
+
+
+def keys_text(bindings: Iterable[Binding] | None = None) -> Text:
+    by_action: dict[str, Binding] = {}
+    for binding in main_screen_bindings() if bindings is None else bindings:
+        by_action.setdefault(binding.action, binding)
+    inline = {action: " ".join(_keys(binding)) for action, binding in by_action.items()}
     text = Text(no_wrap=True, overflow="ellipsis")
     sections = []
-    for title, keys in KEYS:
+    for title, lines in SECTIONS:
         section = Text(title + "\n", style="bold underline")
-        for key, meaning in keys:
-            section.append(f"  {key:<{KEY_WIDTH}}", style="bold cyan")
-            section.append(meaning + "\n")
+        for actions, meaning in lines:
+            columns = zip_longest(*(_keys(by_action[action]) for action in actions), fillvalue="")
+            keys = "  ".join(" ".join(filter(None, column)) for column in columns)
+            section.append(f"  {keys:<{KEY_WIDTH}}", style="bold cyan")
+            section.append(meaning.format_map(inline) + "\n")
         sections.append(section)
     text.append_text(Text("\n").join(sections))
     text.rstrip()

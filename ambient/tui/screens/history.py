@@ -12,10 +12,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Footer, Static
 
+from ambient.approvals.kinds import KINDS
 from ambient.tui.app import AmbientScreen
 from ambient.tui.backend import Backend, DecisionReport
 from ambient.tui.screens.filter import HISTORY_STATUSES, FilterDialog
-from ambient.tui.views import ApprovalView, QueueEntry, QueueFilter, kind_label
+from ambient.tui.views import ApprovalView, QueueEntry, QueueFilter
 from ambient.tui.widgets.detail import DetailPane
 from ambient.tui.widgets.row_list import Column, Row, RowList
 
@@ -36,7 +37,7 @@ def history_row(entry: QueueEntry) -> Row:
     )
     return Row(
         key=entry.id,
-        cells=(status, kind_label(entry.kind), entry.concerns, entry.summary, ""),
+        cells=(status, KINDS.of(entry.kind).label, entry.concerns, entry.summary, ""),
         warning=entry.status in ("failed", "dead"),
         when=entry.decided_at or entry.created_at,
     )

@@ -17,6 +17,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Footer, OptionList, Static, TabbedContent, TabPane
 from textual.widgets.option_list import Option
 
+from ambient.approvals.kinds import ActionKind
 from ambient.memory.history import MemoryCommit
 from ambient.memory.store import MemoryFileStatus
 from ambient.tui.app import AmbientScreen
@@ -27,7 +28,7 @@ from ambient.tui.timefmt import stamp
 from ambient.tui.views import ApprovalView, QueueEntry, QueueFilter
 from ambient.tui.widgets.detail import diff_text
 
-PROPOSALS = QueueFilter(kind="memory_update")
+PROPOSALS = QueueFilter(kind=ActionKind.MEMORY_UPDATE)
 
 
 class MemoryScreen(AmbientScreen):

@@ -5,7 +5,6 @@ Email content is untrusted: it is appended as plain text, never parsed as markup
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 from rich.cells import cell_len
@@ -14,8 +13,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from ambient.approvals.actions import ACTION_MODELS
-from ambient.tui.draft_text import BODY_FIELDS, header_name
+from ambient.approvals.kinds import KINDS
 from ambient.tui.timefmt import age, stamp
 from ambient.tui.views import ApprovalView, ItemView
 from ambient.tui.widgets.status_bar import STATE_LABELS
@@ -32,28 +30,16 @@ def _section(text: Text, title: str) -> None:
     text.append("─" * max(SECTION_WIDTH - cell_len(heading), 3) + "\n", style="cyan dim")
 
 
-def _ordered(view: ApprovalView) -> list[str]:
-    """Arguments in the action model's order (To, Cc, Subject, ...), unknown ones after."""
-    model = ACTION_MODELS.get(view.kind)
-    names = list(model.model_fields) if model else []
-    return [n for n in names if n in view.args] + [n for n in view.args if n not in names]
-
-
 def _args(text: Text, view: ApprovalView) -> None:
-    body_field = BODY_FIELDS.get(view.kind)
-    for name in _ordered(view):
-        value = view.args[name]
-        if name == body_field or value in ([], "", None):
-            continue
-        shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
-        text.append(f"{header_name(name)}: ", style="bold")
-        text.append(shown + "\n")
-    if body_field and body_field in view.args:
-        body = view.args[body_field]
-        if not isinstance(body, str):
-            body = json.dumps(body, indent=2, ensure_ascii=False)
+    """The action as its kind shows it: its headers (To, Cc, Subject, …), then its body."""
+    kind = KINDS.of(view.kind)
+    for name, value in kind.shown_headers(view.args):
+        text.append(f"{name}: ", style="bold")
+        text.append(value + "\n")
+    body = kind.shown_body(view.args)
+    if body is not None:
         text.append("\n")
-        if view.kind == "memory_update":
+        if kind.body_is_diff:
             text.append_text(diff_text(body, empty=""))
         else:
             text.append(body.rstrip("\n") + "\n")

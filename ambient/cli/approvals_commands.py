@@ -1,4 +1,4 @@
-"""`ambient approvals …` and `ambient log`: the queue for scripts and SSH sessions.
+"""What `ambient approvals …` and `ambient log` do: the queue for scripts and SSH sessions.
 
 A decision is bound to what the command showed: with ``--hash`` (from ``show``) the row must
 still hash to it; without, the command prints the row and decides on the hash of exactly what
@@ -7,25 +7,20 @@ it printed. Either way the queue refuses when the row changed in between.
 
 from __future__ import annotations
 
-import difflib
-import getpass
 import json
-import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.text import Text
-from sqlalchemy import Engine
 
-from ambient.approvals.actions import EMAIL_KINDS
 from ambient.approvals.audit import AuditLog
 from ambient.approvals.decisions import DecisionOutcome
 from ambient.approvals.editing import apply_sets, edit_in_editor, parse_args_json
-from ambient.approvals.policy import PolicyGate
+from ambient.approvals.kinds import KINDS
 from ambient.approvals.queue import ApprovalQueue
-from ambient.approvals.render import (
+from ambient.approvals.tables import Approval, ApprovalStatus
+from ambient.cli.approvals_render import (
     approval_json,
     audit_json,
     render_approval,
@@ -33,11 +28,12 @@ from ambient.approvals.render import (
     render_table,
     render_verdict,
 )
-from ambient.approvals.tables import Approval, ApprovalStatus
-from ambient.approvals.wiring import DecisionScores
-from ambient.core.clock import Clock
-from ambient.core.config import Secrets, Settings
+from ambient.cli.output import print_json
+from ambient.core.diffs import text_diff
 from ambient.core.errors import DecisionError
+
+if TYPE_CHECKING:
+    from ambient.runtime import Runtime
 
 DEFAULT_LIST = (ApprovalStatus.PENDING, ApprovalStatus.BLOCKED)
 AFTERWARDS = {
@@ -47,10 +43,6 @@ AFTERWARDS = {
     ApprovalStatus.BLOCKED: "waiting for review again (blocked)",
     ApprovalStatus.EXECUTED: "closed as delivered; it will not be sent again",
 }
-
-
-def print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, default=str, sort_keys=True) + "\n")
 
 
 class ApprovalCommands:
@@ -107,6 +99,8 @@ class ApprovalCommands:
                     "checked": chain.checked,
                     "broken_at": chain.broken_at,
                     "problem": chain.problem,
+                    "approval_id": chain.approval_id,
+                    "unverifiable": chain.unverifiable,
                 }
             )
             print_json({"entries": [audit_json(entry) for entry in entries], "chain": report})
@@ -155,7 +149,7 @@ class ApprovalCommands:
                 )
                 if (
                     status == ApprovalStatus.APPROVED
-                    and outcome.approval.kind in EMAIL_KINDS
+                    and KINDS.of(outcome.approval.kind).sends_email
                     and not self.can_send_email
                 ):
                     self.console.print(
@@ -232,7 +226,7 @@ class ApprovalCommands:
             ),
         )
         if code == 0 and not as_json:
-            self.console.print(Text(args_diff(row.args, args)))
+            self.console.print(Text(changes_text(row.args, args)))
         return code
 
     def undo(self, approval_id: int, *, as_json: bool) -> int:
@@ -255,24 +249,18 @@ class ApprovalCommands:
         return self._report([outcome], as_json=as_json)
 
 
-def args_diff(drafted: dict[str, Any], approved: dict[str, Any]) -> str:
+def changes_text(drafted: dict[str, Any], approved: dict[str, Any]) -> str:
     """What the human changed, as a unified diff of the arguments (draft -> approved)."""
-    before = json.dumps(drafted, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
-    after = json.dumps(approved, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
-    lines = difflib.unified_diff(before, after, "drafted", "approved", lineterm="")
-    return "\n".join(lines) or "(no changes)"
+    before, after = (
+        json.dumps(args, indent=2, sort_keys=True, ensure_ascii=False)
+        for args in (drafted, approved)
+    )
+    return text_diff(before, after, ("drafted", "approved")) or "(no changes)"
 
 
-@contextmanager
-def open_commands(
-    settings: Settings, secrets: Secrets, engine: Engine, clock: Clock, console: Console
-) -> Iterator[ApprovalCommands]:
-    """The commands over the caller's engine and clock (the caller disposes of the engine)."""
-    events = DecisionScores(settings, secrets, engine, clock)
-    queue = ApprovalQueue(engine, clock, settings, PolicyGate.from_settings(settings), events)
-    try:
-        commands = ApprovalCommands(queue, AuditLog(engine), console, f"cli:{getpass.getuser()}")
-        commands.can_send_email = settings.can_send_email
-        yield commands
-    finally:
-        events.close()
+def open_commands(runtime: Runtime, console: Console) -> ApprovalCommands:
+    """The commands over the runtime's queue and audit log, deciding as the runtime's actor
+    (the runtime closes what deciding opened: tracing, for the scores of the decisions)."""
+    commands = ApprovalCommands(runtime.queue, runtime.audit, console, runtime.actor)
+    commands.can_send_email = runtime.settings.can_send_email
+    return commands

@@ -1,21 +1,13 @@
 """Edits in progress are files, so an edit survives a crash, a refused decision or Escape.
 
-`EditStore` keeps one file per approval under the data dir until the decision is stored;
-`run_editor` opens a file in the user's $EDITOR (the app suspends itself around it).
+`EditStore` keeps one file per approval under the data dir until the decision is stored
+(the editor itself is started by `ambient.core.editing`, the app suspended around it).
 """
 
 from __future__ import annotations
 
 import os
-import shlex
-import subprocess
 from pathlib import Path
-
-from ambient.core.errors import AmbientError
-
-
-class EditorError(AmbientError):
-    """The editor could not be started or failed."""
 
 
 class EditStore:
@@ -42,19 +34,3 @@ class EditStore:
 
     def discard(self, approval_id: int) -> None:
         self.path(approval_id).unlink(missing_ok=True)
-
-
-def run_editor(command: str, path: Path) -> None:
-    """Run `$EDITOR path` in the foreground and wait for it (raises EditorError on failure)."""
-    try:
-        argv = [*shlex.split(command), str(path)]
-    except ValueError as error:
-        raise EditorError(f"$EDITOR={command!r}: cannot be parsed: {error}") from None
-    if not argv[:-1]:
-        raise EditorError("$EDITOR is empty")
-    try:
-        completed = subprocess.run(argv, check=False)
-    except OSError as error:
-        raise EditorError(f"$EDITOR={command!r}: cannot start: {error.strerror}") from None
-    if completed.returncode != 0:
-        raise EditorError(f"$EDITOR={command!r} exited with status {completed.returncode}")

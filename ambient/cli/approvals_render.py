@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ambient.approvals.audit import ChainReport
+from ambient.approvals.kinds import KINDS
 from ambient.approvals.shown import compute_shown_hash
 from ambient.approvals.tables import Approval, AuditEntry
 
@@ -57,16 +58,7 @@ def approval_json(approval: Approval) -> dict[str, Any]:
 
 
 def _summary(approval: Approval) -> str:
-    args = approval.effective_args
-    if approval.kind in ("reply_email", "send_email"):
-        return f"to {', '.join(args.get('to', []))}: {args.get('subject', '')}"
-    if approval.kind == "write_note":
-        return f"note {args.get('path', '')}"
-    if approval.kind == "call_webhook":
-        return f"POST {args.get('url', '')}"
-    if approval.kind == "memory_update":
-        return f"memory {args.get('file', '')}: {args.get('reason', '')}"
-    return json.dumps(args)[:80]
+    return KINDS.of(approval.kind).headline(approval.effective_args)
 
 
 def render_table(console: Console, approvals: list[Approval]) -> None:
@@ -175,9 +167,18 @@ def render_log(console: Console, entries: list[AuditEntry], chain: ChainReport |
 
 
 def render_verdict(console: Console, chain: ChainReport) -> None:
-    """`ambient log --verify`: one line, whether the hash chain holds."""
+    """`ambient log --verify`: one line, whether the hash chain holds (and a second one
+    counting the approvals it could not check)."""
     if chain.ok:
         console.print(f"[green]audit chain intact[/] ({chain.checked} entries)")
+        if chain.unverifiable:
+            approvals = (
+                "1 approval" if chain.unverifiable == 1 else f"{chain.unverifiable} approvals"
+            )
+            console.print(
+                f"[yellow]unverifiable:[/] {approvals} decided before decisions recorded their "
+                "arguments' hash: not checked against the arguments approved"
+            )
     elif chain.broken_at is None:
         console.print(Text.assemble(("audit chain broken: ", "red"), chain.problem or ""))
     else:

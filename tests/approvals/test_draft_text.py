@@ -1,11 +1,13 @@
-"""A draft as editable text and back: exact round trips, errors that say where and why."""
+"""A draft as the text a human edits (CLI and TUI alike) and back: exact round trips, errors
+that say where and why."""
 
 from __future__ import annotations
 
 import pytest
 
+from ambient.approvals.editing import draft_to_text, normalized_args, text_to_args
+from ambient.core.diffs import text_diff
 from ambient.core.errors import DecisionError
-from ambient.tui.draft_text import draft_to_text, normalized_args, text_diff, text_to_args
 
 REPLY = {
     "to": ["alice@example.com"],
@@ -56,13 +58,31 @@ def test_invalid_edits_say_what_is_wrong(change: tuple[str, str], message: str) 
         text_to_args("reply_email", text)
 
 
-def test_a_webhook_payload_is_edited_as_json() -> None:
+def test_a_webhook_payload_is_edited_as_toml_and_json_is_read_too() -> None:
     args = {"url": "https://hooks.example.com/x", "payload": {"ref": "main", "force": False}}
     text = draft_to_text("call_webhook", args)
-    assert text.startswith("URL: https://hooks.example.com/x\n\n{")
+    assert text == 'URL: https://hooks.example.com/x\n\nref = "main"\nforce = false\n'
     assert text_to_args("call_webhook", text) == args
-    with pytest.raises(DecisionError, match="Payload: not JSON"):
+    as_json = 'URL: https://hooks.example.com/x\n\n{"ref": "main", "force": false}\n'
+    assert text_to_args("call_webhook", as_json) == args
+    with pytest.raises(DecisionError, match="Payload: not TOML"):
         text_to_args("call_webhook", text.replace('"main"', "main"))
+    with pytest.raises(DecisionError, match="Payload: not JSON"):
+        text_to_args("call_webhook", as_json.replace('"main"', "main"))
+
+
+def test_a_payload_toml_cannot_hold_is_edited_as_json() -> None:
+    args = {"url": "https://hooks.example.com/x", "payload": {"ref": None, "tags": ["a"]}}
+    text = draft_to_text("call_webhook", args)
+    assert text.startswith("URL: https://hooks.example.com/x\n\n{\n")
+    assert text_to_args("call_webhook", text) == args
+
+
+def test_a_note_is_its_path_then_its_markdown() -> None:
+    args = {"path": "meetings/q3.md", "content": "# Q3\n\nBudget moved to Thursday.\n"}
+    text = draft_to_text("write_note", args)
+    assert text == "Path: meetings/q3.md\n\n# Q3\n\nBudget moved to Thursday.\n"
+    assert text_to_args("write_note", text) == args
 
 
 def test_a_memory_diff_keeps_its_exact_lines() -> None:

@@ -1,0 +1,41 @@
+"""Action kinds: one module per kind, holding everything about it, and the registry of them.
+
+- :mod:`~ambient.approvals.kinds.base` — what a kind is (:class:`Kind`), :class:`ActionKind`
+- :mod:`~ambient.approvals.kinds.registry` — :data:`KINDS`, and the executors built from it
+- :mod:`~ambient.approvals.kinds.text_form` — the one text form a human edits a draft in
+- :mod:`~ambient.approvals.kinds.email` — what the two email kinds share
+- one module per kind: ``reply_email``, ``send_email``, ``write_note``, ``call_webhook``,
+  ``memory_update``
+
+Adding a kind is one module here (a :class:`Kind` subclass and its instance as ``KIND``: the
+registry finds it) and its tests; nothing outside this package changes. A kind can also be
+registered at run time (:meth:`KindRegistry.registered`).
+"""
+
+from ambient.approvals.kinds.base import (
+    ActionArguments,
+    ActionKind,
+    DraftItem,
+    DraftToFix,
+    ExecutorParts,
+    Finding,
+    Kind,
+    PolicyCheck,
+    RuleAction,
+)
+from ambient.approvals.kinds.registry import KINDS, KindRegistry, build_executors
+
+__all__ = [
+    "KINDS",
+    "ActionArguments",
+    "ActionKind",
+    "DraftItem",
+    "DraftToFix",
+    "ExecutorParts",
+    "Finding",
+    "Kind",
+    "KindRegistry",
+    "PolicyCheck",
+    "RuleAction",
+    "build_executors",
+]
