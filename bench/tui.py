@@ -110,7 +110,7 @@ async def drive(settings: Settings, secrets: Secrets, rows: int, decisions: int)
     engine = open_database(settings.resolved_database_url)
     runtime = Runtime(settings, secrets, actor="bench", engine=engine)
     started = time.perf_counter()
-    app = make_app(runtime)
+    app = make_app(runtime, warm_up_tracing=True)  # as `ambient tui` does
     stored_at: list[float] = []
     began_at: list[float] = []
     backend = app.backend
@@ -132,6 +132,11 @@ async def drive(settings: Settings, secrets: Secrets, rows: int, decisions: int)
         first_paint = time.perf_counter() - started
         row_list = app.screen.query_one(RowList)
         assert len(row_list.rows) == rows, len(row_list.rows)
+        # a human reads the first draft for a while: tracing opens meanwhile (as in `ambient tui`)
+        events = runtime.approval_events
+        deadline = time.perf_counter() + 10
+        while not getattr(events, "opened", True) and time.perf_counter() < deadline:
+            await asyncio.sleep(0.01)
         for _ in range(decisions):
             key = row_list.current_key
             while (view := app.screen.query_one(DetailPane).view) is None or view.id != key:

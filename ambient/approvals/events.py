@@ -88,6 +88,17 @@ class TracedOnFirstEvent:
                 self._traced = TracedApprovals(self._open_tracer())
             return self._traced
 
+    @property
+    def opened(self) -> bool:
+        return self._traced is not None
+
+    def warm(self) -> None:
+        """Open the tracer ahead of the first event (the TUI does, after its first frame)."""
+        try:
+            self._events()
+        except Exception:  # noqa: BLE001 - the first event will report it again
+            log.exception("opening tracing for decisions failed")
+
     def decided(self, approval: Approval) -> None:
         self._events().decided(approval)
 

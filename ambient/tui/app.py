@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -53,9 +54,11 @@ class AmbientApp(App[None]):
         edits: EditStore,
         editor: str | None = None,
         poll_seconds: float = 1.0,
+        warm_up: Callable[[], None] | None = None,
     ) -> None:
         super().__init__()
         self.backend = backend
+        self.warm_up = warm_up
         self.clock = backend.clock
         self.edits = edits
         self.editor = editor or None
@@ -66,6 +69,12 @@ class AmbientApp(App[None]):
         from ambient.tui.screens.queue import QueueScreen
 
         self.push_screen(QueueScreen())
+        if self.warm_up is not None:  # after the first frame, off the event loop
+            self.set_timer(0.5, self._start_warm_up)
+
+    def _start_warm_up(self) -> None:
+        if self.warm_up is not None:
+            self.run_worker(self.warm_up, thread=True, group="warm-up", exit_on_error=False)
 
     def open_in_editor(self, path: Path) -> None:
         """Run $EDITOR on the file in the foreground, the app suspended around it."""
@@ -104,9 +113,15 @@ class AmbientScreen(Screen[None]):
 
 
 def make_app(
-    runtime: Runtime, *, editor: str | None = None, poll_seconds: float = 1.0
+    runtime: Runtime,
+    *,
+    editor: str | None = None,
+    poll_seconds: float = 1.0,
+    warm_up_tracing: bool = False,
 ) -> AmbientApp:
-    """The app over the runtime's queue, ledger and memory, deciding as the runtime's actor."""
+    """The app over the runtime's queue, ledger and memory, deciding as the runtime's actor.
+    With `warm_up_tracing`, tracing for decisions opens after the first frame, while the human
+    reads, instead of inside the first decision."""
     settings = runtime.settings
     backend = Backend(
         engine=runtime.engine,
@@ -120,12 +135,15 @@ def make_app(
         trace_url_base=trace_base_url(settings, runtime.secrets),
     )
     edits = EditStore(settings.data_dir / "tui" / "edits")
-    return AmbientApp(backend, edits=edits, editor=editor, poll_seconds=poll_seconds)
+    warm_up = getattr(runtime.approval_events, "warm", None) if warm_up_tracing else None
+    return AmbientApp(
+        backend, edits=edits, editor=editor, poll_seconds=poll_seconds, warm_up=warm_up
+    )
 
 
 def run_tui(runtime: Runtime, *, editor: str | None) -> int:
     """Run the app until the human quits; decisions are recorded as `tui:user@host` (the
     caller closes the runtime)."""
     runtime.actor = default_actor()
-    make_app(runtime, editor=editor).run()
+    make_app(runtime, editor=editor, warm_up_tracing=True).run()
     return 0
