@@ -4,6 +4,7 @@ import pytest
 
 from ambient.core.config import ImapSourceSettings, is_secret_name, load_settings, secret_names
 from ambient.core.errors import ConfigError
+from tests.conftest import CommandLine
 
 
 def write_config(home: Path, text: str) -> None:
@@ -211,3 +212,15 @@ def test_the_configured_password_variables_are_secret_whatever_their_names(
     names = secret_names(settings, secrets)
     assert {"MAIL_LOGIN", "WORK_IMAP"} <= names
     assert "PWD" not in names and "OLDPWD" not in names
+
+
+def test_a_typo_in_policy_rules_stops_every_command_naming_the_file(
+    cli: CommandLine, ambient_home: Path
+) -> None:
+    assert cli.run("init", "--no-samples")[0] == 0
+    (ambient_home / "ambient.toml").write_text(
+        '[policy]\nrules = { reply_outsde_thread = "warn" }\n'
+    )
+    code, out = cli.run("status")
+    assert code == 2
+    assert "ambient.toml: policy.rules: unknown rule 'reply_outsde_thread'" in " ".join(out.split())

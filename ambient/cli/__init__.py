@@ -41,6 +41,20 @@ def require_setup(settings: Settings) -> None:
         )
 
 
+def check_policy_rules(settings: Settings) -> None:
+    """`policy.rules` may only name rules some action kind has: a typo is a config error at
+    once, naming the file, whatever the command (the kinds own their rules)."""
+    from ambient.approvals.kinds import KINDS
+
+    known = set(KINDS.rules())
+    unknown = sorted(set(settings.policy.rules) - known)
+    if unknown:
+        raise ConfigError(
+            f"{settings.config_file}: policy.rules: unknown rule {unknown[0]!r} "
+            f"(known: {', '.join(sorted(known))})"
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ambient",
@@ -66,6 +80,7 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> in
     args = parser.parse_args(argv)
     try:
         settings, secrets = load_settings()
+        check_policy_rules(settings)
         if args.command not in NEEDS_NO_SETUP:
             require_setup(settings)
         handler: Handler = args.handler

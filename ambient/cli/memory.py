@@ -151,6 +151,7 @@ def _warn_deferred(audit: MemoryAudit | None) -> None:
 
 def _memory_log(args: argparse.Namespace, runtime: Runtime) -> int:
     settings = runtime.settings
+    # `log` also writes audit entries an earlier command could not (quietly): see MemoryAudit
     audit = _audit(runtime, quiet=args.memory_command == "log")
     if args.memory_command == "undo":
         entries = [_undo(settings.memory_dir, args.revision, audit)]

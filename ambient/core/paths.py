@@ -46,15 +46,21 @@ def check_relative(relative: str, *, noun: str = "") -> PurePosixPath:
     return path
 
 
-def resolve_inside(root: Path, relative: str, *, noun: str = "", folder: str = "") -> Path:
+def resolve_inside(
+    root: Path, relative: str, *, noun: str = "", folder: str = "", follow_links: bool = True
+) -> Path:
     """The real path of `relative` inside `root`, following links that already exist.
 
     Raises UnsafePath when the result is outside `root` (a link pointing out), is `root`
     itself, or lies in a hidden entry of it. `folder` names `root` in that message
-    ("… resolves outside the memory folder /home/me/memory").
+    ("… resolves outside the memory folder /home/me/memory"). With `follow_links=False` the
+    path itself may not be a link (a note written or attached is the file the human saw
+    named, never what a link points to).
     """
     parts = check_relative(relative, noun=noun)
     base = root.resolve()
+    if not follow_links and base.joinpath(*parts.parts).is_symlink():
+        raise UnsafePath(f"{_named(relative, noun)}: is a symbolic link")
     resolved = base.joinpath(*parts.parts).resolve()
     named, where = _named(relative, noun), f"the {folder} {base}" if folder else str(root)
     if not resolved.is_relative_to(base) or resolved == base:

@@ -7,7 +7,7 @@ Revises: ${down_revision | comma,n}
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 
-import ambient.db  # noqa: F401
+import ambient.core.db  # noqa: F401
 from alembic import op
 
 revision = ${repr(up_revision)}

@@ -76,12 +76,12 @@ class EditFlow:
         view = self.view
         try:
             args = text_to_args(view.kind, text)
+            original = normalized_args(view.kind, view.args)
         except DecisionError as error:
             self.app.notify(
                 f"{error}\nYour edit is kept: press e to continue it.", severity="error", timeout=12
             )
             return
-        original = normalized_args(view.kind, view.args)
         if args == original:
             self.app.edits.discard(view.id)
             self.app.notify("No changes (a approves as drafted).")

@@ -103,3 +103,22 @@ def test_the_diff_compares_the_draft_with_the_edit() -> None:
     diff = text_diff(before, after)
     assert "-Friday works." in diff and "+Saturday works." in diff
     assert text_diff(before, before) == ""
+
+
+def test_a_payload_of_tables_round_trips_though_its_toml_starts_with_a_bracket() -> None:
+    args = {"url": "https://hooks.example.com/x", "payload": {"event": {"type": "deploy"}}}
+    text = draft_to_text("call_webhook", args)
+    assert "\n\n[event]\n" in text
+    assert text_to_args("call_webhook", text) == args
+
+
+def test_a_header_value_of_several_lines_round_trips() -> None:
+    args = {
+        "file": "contacts.md",
+        "diff": "--- a/contacts.md\n+++ b/contacts.md\n@@ -1 +1,2 @@\n # Contacts\n+- Alice\n",
+        "base_sha256": "a" * 64,
+        "reason": "learned from a reply\nand from a rejection",
+    }
+    text = draft_to_text("memory_update", args)
+    assert "Reason: learned from a reply\n  and from a rejection\n" in text
+    assert text_to_args("memory_update", text) == args

@@ -177,6 +177,15 @@ def test_a_symlink_out_of_the_notes_folder_is_blocked(tmp_path: Path):
     assert report.blocked and "resolves outside" in (report.block_reason or "")
 
 
+def test_a_note_that_is_a_link_inside_the_folder_is_blocked(tmp_path: Path):
+    policy = gate(tmp_path)
+    (tmp_path / "notes" / "journal").mkdir()
+    (tmp_path / "notes" / "journal" / "2026-12-01.md").write_text("my journal")
+    os.symlink(tmp_path / "notes" / "journal" / "2026-12-01.md", tmp_path / "notes" / "today.md")
+    report = check(policy, "write_note", {"path": "today.md", "content": "x"})
+    assert report.blocked and "is a symbolic link" in (report.block_reason or "")
+
+
 def test_a_note_in_the_folder_passes_and_overwriting_one_warns(tmp_path: Path):
     policy = gate(tmp_path)
     assert check(policy, "write_note", {"path": "2026/lunch.md", "content": "x"}).findings == []

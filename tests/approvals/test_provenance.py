@@ -237,6 +237,16 @@ def test_private_memory_repeated_to_someone_else_is_flagged(
     assert "IBAN DE89 3704" in row.warnings[0] and row.warnings[0].endswith("to dana@example.com")
 
 
+def test_private_memory_quoted_back_in_a_reply_is_still_flagged(
+    own_queue: ApprovalQueue, ledger: Ledger, add_item: AddItem
+):
+    body = f"Hi Dana,\n\nAs you asked:\n\n> {BANK_LINE}\n\nBest,\nRobin"
+    (row,) = queued(
+        own_queue, ledger, add_item, SPOOFED, draft(body=body), memory_read=(BANK_MEMORY,)
+    )
+    assert rules(row.warnings) == ["private_memory_in_draft"]
+
+
 def test_private_memory_sent_only_to_the_user_is_not_flagged(
     own_queue: ApprovalQueue, ledger: Ledger, add_item: AddItem
 ):

@@ -87,7 +87,7 @@ def read_attachments(notes_dir: Path, paths: list[str]) -> list[tuple[str, bytes
     files = []
     for relative in paths:
         try:
-            path = resolve_inside(notes_dir, relative)
+            path = resolve_inside(notes_dir, relative, follow_links=False)
             files.append((path.name, path.read_bytes()))
         except (UnsafePath, OSError) as error:
             raise PermanentExecutionError(f"attachment {relative!r}: {error}") from None

@@ -204,7 +204,7 @@ class EmailKind(Kind[EmailT]):
         total = 0
         for relative in attachments:
             try:
-                path = resolve_inside(check.notes_dir, relative)
+                path = resolve_inside(check.notes_dir, relative, follow_links=False)
             except UnsafePath as error:
                 check.add("note_path_outside", f"attachment {error}")
                 continue
@@ -240,9 +240,7 @@ class EmailKind(Kind[EmailT]):
                 "reply_to_mismatch",
                 f"{what} goes to {', '.join(elsewhere)}, not to {to_whom}",
             )
-        # a reply may quote the message: only the draft's own lines count as copied
-        body = _unquoted(action.body) if self.in_thread else action.body
-        texts = [action.subject, body]
+        texts = [action.subject, action.body]
         if others and provenance.memory_passages:
             copied = shared_passages(texts, provenance.memory_passages, MEMORY_PASSAGE_CHARS)
             if copied:
@@ -254,7 +252,11 @@ class EmailKind(Kind[EmailT]):
         # a plain reply: to the sender (and perhaps the user), no one else
         plain_reply = self.in_thread and sender in recipients and set(others) == {sender}
         if not plain_reply and provenance.message_passages:
-            copied = shared_passages(texts, provenance.message_passages, MESSAGE_PASSAGE_CHARS)
+            # a reply may quote the message: only the draft's own lines count as copied (memory
+            # text counts quoted or not: quoting it back is still sending it)
+            body = _unquoted(action.body) if self.in_thread else action.body
+            own = [action.subject, body]
+            copied = shared_passages(own, provenance.message_passages, MESSAGE_PASSAGE_CHARS)
             if copied:
                 length = sum(len(passage) for passage in copied)
                 check.add(

@@ -77,18 +77,22 @@ def data_text(value: Any) -> str:
 
 
 def read_data(kind: str, what: str, text: str) -> Any:
-    """Data back from its text: JSON when it starts with `{` or `[`, TOML otherwise."""
+    """Data back from its text: JSON when it starts with `{` or `[` and reads as JSON, TOML
+    otherwise (a TOML table such as `[event]` starts with `[` too)."""
     stripped = text.strip()
     if not stripped:
         return {}
+    json_error: json.JSONDecodeError | None = None
     if stripped[0] in "{[":
         try:
             return json.loads(stripped)
         except json.JSONDecodeError as error:
-            raise DraftTextError(f"{kind}: {what}: not JSON: {error}") from None
+            json_error = error
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
+        if json_error is not None and stripped[0] == "{":
+            raise DraftTextError(f"{kind}: {what}: not JSON: {json_error}") from None
         raise DraftTextError(f"{kind}: {what}: not TOML: {error}") from None
 
 
@@ -99,7 +103,9 @@ def to_text(
     lines = _comments(comment)
     for field in model.model_fields:
         if field != body_field:
-            lines.append(f"{header_name(field)}: {value_text(args.get(field, ''))}")
+            # a value of several lines goes on indented continuation lines
+            shown = value_text(args.get(field, "")).replace("\n", "\n  ")
+            lines.append(f"{header_name(field)}: {shown}")
     body = args.get(body_field, "") if body_field else ""
     if not isinstance(body, str):
         body = data_text(body)
@@ -124,8 +130,13 @@ def _parse_headers(
     fields = {_normal(name): name for name in model.model_fields}
     args: dict[str, Any] = {}
     index = 0
+    last: str | None = None
     while index < len(lines) and lines[index].strip():
         line = lines[index]
+        if line[:1] in (" ", "\t") and last is not None and isinstance(args.get(last), str):
+            args[last] = f"{args[last]}\n{line.strip()}"  # a continuation of the value above
+            index += 1
+            continue
         name, separator, value = line.partition(":")
         if not separator:
             raise DraftTextError(
@@ -144,6 +155,7 @@ def _parse_headers(
             args[field] = [part.strip() for part in value.split(",") if part.strip()]
         else:
             args[field] = _header_value(model, field, value)
+        last = field
         index += 1
     return args, index
 

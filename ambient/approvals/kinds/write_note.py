@@ -84,7 +84,7 @@ class WriteNoteKind(Kind[WriteNote]):
 
     def check(self, action: WriteNote, check: PolicyCheck) -> None:
         try:
-            path = resolve_inside(check.notes_dir, action.path)
+            path = resolve_inside(check.notes_dir, action.path, follow_links=False)
         except UnsafePath as error:
             check.add("note_path_outside", str(error))
         else:
@@ -136,7 +136,7 @@ class NotesExecutor:
             return ExecutionResult(f"note {recorded['path']} already written", recorded)
         self.notes_dir.mkdir(parents=True, exist_ok=True)
         try:
-            path = resolve_inside(self.notes_dir, action.path)
+            path = resolve_inside(self.notes_dir, action.path, follow_links=False)
         except UnsafePath as error:
             raise PermanentExecutionError(f"note path refused: {error}") from None
         content = action.content.encode("utf-8")
