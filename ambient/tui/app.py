@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from sqlalchemy.exc import SQLAlchemyError
+from textual import work
 from textual.app import App, SuspendNotSupported
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from ambient.core.editing import EditorError, run_editor
 from ambient.core.errors import AmbientError
-from ambient.tui.backend import Backend, trace_base_url
+from ambient.tui.backend import Backend, DecisionReport, trace_base_url
 from ambient.tui.edit_store import EditStore
 
 if TYPE_CHECKING:
@@ -110,6 +111,27 @@ class AmbientScreen(Screen[None]):
     def ambient(self) -> AmbientApp:
         assert isinstance(self.app, AmbientApp)
         return self.app
+
+    def reload(self) -> None:
+        """Read this screen's rows again (after a decision made on it)."""
+
+    @work(thread=True, group="screen-decision")
+    def act(self, run: Callable[[Backend], DecisionReport]) -> None:
+        """Store a decision in a worker, then say what happened and reload the screen."""
+        try:
+            report = run(self.ambient.backend)
+        except self.ambient.decision_errors as error:
+            self.app.call_from_thread(self.notify, str(error), severity="error", timeout=10)
+            return
+        self.app.call_from_thread(self._acted, report)
+
+    def _acted(self, report: DecisionReport) -> None:
+        self.ambient.decisions_stored += len(report.done)
+        for approval_id in report.done:
+            self.notify(f"#{approval_id} {report.verb}")
+        for approval_id, reason in report.refused:
+            self.notify(f"#{approval_id}: {reason}", severity="error", timeout=10)
+        self.reload()
 
 
 def make_app(

@@ -3,7 +3,6 @@ email whose delivery is uncertain as delivered."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import ClassVar
 
 from rich.text import Text
@@ -14,7 +13,6 @@ from textual.widgets import Footer, Static
 
 from ambient.approvals.kinds import KINDS
 from ambient.tui.app import AmbientScreen
-from ambient.tui.backend import Backend, DecisionReport
 from ambient.tui.screens.filter import HISTORY_STATUSES, FilterDialog
 from ambient.tui.views import ApprovalView, QueueEntry, QueueFilter
 from ambient.tui.widgets.detail import DetailPane
@@ -168,22 +166,6 @@ class HistoryScreen(AmbientScreen):
         entry = self._current()
         if entry is not None:
             self.act(lambda backend: backend.undo([entry.id]))
-
-    @work(thread=True, group="history-act")
-    def act(self, run: Callable[[Backend], DecisionReport]) -> None:
-        try:
-            report = run(self.ambient.backend)
-        except self.ambient.decision_errors as error:
-            self.app.call_from_thread(self.notify, str(error), severity="error", timeout=10)
-            return
-        self.app.call_from_thread(self._acted, report)
-
-    def _acted(self, report: DecisionReport) -> None:
-        for approval_id in report.done:
-            self.notify(f"#{approval_id} {report.verb}")
-        for approval_id, reason in report.refused:
-            self.notify(f"#{approval_id}: {reason}", severity="error", timeout=10)
-        self.reload()
 
     def action_filter(self) -> None:
         def chosen(queue_filter: QueueFilter | None) -> None:

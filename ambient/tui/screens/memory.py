@@ -6,7 +6,6 @@ History is the memory folder's git log; undo (u) reverts one change with a new c
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import ClassVar
 
 from rich.text import Text
@@ -21,7 +20,6 @@ from ambient.approvals.kinds import ActionKind
 from ambient.memory.history import MemoryCommit
 from ambient.memory.store import MemoryFileStatus
 from ambient.tui.app import AmbientScreen
-from ambient.tui.backend import Backend, DecisionReport
 from ambient.tui.screens.edit import DraftEditor
 from ambient.tui.screens.prompt import Confirm, TextPrompt
 from ambient.tui.timefmt import stamp
@@ -317,17 +315,4 @@ class MemoryScreen(AmbientScreen):
             self.app.call_from_thread(self.notify, str(error), severity="error", timeout=10)
             return
         self.app.call_from_thread(self.notify, f"undone: {made.short} {made.subject}")
-        self.app.call_from_thread(self.reload)
-
-    @work(thread=True, group="memory-decide")
-    def act(self, run: Callable[[Backend], DecisionReport]) -> None:
-        try:
-            report = run(self.ambient.backend)
-        except self.ambient.decision_errors as error:
-            self.app.call_from_thread(self.notify, str(error), severity="error", timeout=10)
-            return
-        for approval_id in report.done:
-            self.app.call_from_thread(self.notify, f"#{approval_id} {report.verb}")
-        for approval_id, reason in report.refused:
-            self.app.call_from_thread(self.notify, f"#{approval_id}: {reason}", severity="error")
         self.app.call_from_thread(self.reload)
