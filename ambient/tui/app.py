@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from textual import work
 from textual.app import App, SuspendNotSupported
 from textual.binding import Binding, BindingType
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from ambient.core.editing import EditorError, run_editor
@@ -65,6 +66,19 @@ class AmbientApp(App[None]):
         self.editor = editor or None
         self.poll_seconds = poll_seconds
         self.decisions_stored = 0  # counted as they are stored (the bench reads it)
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Toasts are plain text, always: they carry addresses, subjects, error messages and
+        config names such as `[smtp]`, which Rich markup would eat or misread."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     def on_mount(self) -> None:
         from ambient.tui.screens.queue import QueueScreen

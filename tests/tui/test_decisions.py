@@ -61,6 +61,7 @@ async def test_approving_an_email_without_an_smtp_account_says_how_to_fix_it(
         await wait_for(pilot, notified(app, expected))
         (toast,) = [n for n in app._notifications if expected in str(n.message)]
         assert toast.severity == "warning"
+        assert toast.markup is False  # "[smtp]" reaches the screen, not eaten as markup
 
 
 async def test_approving_a_note_without_an_smtp_account_is_not_a_warning(
