@@ -38,7 +38,7 @@ from pydantic_ai.messages import (
 )
 from pydantic_ai.models import Model
 from pydantic_ai.run import AgentRunResult
-from pydantic_ai.usage import UsageLimits
+from pydantic_ai.usage import RunUsage, UsageLimits
 
 from ambient.agent.deps import AgentDeps, AgentItem, DroppedDraft
 from ambient.agent.dropped import DropFailingDrafts, describe_invalid, note_dropped
@@ -77,6 +77,7 @@ class RunOutcome:
     run_state: RunState | None
     dropped: list[DroppedDraft] = field(default_factory=list)
     memory_read: tuple[str, ...] = ()  # the private memory text the run saw
+    usage: RunUsage = field(default_factory=RunUsage)  # model requests and tokens of this run
 
 
 def _instructions(ctx: RunContext[AgentDeps]) -> str:
@@ -247,9 +248,10 @@ class TriageAgent:
     def _outcome(self, result: AgentRunResult[Output], deps: AgentDeps) -> RunOutcome:
         output = result.output
         dropped = deps.dropped_drafts
+        usage = result.usage
         if isinstance(output, Triage):
             triage = note_dropped(output, dropped, drafts_left=0)
-            return RunOutcome(triage=triage, drafts=[], run_state=None, dropped=list(dropped))
+            return RunOutcome(triage, [], None, list(dropped), usage=usage)
         memory_read = tuple(deps.memory_read)
         messages = result.all_messages()
         if output.calls:
@@ -271,6 +273,6 @@ class TriageAgent:
         )
         triage = note_dropped(triage, dropped, drafts_left=len(drafts))
         if not drafts:
-            return RunOutcome(triage=triage, drafts=[], run_state=None, dropped=list(dropped))
+            return RunOutcome(triage, [], None, list(dropped), usage=usage)
         state = RunState(messages=messages, requests=output)
-        return RunOutcome(triage, drafts, state, list(dropped), memory_read)
+        return RunOutcome(triage, drafts, state, list(dropped), memory_read, usage)

@@ -114,6 +114,10 @@ class AgentSettings(Section):
     provider_retries: int = Field(default=3, ge=0)
     timeout_seconds: float = Field(default=120.0, gt=0)
     revise_interval_seconds: float = Field(default=5.0, gt=0)  # the feedback job
+    # few-shot: up to this many of the user's own past decisions on similar mail go into the
+    # prompt as examples (0: none), within the prompt budget, at most examples_max_tokens
+    examples: int = Field(default=3, ge=0, le=20)
+    examples_max_tokens: int = Field(default=900, ge=0)
 
 
 class MemorySettings(Section):
@@ -137,6 +141,17 @@ class PolicySettings(Section):
     # per rule: "block" refuses the action, "warn" needs an explicit acknowledgement; the
     # rules are the action kinds', so the gate checks the names (PolicyGate)
     rules: dict[str, Literal["block", "warn"]] = Field(default_factory=dict)
+
+
+class AutonomySettings(Section):
+    """Earned autonomy (opt-in): an action class that the user approved `streak` times in a
+    row without an edit runs without asking, until the first rejection, edit or feedback."""
+
+    enabled: bool = False  # nothing runs without a human until this is true
+    kinds: list[str] = Field(default_factory=list)  # kinds that may earn it (empty: every kind
+    # with a scope; a kind without one, such as memory_update, never does)
+    streak: int = Field(default=20, ge=1)  # consecutive approvals without edits
+    min_eval_agreement: float = Field(default=0.9, ge=0.0, le=1.0)  # where eval data exists
 
 
 class ApprovalSettings(Section):
@@ -191,6 +206,7 @@ class Settings(BaseSettings):
     memory: MemorySettings = Field(default_factory=MemorySettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)
     approvals: ApprovalSettings = Field(default_factory=ApprovalSettings)
+    autonomy: AutonomySettings = Field(default_factory=AutonomySettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
     smtp: SmtpSettings | None = None  # for send_email/reply_email when the source has none
