@@ -78,6 +78,7 @@ class RunOutcome:
     dropped: list[DroppedDraft] = field(default_factory=list)
     memory_read: tuple[str, ...] = ()  # the private memory text the run saw
     usage: RunUsage = field(default_factory=RunUsage)  # model requests and tokens of this run
+    examples: tuple[int, ...] = ()  # the past items shown to the model as examples
 
 
 def _instructions(ctx: RunContext[AgentDeps]) -> str:
