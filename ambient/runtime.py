@@ -25,11 +25,15 @@ from ambient.core.config import Secrets, Settings, SourceSettings
 
 if TYPE_CHECKING:
     from pydantic_ai.models import Model
+    from pydantic_ai.toolsets import AbstractToolset
     from sqlalchemy import Engine
 
+    from ambient.agent.deps import AgentDeps
+    from ambient.agent.examples import ExampleSource
     from ambient.agent.reviser import FeedbackReviser
     from ambient.agent.runner import TriageAgent
     from ambient.approvals.audit import AuditLog
+    from ambient.approvals.autonomy_status import Autonomy
     from ambient.approvals.events import ApprovalEvents
     from ambient.approvals.executors import Executor
     from ambient.approvals.outbox import Outbox
@@ -38,6 +42,7 @@ if TYPE_CHECKING:
     from ambient.core.ledger import Ledger
     from ambient.core.processing import ItemProcessor
     from ambient.daemon.service import Daemon, PeriodicJob
+    from ambient.mcp.servers import McpServers
     from ambient.memory.audit import MemoryAudit
     from ambient.memory.executor import MemoryUpdateExecutor
     from ambient.memory.history import MemoryHistory
@@ -85,8 +90,9 @@ class Runtime:
 
     def reloaded(self, settings: Settings, secrets: Secrets) -> Runtime:
         """A runtime for a new configuration (SIGHUP) on this process's database and tracing:
-        its parts are built anew from the new settings as they are used."""
-        return Runtime(
+        its parts are built anew from the new settings as they are used (the MCP servers'
+        processes go on when their configuration is the same)."""
+        fresh = Runtime(
             settings,
             secrets,
             self.clock,
@@ -94,6 +100,11 @@ class Runtime:
             engine=self.engine,
             tracing=self.tracing,
         )
+        same = (settings.mcp, secrets) == (self.settings.mcp, self.secrets)
+        if same and "mcp_servers" in self.__dict__:
+            fresh.mcp_servers = self.mcp_servers
+            fresh._handed_in.add("mcp_servers")
+        return fresh
 
     # ---- storage --------------------------------------------------------------------------
     @cached_property
@@ -145,17 +156,25 @@ class Runtime:
         return AuditLog(self.engine)
 
     @cached_property
+    def autonomy(self) -> Autonomy:
+        """Earned autonomy's evidence per action class, the kill switch, resets, eval results."""
+        from ambient.approvals.autonomy_status import Autonomy
+
+        return Autonomy(self.engine, self.clock, self.settings.autonomy)
+
+    @cached_property
     def executors(self) -> dict[str, Executor]:
         """Each action kind's executor (the registry's; memory_update's is the memory's)."""
         from ambient.approvals.kinds import ActionKind, build_executors
 
-        return build_executors(
-            self.settings,
-            self.secrets,
-            self.engine,
-            self.clock,
-            {ActionKind.MEMORY_UPDATE: self.memory_executor},
-        )
+        supplied: dict[str, Executor] = {ActionKind.MEMORY_UPDATE: self.memory_executor}
+        if self.settings.mcp:  # mcp_call's calls the agent's servers (one process each)
+            from ambient.approvals.executors.mcp import McpExecutor
+            from ambient.approvals.journal import DeliveryJournal
+
+            journal = DeliveryJournal(self.engine, self.clock)
+            supplied[ActionKind.MCP_CALL] = McpExecutor(self.mcp_servers, journal)
+        return build_executors(self.settings, self.secrets, self.engine, self.clock, supplied)
 
     @cached_property
     def outbox(self) -> Outbox:
@@ -227,7 +246,8 @@ class Runtime:
 
     @cached_property
     def untraced_agent(self) -> TriageAgent:
-        """The agent for a dry run (`ambient triage`): it records nothing, needs no database."""
+        """The agent for a dry run (`ambient triage`): it records nothing, and reads the ledger
+        for examples only when there is one (it never creates the database)."""
         return self._agent(traced=False)
 
     def _agent(self, *, traced: bool) -> TriageAgent:
@@ -235,8 +255,51 @@ class Runtime:
 
         capabilities = self.tracer.agent_capabilities() if traced else []
         return TriageAgent(
-            self.settings, self.model, self.memory, self.clock, capabilities=capabilities
+            self.settings,
+            self.model,
+            self.memory,
+            self.clock,
+            capabilities=capabilities,
+            examples=self._examples(only_existing=not traced),
+            toolsets=self._mcp_toolsets(),
         )
+
+    def _examples(self, *, only_existing: bool) -> ExampleSource | None:
+        """Past decisions from the ledger as few-shot examples (None when they are off, or
+        when `only_existing` and there is no database yet)."""
+        settings = self.settings
+        if settings.agent.examples <= 0:
+            return None
+        opened = "engine" in self.__dict__
+        if only_existing and not (
+            opened or settings.database_url or settings.database_path.exists()
+        ):
+            return None
+        from ambient.agent.examples import LedgerExamples
+
+        return LedgerExamples(self.engine)
+
+    # ---- MCP servers ----------------------------------------------------------------------
+    @cached_property
+    def mcp_servers(self) -> McpServers:
+        """The [[mcp]] servers, shared by the agent (their tools) and the outbox (mcp_call)."""
+        from ambient.mcp.catalog import mcp_dir
+        from ambient.mcp.servers import McpServers
+
+        settings = self.settings
+        return McpServers(settings.mcp, self.secrets, self.clock, mcp_dir(settings))
+
+    def _mcp_toolsets(self) -> list[AbstractToolset[AgentDeps]]:
+        if not self.settings.mcp:  # the MCP client is not even imported then
+            return []
+        from ambient.agent.mcp import mcp_toolsets
+
+        return mcp_toolsets(self.mcp_servers)
+
+    async def close_mcp(self) -> None:
+        """Stop the MCP servers' processes, if any were started."""
+        if self._opened("mcp_servers"):
+            await self.mcp_servers.aclose()
 
     @cached_property
     def processor(self) -> ItemProcessor:
@@ -269,7 +332,7 @@ class Runtime:
 
     @cached_property
     def forwarder(self) -> SpanForwarder | None:
-        """Sends the span spool to Langfuse (None when tracing is off)."""
+        """Sends the span spool to Langfuse and/or the OTLP endpoint (None: tracing is off)."""
         return self.tracing.forwarder()
 
     # ---- the daemon -----------------------------------------------------------------------
@@ -346,7 +409,7 @@ class Runtime:
             sources=self.sources,
             jobs=self.jobs,
             heartbeat=heartbeat,
-            close=[self.close_tracing],
+            close=[self.close_tracing, self.close_mcp],
             steps=self.tracer,
         )
 
@@ -373,6 +436,7 @@ class Runtime:
 
     async def aclose(self) -> None:
         await self.close_tracing()
+        await self.close_mcp()
         self.close()
 
     def close(self) -> None:

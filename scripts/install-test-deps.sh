@@ -20,9 +20,15 @@ for package in $PACKAGES; do
         missing="$missing $package"
     fi
 done
+# nodejs, npm: Debian's node runs the third-party MCP server of tests/mcp (installed from the npm
+# registry by scripts/setup-mcp-servers). Checked by command: a node that came otherwise (with
+# its own npm) is used as it is.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    missing="$missing nodejs npm"
+fi
 
 if [ -z "$missing" ]; then
-    echo "install-test-deps: all present ($PACKAGES)"
+    echo "install-test-deps: all present ($PACKAGES nodejs npm)"
     exit 0
 fi
 

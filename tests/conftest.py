@@ -67,6 +67,12 @@ def ambient_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "LANGFUSE_SECRET_KEY",
         "LANGFUSE_BASE_URL",
         "LANGFUSE_HOST",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+        "OTEL_EXPORTER_OTLP_COMPRESSION",
+        "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
     ):
         monkeypatch.delenv(name, raising=False)
     return home

@@ -105,6 +105,8 @@ class AgentDeps:
     settings: Settings
     clock: Clock
     memory_budget_tokens: int
+    # The past items the prompt shows as examples (see ambient.agent.examples).
+    examples: tuple[int, ...] = ()
     # Set by the output validator when the model gave its triage in the same reply as drafts.
     stated_triage: Triage | None = field(default=None)
     # Action calls given up on during the run (see ambient.agent.dropped).

@@ -21,6 +21,7 @@ from pydantic_ai.messages import ToolCallPart
 from pydantic_ai.tools import ToolDefinition
 
 from ambient.agent.deps import AgentDeps, DroppedDraft
+from ambient.agent.mcp import is_mcp_draft
 from ambient.agent.tools import action_tools
 from ambient.agent.triage import Triage
 
@@ -66,7 +67,10 @@ class DropFailingDrafts(AbstractCapability[AgentDeps]):
         args: object,
         error: ValidationError | ModelRetry,
     ) -> dict[str, object]:
-        if call.tool_name not in action_tools() or ctx.retry < ctx.max_retries:
+        drafting = call.tool_name in action_tools() or is_mcp_draft(
+            call.tool_name, ctx.deps.settings
+        )
+        if not drafting or ctx.retry < ctx.max_retries:
             raise error
         reason = describe_invalid(error)
         ctx.deps.dropped_drafts.append(DroppedDraft(call.tool_name, reason))

@@ -1,7 +1,8 @@
 """`ambient triage FILE.eml`: run the agent once on a message and show what it would do.
 
 Nothing is queued and nothing is written: a way to tune memory files against real messages.
-Each drafted action is shown with what the policy gate would say about it.
+Each drafted action is shown with what the policy gate would say about it. The message counts
+as newer than everything in the ledger: any past decision may be shown to it as an example.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from ambient.core.errors import AmbientError, NotFoundError
 from ambient.core.message import UnparseableMessage
 from ambient.core.processing import PermanentItemError, TransientItemError
 
-DRY_RUN_ITEM_ID = 0
+DRY_RUN_ITEM_ID = 2**63 - 1  # above every ledger id: every past decision may be an example
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,8 @@ class DryRunReport:
     drafts: list[DryRunDraft]
     email_tokens: int
     memory_budget_tokens: int
+    examples_tokens: int = 0
+    examples: tuple[int, ...] = ()  # the past items shown as examples
 
     def as_json(self) -> dict[str, Any]:
         """Stable keys for scripts."""
@@ -73,6 +76,8 @@ class DryRunReport:
             "prompt": {
                 "email_tokens": self.email_tokens,
                 "memory_budget_tokens": self.memory_budget_tokens,
+                "examples_tokens": self.examples_tokens,
+                "examples": list(self.examples),
             },
             "queued": False,
         }
@@ -95,9 +100,10 @@ async def dry_run(path: Path, agent: TriageAgent, gate: PolicyGate) -> DryRunRep
     """Run `agent` (an untraced one: the dry run records nothing) on the message in `path`;
     each draft with what `gate` says about it."""
     item = read_item(path)
-    _deps, plan = agent.prepare(item)
+    examples = await agent.similar(item)
+    _deps, plan = agent.prepare(item, examples)
     try:
-        outcome = await agent.triage(item)
+        outcome = await agent.triage(item, examples)
     except (PermanentItemError, TransientItemError) as error:
         raise AmbientError(f"{path}: {error}") from None
     context = action_context(item, outcome.memory_read)
@@ -128,6 +134,8 @@ async def dry_run(path: Path, agent: TriageAgent, gate: PolicyGate) -> DryRunRep
         drafts=drafts,
         email_tokens=plan.email_tokens,
         memory_budget_tokens=plan.memory_budget_tokens,
+        examples_tokens=plan.examples_tokens,
+        examples=plan.examples,
     )
 
 
@@ -155,8 +163,14 @@ def render_text(report: DryRunReport) -> str:
             text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
             indented = str(text).replace("\n", "\n" + " " * (8 + len(key)))
             lines.append(f"     {key}: {indented}")
+    shown = ", ".join(str(item_id) for item_id in report.examples)
+    examples = (
+        f"{len(report.examples)} example(s) ~{report.examples_tokens} tokens (items {shown})"
+        if report.examples
+        else "no examples"
+    )
     lines.append(
-        f"prompt: email ~{report.email_tokens} tokens, memory budget ~"
+        f"prompt: email ~{report.email_tokens} tokens, {examples}, memory budget ~"
         f"{report.memory_budget_tokens} tokens; model {report.model}"
     )
     return "\n".join(lines)

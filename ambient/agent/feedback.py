@@ -14,6 +14,7 @@ from pydantic_ai import DeferredToolResults, ToolApproved, ToolDenied
 from pydantic_ai.messages import ModelMessage, ModelRequest, ToolReturnPart
 
 from ambient.agent.state import RunState
+from ambient.approvals.kinds import KINDS
 from ambient.approvals.tables import Approval, ApprovalStatus
 from ambient.models.conversation import FEEDBACK_PREFIX
 
@@ -53,7 +54,9 @@ def revision_results(
             approvals[call_id] = feedback_denial(row.decision_message)
         elif row is not None and row.status in APPROVED_STATUSES:
             edited = row.edited_args
-            override = None if edited is None else {**edited, "rationale": row.rationale}
+            override = (
+                None if edited is None else KINDS.of(row.kind).call_args(edited, row.rationale)
+            )
             approvals[call_id] = ToolApproved(override_args=override)
         else:
             approvals[call_id] = ToolDenied(DECIDED_SEPARATELY)

@@ -4,7 +4,8 @@ A run that ends with a triage finishes the item (done). A run that drafts action
 ``DeferredToolRequests``: each deferred call becomes a row in the approvals queue, with the
 serialized run state so that any process can resume the run after the human decides, and the
 item waits for approval. Drafts the model could not get valid are dropped and noted in the
-triage, so such an item ends like any other (see ``dropped``).
+triage, so such an item ends like any other (see ``dropped``). What produced the run (its
+lineage: model, prompt, memory commit, policy) goes with its drafts, its item and its trace step.
 
 With an in-process model, the daemon can load it at start-up (:meth:`AgentProcessor.warm_up`)
 and should run one item at a time (:attr:`AgentProcessor.max_concurrency`): runs take turns on
@@ -17,6 +18,7 @@ import asyncio
 import logging
 import time
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
 
 from ambient.agent.deps import AgentItem
 from ambient.agent.runner import TriageAgent
@@ -27,6 +29,7 @@ from ambient.approvals.tables import Approval
 from ambient.core.errors import AmbientError
 from ambient.core.items import ItemState
 from ambient.core.ledger import ClaimedItem
+from ambient.core.lineage import Lineage
 from ambient.core.message import UnparseableMessage
 from ambient.core.processing import ItemOutcome, PermanentItemError
 from ambient.models.local.turns import in_process_models
@@ -44,9 +47,11 @@ def agent_item(item: ClaimedItem) -> AgentItem:
         raise PermanentItemError(str(error)) from error
 
 
-def action_context(item: AgentItem, memory_read: tuple[str, ...] = ()) -> ActionContext:
+def action_context(
+    item: AgentItem, memory_read: tuple[str, ...] = (), lineage: Lineage | None = None
+) -> ActionContext:
     """What the queue needs to know about the item and the run (`memory_read`: the private
-    memory text the run saw) to check and bind its drafts."""
+    memory text the run saw; `lineage`: what produced it) to check and bind its drafts."""
     message = item.message
     return ActionContext(
         item_id=item.item_id,
@@ -56,6 +61,7 @@ def action_context(item: AgentItem, memory_read: tuple[str, ...] = ()) -> Action
         reply_to=frozenset(address.lower() for address in message.reply_to),
         message_text=message.text,
         memory_read=memory_read,
+        lineage=lineage,
     )
 
 
@@ -106,7 +112,11 @@ class AgentProcessor:
     async def process(self, item: ClaimedItem) -> ItemOutcome:
         with traced(self.tracer, item, "agent.triage") as step:
             outcome = await self._process(item)
-            step.update(output={"state": outcome.state.value, "triage": outcome.triage})
+            lineage = outcome.lineage.to_dict() if outcome.lineage is not None else None
+            step.update(
+                output={"state": outcome.state.value, "triage": outcome.triage, "lineage": lineage},
+                metadata={"lineage": lineage},
+            )
             return outcome
 
     async def _process(self, item: ClaimedItem) -> ItemOutcome:
@@ -119,8 +129,12 @@ class AgentProcessor:
             earlier = provisional_triage(
                 subject.message.subject, [row.rationale for row in existing]
             )
-            return ItemOutcome(ItemState.AWAITING_APPROVAL, earlier.model_dump())
+            lineage = Lineage.from_json(existing[0].lineage_json)
+            return ItemOutcome(ItemState.AWAITING_APPROVAL, earlier.model_dump(), lineage)
+        # the memory's commit as the run starts reading it
+        lineage = await asyncio.to_thread(self.agent.lineage, self.queue.policy.version)
         outcome = await self.agent.triage(subject)
+        lineage = replace(lineage, examples=outcome.examples)
         triage = outcome.triage.model_dump()
         if outcome.dropped:
             log.warning(
@@ -131,10 +145,10 @@ class AgentProcessor:
             )
         if not outcome.drafts or outcome.run_state is None:
             log.info("item=%s trace=%s triage=%s", item.id, item.trace_id, outcome.triage.decision)
-            return ItemOutcome(ItemState.DONE, triage)
+            return ItemOutcome(ItemState.DONE, triage, lineage)
         rows = await asyncio.to_thread(
             self.queue.queue_drafts,
-            context=action_context(subject, outcome.memory_read),
+            context=action_context(subject, outcome.memory_read, lineage),
             trace_id=item.trace_id,
             run_state=outcome.run_state.dumps(),
             drafts=outcome.drafts,
@@ -148,4 +162,4 @@ class AgentProcessor:
             outcome.triage.decision,
             ",".join(f"{row.id}:{row.kind}:{row.status.value}" for row in rows),
         )
-        return ItemOutcome(ItemState.AWAITING_APPROVAL, triage)
+        return ItemOutcome(ItemState.AWAITING_APPROVAL, triage, lineage)

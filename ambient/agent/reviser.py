@@ -15,7 +15,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from ambient.agent.deps import AgentItem
@@ -23,14 +23,15 @@ from ambient.agent.feedback import revision_results
 from ambient.agent.processor import action_context, traced
 from ambient.agent.runner import RunOutcome, TriageAgent
 from ambient.agent.state import RunState, RunStateError
-from ambient.agent.tools import action_tools
 from ambient.approvals.drafts import DraftedAction
+from ambient.approvals.kinds import KINDS
 from ambient.approvals.queue import ApprovalQueue
 from ambient.approvals.tables import Approval
 from ambient.core.clock import Clock
 from ambient.core.config import WorkerSettings
 from ambient.core.errors import DecisionError, NotFoundError
 from ambient.core.ledger import Ledger
+from ambient.core.lineage import Lineage
 from ambient.core.message import UnparseableMessage
 from ambient.core.processing import PermanentItemError, describe_error
 from ambient.core.tables import Item
@@ -83,8 +84,8 @@ class FeedbackReviser:
         """Revise every feedback row waiting (in groups per paused run); returns rows revised."""
         waiting = await asyncio.to_thread(self.queue.awaiting_revision, BATCH * 4)
         # memory_update proposals have no run to resume: the memory Reflector revises them
-        tools = action_tools()
-        rows = [row for row in waiting if row.kind in tools][:BATCH]
+        drafted = KINDS.drafted_by_agent()
+        rows = [row for row in waiting if row.kind in drafted][:BATCH]
         groups: dict[tuple[int, str | None], list[Approval]] = {}
         for row in rows:
             groups.setdefault((row.item_id, row.run_state), []).append(row)
@@ -118,9 +119,18 @@ class FeedbackReviser:
         siblings = [sibling for sibling in siblings if sibling.run_state == first.run_state]
         results = revision_results(state, feedback, siblings)
         with traced(self.tracer, row, "agent.revise") as step:
+            lineage = await asyncio.to_thread(self.agent.lineage, self.queue.policy.version)
             outcome = await self.agent.resume(item, state, results)
-            new_ids = await asyncio.to_thread(self._queue_revision, item, feedback, outcome)
-            step.update(output={"revised": [r.id for r in feedback], "new_drafts": new_ids})
+            # the resumed run still has the examples the first run was shown
+            shown = Lineage.from_json(first.lineage_json)
+            examples = outcome.examples or (shown.examples if shown is not None else ())
+            lineage = replace(lineage, examples=examples)
+            new_ids = await asyncio.to_thread(
+                self._queue_revision, item, feedback, outcome, lineage
+            )
+            revised = {"revised": [r.id for r in feedback], "new_drafts": new_ids}
+            recorded = lineage.to_dict()
+            step.update(output={**revised, "lineage": recorded}, metadata={"lineage": recorded})
         log.info(
             "item=%s trace=%s revised approvals=%s -> new=%s",
             item.item_id,
@@ -140,13 +150,13 @@ class FeedbackReviser:
         return row, item
 
     def _queue_revision(
-        self, item: AgentItem, feedback: list[Approval], outcome: RunOutcome
+        self, item: AgentItem, feedback: list[Approval], outcome: RunOutcome, lineage: Lineage
     ) -> list[int]:
         new_ids: list[int] = []
         state = outcome.run_state.dumps() if outcome.run_state is not None else None
         for parent_id, drafts in assign_parents(outcome.drafts, feedback).items():
             rows = self.queue.queue_drafts(
-                context=action_context(item, outcome.memory_read),
+                context=action_context(item, outcome.memory_read, lineage),
                 trace_id=item.trace_id,
                 run_state=state,
                 drafts=drafts,

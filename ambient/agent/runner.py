@@ -12,6 +12,7 @@ Run failures are classified once, here: what can never succeed for this item rai
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Sequence
@@ -35,14 +36,25 @@ from pydantic_ai.messages import (
     TextPart,
     ToolCallPart,
     ToolReturnPart,
+    UserPromptPart,
 )
 from pydantic_ai.models import Model
 from pydantic_ai.run import AgentRunResult
+from pydantic_ai.toolsets import AbstractToolset
 from pydantic_ai.usage import RunUsage, UsageLimits
 
 from ambient.agent.deps import AgentDeps, AgentItem, DroppedDraft
 from ambient.agent.dropped import DropFailingDrafts, describe_invalid, note_dropped
-from ambient.agent.prompt import PromptPlan, instructions, plan_prompt, run_instructions
+from ambient.agent.examples import ExampleSource, PastDecision
+from ambient.agent.mcp import drafted_mcp_call, is_mcp_draft
+from ambient.agent.prompt import (
+    PromptPlan,
+    instructions,
+    memory_budget,
+    plan_prompt,
+    run_instructions,
+    shown_examples,
+)
 from ambient.agent.state import RunState
 from ambient.agent.tools import MEMORY_TOOLS, action_tools, build_toolset, drafted_action
 from ambient.agent.triage import Triage, provisional_triage
@@ -50,8 +62,10 @@ from ambient.approvals.drafts import DraftedAction
 from ambient.core.clock import Clock
 from ambient.core.config import Settings
 from ambient.core.errors import DecisionError
+from ambient.core.lineage import Lineage, version_hash
 from ambient.core.processing import PermanentItemError, TransientItemError
 from ambient.memory.store import MemoryStore
+from ambient.memory.version import MemoryVersion
 from ambient.models.conversation import estimate_tokens
 from ambient.models.local.turns import model_turn
 
@@ -93,7 +107,9 @@ def _stated_with_actions(ctx: RunContext[AgentDeps], output: Output) -> Output:
     response = ctx.messages[-1]
     tools = action_tools()
     if isinstance(response, ModelResponse) and any(
-        isinstance(part, ToolCallPart) and part.tool_name in tools for part in response.parts
+        isinstance(part, ToolCallPart)
+        and (part.tool_name in tools or is_mcp_draft(part.tool_name, ctx.deps.settings))
+        for part in response.parts
     ):
         ctx.deps.stated_triage = output
         raise ModelRetry(STATED_TRIAGE_RETRY)
@@ -126,6 +142,16 @@ def memory_tool_results(messages: list[ModelMessage]) -> list[str]:
     ]
 
 
+def first_user_prompt(messages: list[ModelMessage]) -> str | None:
+    """The text a run began with (the examples and the email), if it was text."""
+    for message in messages:
+        if isinstance(message, ModelRequest):
+            for part in message.parts:
+                if isinstance(part, UserPromptPart) and isinstance(part.content, str):
+                    return part.content
+    return None
+
+
 def classify_failure(error: Exception) -> Exception:
     """The error to raise for a failed run: permanent ones quarantine the item at once,
     expected ones (model, provider, timeout) are retried, anything else is a bug."""
@@ -141,6 +167,13 @@ def classify_failure(error: Exception) -> Exception:
     return error
 
 
+def configured_model(settings: Settings) -> str:
+    """The model as configured (AMBIENT_MODEL, and AMBIENT_FALLBACK_MODEL if set)."""
+    if settings.fallback_model is None:
+        return settings.model_name
+    return f"{settings.model_name} (fallback {settings.fallback_model})"
+
+
 class TriageAgent:
     """The Pydantic AI agent with ambient's tools, instructions and limits."""
 
@@ -152,19 +185,27 @@ class TriageAgent:
         clock: Clock,
         *,
         capabilities: Sequence[AbstractCapability[Any]] = (),
+        model_string: str | None = None,
+        examples: ExampleSource | None = None,
+        toolsets: Sequence[AbstractToolset[AgentDeps]] = (),  # e.g. the MCP servers' (agent.mcp)
     ) -> None:
         self.settings = settings
         self.model = model
         self.memory = memory
         self.clock = clock
         self.capabilities = list(capabilities)  # e.g. tracing's Instrumentation
+        self.examples = examples  # past decisions to show (settings.agent.examples of them)
+        # how lineage names the model: as given, else as configured
+        configured = model if isinstance(model, str) else configured_model(settings)
+        self.model_string = model_string or configured
+        self.memory_version = MemoryVersion(memory.folder)
         toolset = build_toolset()
         self.agent: Agent[AgentDeps, Output] = Agent(
             model,
             output_type=[Triage, DeferredToolRequests],
             deps_type=AgentDeps,
             instructions=[instructions(), _instructions],
-            toolsets=[toolset],
+            toolsets=[toolset, *toolsets],
             retries={"tools": TOOL_RETRIES, "output": 3},
             name="ambient-triage",
             defer_model_check=True,
@@ -176,6 +217,20 @@ class TriageAgent:
             for tool in toolset.tools.values()
         ]
         self.overhead_tokens = estimate_tokens(json.dumps(schemas))
+        # the same from run to run: no date, no memory, only what this code tells the model
+        self.prompt_version = version_hash(
+            {"instructions": instructions(), "tools": list(toolset.tools), "schemas": schemas}
+        )
+
+    def lineage(self, policy_version: str, examples: tuple[int, ...] = ()) -> Lineage:
+        """What a run of this agent decides with, now (it may run git: call it in a thread)."""
+        return Lineage(
+            model=self.model_string,
+            prompt_version=self.prompt_version,
+            memory_commit=self.memory_version.current(),
+            policy_version=policy_version,
+            examples=examples,
+        )
 
     @property
     def usage_limits(self) -> UsageLimits:
@@ -184,20 +239,34 @@ class TriageAgent:
             total_tokens_limit=self.settings.agent.total_tokens_limit,
         )
 
-    def prepare(self, item: AgentItem) -> tuple[AgentDeps, PromptPlan]:
-        plan = plan_prompt(item, self.settings, self.overhead_tokens)
+    async def similar(self, item: AgentItem) -> list[PastDecision]:
+        """The past decisions to show `item`'s run as examples (none when they are off)."""
+        limit = self.settings.agent.examples
+        if self.examples is None or limit <= 0:
+            return []
+        return await asyncio.to_thread(self.examples.similar, item, limit)
+
+    def prepare(
+        self, item: AgentItem, examples: Sequence[PastDecision] = ()
+    ) -> tuple[AgentDeps, PromptPlan]:
+        plan = plan_prompt(item, self.settings, self.overhead_tokens, examples)
         deps = AgentDeps(
             item=item,
             memory=self.memory,
             settings=self.settings,
             clock=self.clock,
             memory_budget_tokens=plan.memory_budget_tokens,
+            examples=plan.examples,
         )
         return deps, plan
 
-    async def triage(self, item: AgentItem) -> RunOutcome:
-        """Run the agent on a new item."""
-        deps, plan = self.prepare(item)
+    async def triage(
+        self, item: AgentItem, examples: Sequence[PastDecision] | None = None
+    ) -> RunOutcome:
+        """Run the agent on a new item, with `examples` (None: looked up, see `similar`)."""
+        if examples is None:
+            examples = await self.similar(item)
+        deps, plan = self.prepare(item, examples)
         result = await self._run(deps, user_prompt=plan.user_prompt)
         return self._outcome(result, deps)
 
@@ -206,6 +275,10 @@ class TriageAgent:
     ) -> RunOutcome:
         """Continue a paused run with the human's answers to its deferred calls."""
         deps, _plan = self.prepare(item)
+        prompt = first_user_prompt(state.messages)
+        if prompt is not None:  # the budget and the examples of the run as it began
+            deps.memory_budget_tokens = memory_budget(self.settings, self.overhead_tokens, prompt)
+            deps.examples = shown_examples(prompt)
         for text in memory_tool_results(state.messages):
             deps.saw_memory(text)
         result = await self._run(
@@ -250,9 +323,10 @@ class TriageAgent:
         output = result.output
         dropped = deps.dropped_drafts
         usage = result.usage
+        examples = deps.examples
         if isinstance(output, Triage):
             triage = note_dropped(output, dropped, drafts_left=0)
-            return RunOutcome(triage, [], None, list(dropped), usage=usage)
+            return RunOutcome(triage, [], None, list(dropped), usage=usage, examples=examples)
         memory_read = tuple(deps.memory_read)
         messages = result.all_messages()
         if output.calls:
@@ -265,7 +339,10 @@ class TriageAgent:
         for call in output.approvals:
             rationale = text_before_call(messages, call.tool_call_id) or NO_RATIONALE
             try:
-                drafts.append(drafted_action(call, deps.item, rationale))
+                drafts.append(
+                    drafted_mcp_call(call, deps.settings, rationale)
+                    or drafted_action(call, deps.item, rationale)
+                )
             except (DecisionError, ValidationError) as error:  # not valid for the action model
                 dropped.append(DroppedDraft(call.tool_name, describe_invalid(error)))
         triage = deps.stated_triage or provisional_triage(
@@ -274,6 +351,6 @@ class TriageAgent:
         )
         triage = note_dropped(triage, dropped, drafts_left=len(drafts))
         if not drafts:
-            return RunOutcome(triage, [], None, list(dropped), usage=usage)
+            return RunOutcome(triage, [], None, list(dropped), usage=usage, examples=examples)
         state = RunState(messages=messages, requests=output)
-        return RunOutcome(triage, drafts, state, list(dropped), memory_read, usage)
+        return RunOutcome(triage, drafts, state, list(dropped), memory_read, usage, examples)

@@ -243,8 +243,8 @@ class Replay:
         ever_run = False
         for entry in events:
             entry_id, event, _details = entry
-            if event in NOT_DECISIONS or event.startswith("memory_"):
-                continue  # a memory change names the approval it came from; no decision
+            if event in NOT_DECISIONS or event.startswith(("memory_", "autonomy_")):
+                continue  # a memory or autonomy change names the approval it came from
             last_entry = entry_id
             if event in RUN_EVENTS:
                 status = RUN_EVENTS[event] if status is not None else None

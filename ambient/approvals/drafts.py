@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ambient.core.lineage import Lineage
+
 
 @dataclass(frozen=True)
 class DraftedAction:
@@ -26,6 +28,7 @@ class ActionContext:
     The rest is what the policy gate's provenance rules read (see ``provenance``): the
     message's ``From`` and ``Reply-To`` addresses, its own text, and every piece of the user's
     private memory the run read (the memory in its prompt, memory tool results).
+    ``lineage``: what produced the drafts (model, prompt, memory, policy); each row keeps it.
     """
 
     item_id: int
@@ -35,3 +38,4 @@ class ActionContext:
     reply_to: frozenset[str] = frozenset()
     message_text: str = ""
     memory_read: tuple[str, ...] = ()
+    lineage: Lineage | None = None

@@ -1,8 +1,9 @@
 """Hooks for what happens to approvals, so tracing can follow without approvals knowing it.
 
-The queue calls :meth:`ApprovalEvents.decided` after a human decision is committed (from the
-TUI's, the CLI's or any other process), the outbox :meth:`ApprovalEvents.executed` after each
-outcome. A hook that fails is logged and never undoes or blocks the work.
+The queue calls :meth:`ApprovalEvents.decided` after a decision is committed (a human's from the
+TUI, the CLI or any other process, or an earned-autonomy rule's at intake), the outbox
+:meth:`ApprovalEvents.executed` after each outcome. A hook that fails is logged and never undoes
+or blocks the work.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from ambient.approvals.autonomy import is_automatic
 from ambient.approvals.tables import Approval
 from ambient.tracing.steps import StepRecorder
 
@@ -38,6 +40,7 @@ class DecisionTracer(StepRecorder, Protocol):
         decision: str,
         comment: str | None = None,
         details: dict[str, Any] | None = None,
+        step: str = "human decision",
     ) -> str: ...
 
     def finish_if_settled(self, item_id: int) -> None: ...
@@ -58,6 +61,7 @@ class TracedApprovals:
             decision=approval.decision.value,
             comment=approval.decision_message,
             details={"kind": approval.kind, "decided_by": approval.decided_by},
+            step="automatic decision" if is_automatic(approval.decided_by) else "human decision",
         )
         self.tracer.finish_if_settled(approval.item_id)
 

@@ -56,6 +56,7 @@ def new_approval(
         thread_head_id=context.item_id,
         policy_warnings_json=canonical_json(report.warnings),
         provenance_json=provenance.dumps(),
+        lineage_json=context.lineage.to_json() if context.lineage is not None else None,
         block_reason=report.block_reason,
         created_at=now,
         queued_at=now,

@@ -26,6 +26,7 @@ from ambient.approvals.kinds import KINDS, Finding, PolicyCheck, RuleAction
 from ambient.approvals.provenance import Provenance
 from ambient.core.config import ImapSourceSettings, PolicySettings, Settings
 from ambient.core.errors import ConfigError, DecisionError
+from ambient.core.lineage import version_hash
 
 
 def default_rules() -> dict[str, RuleAction]:
@@ -67,6 +68,8 @@ class PolicyGate:
         settings: PolicySettings,
         notes_dir: Path,
         own_addresses: frozenset[str] = frozenset(),
+        *,
+        config: Settings | None = None,  # the whole configuration, for kinds that read theirs
     ) -> None:
         unknown = sorted(set(settings.rules) - set(default_rules()))
         if unknown:
@@ -75,15 +78,23 @@ class PolicyGate:
         self.settings = settings
         self.notes_dir = notes_dir
         self.own_addresses = frozenset(address.lower() for address in own_addresses)
+        self.config = config
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PolicyGate:
-        return cls(settings.policy, settings.notes_dir, user_addresses(settings))
+        return cls(settings.policy, settings.notes_dir, user_addresses(settings), config=settings)
 
     @property
     def rules(self) -> dict[str, RuleAction]:
         """What each rule does: the kinds' defaults, then ``policy.rules``."""
         return {**default_rules(), **self.settings.rules}
+
+    @property
+    def version(self) -> str:
+        """A short hash of the effective policy, for a decision's lineage: the ``[policy]``
+        settings and what each rule does (the same on any machine with the same policy)."""
+        settings = self.settings.model_dump(mode="json", exclude={"rules"})
+        return version_hash({"settings": settings, "rules": self.rules})
 
     def check(
         self,
@@ -109,6 +120,7 @@ class PolicyGate:
             thread_addresses=thread_addresses,
             human_recipients=human_recipients,
             provenance=provenance,
+            settings=self.config,
         )
         action_kind.check(action, check)
         return PolicyReport(check.findings)

@@ -5,7 +5,9 @@ was shown (:func:`ApprovalQueue.shown_hash`); it runs in one write transaction o
 (SQLite: BEGIN IMMEDIATE; Postgres: SELECT … FOR UPDATE), so of two concurrent decisions on the
 same row exactly one wins and the other is refused with the reason. The rules live beside it:
 :mod:`~ambient.approvals.decisions` (staleness, expiry), :mod:`~ambient.approvals.appliers` (what
-each decision does), :mod:`~ambient.approvals.intake` (drafts in, through the policy gate).
+each decision does), :mod:`~ambient.approvals.intake` (drafts in, through the policy gate),
+:mod:`~ambient.approvals.autonomy` (an earned rule that approves at intake; the evidence each
+decision adds to it, in the decision's transaction).
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ from __future__ import annotations
 import builtins
 import logging
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, func
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
-from ambient.approvals import appliers, intake
+from ambient.approvals import appliers, autonomy, intake
 from ambient.approvals.appliers import Apply
 from ambient.approvals.decisions import (
     DecisionOutcome,
@@ -74,6 +77,7 @@ class ApprovalQueue:
         """
         now = self.clock.now()
         rows: builtins.list[Approval] = []
+        automatic: builtins.list[Approval] = []  # approved by an earned-autonomy rule
         # outside the write transaction: comparing texts takes a moment for a long message
         traced = [
             (draft, trace_provenance(KINDS.of(draft.kind).outgoing_texts(draft.args), context))
@@ -93,6 +97,8 @@ class ApprovalQueue:
                     now=now,
                 )
                 rows.append(row)
+                if autonomy.approve_at_intake(session, row, self.settings.autonomy, now):
+                    automatic.append(row)
             if parent_id is not None:
                 new_ids = [row.id for row in rows if row.id is not None]
                 intake.mark_revised(session, self.engine, parent_id, now, new_ids)
@@ -106,6 +112,9 @@ class ApprovalQueue:
                 row.trace_id,
                 row.status.value,
             )
+        for row in automatic:
+            log.info("approval=%s approved by %s", row.id, row.decided_by)
+            notify(self.events, "decided", row)
         return rows
 
     # ---- decisions ---------------------------------------------------------------------
@@ -168,10 +177,15 @@ class ApprovalQueue:
 
     def undo(self, approval_id: int, actor: str) -> Approval:
         """Take a decision back while nothing has run: the row waits for review again."""
-        return self._change(
-            approval_id,
-            lambda session, row, now: appliers.undo(session, self.policy, row, now, actor),
-        )
+
+        def apply(session: Session, row: Approval, now: datetime) -> str | None:
+            taken_back = autonomy.TakenBack.of(row)
+            reason = appliers.undo(session, self.policy, row, now, actor)
+            if reason is None:
+                autonomy.record_undo(session, taken_back, self.settings.autonomy, now, actor)
+            return reason
+
+        return self._change(approval_id, apply)
 
     def retry(self, approval_id: int, actor: str) -> Approval:
         """A human's "run it again" for a dead action (e.g. delivery uncertain, not sent)."""
@@ -232,6 +246,7 @@ class ApprovalQueue:
                     reason = apply(session, row, now)
                 session.add(row)
                 if reason is None:
+                    autonomy.record_decision(session, row, self.settings.autonomy, now)
                     settle_item(session, row.item_id, now)
                     log.info("approval=%s %s by %s", row.id, row.status.value, actor)
                 else:

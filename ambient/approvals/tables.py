@@ -106,6 +106,8 @@ class Approval(SQLModel, table=True):
     policy_warnings_json: str = "[]"
     # where the draft came from, for the gate's later checks (see approvals.provenance)
     provenance_json: str = Field(default="{}", sa_type=Text)
+    # what produced the draft (see core.lineage); NULL on rows from before lineage
+    lineage_json: str | None = Field(default=None, sa_type=Text)
     block_reason: str | None = None
     stale_reason: str | None = None  # why it was last re-queued for review
     # times
@@ -200,3 +202,44 @@ class AuditEntry(SQLModel, table=True):
     def details(self) -> dict[str, Any]:
         value: dict[str, Any] = json.loads(self.details_json)
         return value
+
+
+# ---- earned autonomy (see ambient.approvals.autonomy) -------------------------------------
+class AutonomyLevel(StrEnum):
+    LEARNING = "learning"  # a human decides; clean approvals build the streak
+    AUTONOMOUS = "autonomous"  # drafts the policy gate passes cleanly are approved by rule
+    DEMOTED = "demoted"  # was autonomous; back to a human, with the reason, until earned again
+
+
+class AutonomyClass(SQLModel, table=True):
+    """The evidence for one action class (a kind plus a scope: `reply_email:ann@example.com`),
+    written in the same transaction as each decision it counts."""
+
+    __tablename__ = "autonomy_class"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=500, unique=True)
+    kind: str = Field(max_length=50)
+    level: AutonomyLevel = Field(default=AutonomyLevel.LEARNING, sa_type=_enum(AutonomyLevel))
+    streak: int = 0  # human approvals in a row without an edit (since streak_since)
+    streak_since: datetime | None = Field(default=None, sa_type=UTCDateTime)  # last restart
+    approved: int = 0  # human approvals without an edit, ever
+    auto_approved: int = 0  # approvals by the rule, ever
+    eval_agreement: float | None = None  # the last eval run's agreement for the class
+    eval_items: int | None = None
+    eval_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    changed_at: datetime = Field(sa_type=UTCDateTime)  # the last change of level or streak
+    change_reason: str = Field(default="", sa_type=Text)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class AutonomySwitch(SQLModel, table=True):
+    """The kill switch (`ambient autonomy off`): one row; none means on."""
+
+    __tablename__ = "autonomy_switch"
+
+    id: int = Field(default=1, primary_key=True)
+    switched_on: bool = True
+    changed_at: datetime = Field(sa_type=UTCDateTime)
+    changed_by: str = Field(default="", max_length=200)

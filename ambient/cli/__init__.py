@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from rich.markup import escape
 
 from ambient import __version__
-from ambient.cli import approvals, core, evals, memory, service, triage, tui
+from ambient.cli import approvals, autonomy, core, evals, memory, service, triage, tui
 from ambient.cli.output import error_console, print_json
 from ambient.core.clock import Clock
 from ambient.core.config import Settings, load_settings
@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     core.add_core_commands(subparsers)
     approvals.add_approvals_commands(subparsers)
+    autonomy.add_autonomy_commands(subparsers)
     triage.add_triage_commands(subparsers)
     memory.add_memory_commands(subparsers)
     tui.add_tui_commands(subparsers)

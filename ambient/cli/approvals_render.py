@@ -18,6 +18,7 @@ from ambient.approvals.audit import ChainReport
 from ambient.approvals.kinds import KINDS
 from ambient.approvals.shown import compute_shown_hash
 from ambient.approvals.tables import Approval, AuditEntry
+from ambient.core.lineage import describe_stored_lines, stored_dict
 
 
 def _when(moment: datetime | None) -> str:
@@ -54,6 +55,7 @@ def approval_json(approval: Approval) -> dict[str, Any]:
         "next_attempt_at": approval.next_attempt_at,
         "executed_at": approval.executed_at,
         "result": approval.result,
+        "lineage": stored_dict(approval.lineage_json),  # null: from before lineage was kept
     }
 
 
@@ -102,6 +104,8 @@ def render_approval(console: Console, approval: Approval) -> None:
         lines.append(("message", approval.decision_message))
     for label, value in lines:
         console.print(Text.assemble((f"{label}: ", "bold"), value or ""))
+    for number, line in enumerate(describe_stored_lines(approval.lineage_json)):
+        console.print(Text.assemble(("lineage: " if number == 0 else " " * 9, "bold"), line))
     for warning in approval.warnings:
         console.print(Text.assemble(("warning: ", "bold yellow"), warning))
     if approval.block_reason:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
@@ -14,8 +15,6 @@ from rich.table import Table
 from ambient.cli.output import console, error_console, print_json
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from ambient.memory.audit import MemoryAudit
     from ambient.memory.history import MemoryCommit, MemoryHistory
     from ambient.memory.store import MemoryStore
@@ -171,6 +170,58 @@ def _memory_log(args: argparse.Namespace, runtime: Runtime) -> int:
     return 0
 
 
+def _learn_style(args: argparse.Namespace, runtime: Runtime) -> int:
+    from ambient.memory.changes import MemoryChanges
+    from ambient.memory.learn_style import DEFAULT_LIMIT, learn_style, read_sent_mail
+    from ambient.memory.style import describe
+
+    settings = runtime.settings
+    limit = DEFAULT_LIMIT if args.limit is None else args.limit
+    sent, addresses = read_sent_mail(
+        settings, runtime.secrets, source=args.source, maildir=args.maildir, limit=limit
+    )
+    learned = learn_style(
+        engine=runtime.engine,
+        clock=runtime.clock,
+        settings=settings,
+        queue=runtime.queue,
+        store=runtime.memory,
+        changes=MemoryChanges(runtime.memory.folder, runtime.memory_history),
+        sent=sent,
+        actor=runtime.actor,
+    )
+    if args.json:
+        print_json({**learned.as_json(), "addresses": addresses})
+        return 0
+    console.print(
+        f"Read {learned.read} of your messages ({', '.join(addresses)}) of {learned.scanned} "
+        f"in {learned.folder}; {learned.report.messages} have text of your own:",
+        highlight=False,
+    )
+    for line in describe(learned.report):
+        console.print(f"  {line}", highlight=False, markup=False)
+    if learned.outcome == "up_to_date":
+        console.print(
+            f"{learned.file} is already up to date: {learned.covered_by} already makes this "
+            "change.",
+            highlight=False,
+        )
+    elif learned.outcome == "applied":
+        assert learned.revision is not None
+        console.print(
+            f"Applied to {learned.file} as {learned.revision[:10]} (memory.auto_apply); "
+            "`ambient memory undo` reverts it.",
+            highlight=False,
+        )
+    else:
+        console.print(
+            f"Proposed a change to {learned.file} as approval {learned.approval_id} "
+            f"({learned.status}): `ambient approvals show {learned.approval_id}` shows the diff.",
+            highlight=False,
+        )
+    return 0
+
+
 def _cmd_memory(args: argparse.Namespace, runtime: Runtime) -> int:
     import os
 
@@ -182,6 +233,8 @@ def _cmd_memory(args: argparse.Namespace, runtime: Runtime) -> int:
         return _memory_list(args, store)
     if command in ("log", "undo"):
         return _memory_log(args, runtime)
+    if command == "learn-style":
+        return _learn_style(args, runtime)
     if command == "show":
         shown = _file(store, args.file)
         print_json(shown) if args.json else sys.stdout.write(shown["text"])
@@ -229,4 +282,19 @@ def add_memory_commands(subparsers: Any) -> None:
         "revision", nargs="?", default=None, help="default: ambient's newest change (not yours)"
     )
     undo.add_argument("--json", action="store_true")
+    style = memory_sub.add_parser(
+        "learn-style", help="propose writing_style.md from the mail you sent (read-only)"
+    )
+    style.add_argument(
+        "--source",
+        default=None,
+        help="the IMAP source whose Sent folder to read (default: the only one)",
+    )
+    style.add_argument(
+        "--maildir", type=Path, default=None, help="read a Maildir folder of your sent mail instead"
+    )
+    style.add_argument(
+        "--limit", type=int, default=None, help="your newest N messages (default: 200)"
+    )
+    style.add_argument("--json", action="store_true")
     memory.set_defaults(handler=_cmd_memory)

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from ambient.core.errors import ConfigError
+from ambient.core.mcp_settings import McpServerList
 
 CONFIG_FILE_NAME = "ambient.toml"
 ENV_FILE_NAME = ".env"
@@ -180,6 +181,10 @@ class TracingSettings(Section):
     forward_backoff_seconds: float = Field(default=5.0, ge=0)
     forward_backoff_max_seconds: float = Field(default=300.0, ge=0)
     forward_batch_max_bytes: int = Field(default=2_000_000, ge=1_000)
+    # any OTLP/HTTP backend besides Langfuse (MLflow, Phoenix, a collector): its base URL (the
+    # traces path /v1/traces is added) or its full traces URL; OTEL_EXPORTER_OTLP_ENDPOINT and
+    # OTEL_EXPORTER_OTLP_TRACES_ENDPOINT override it, headers come from OTEL_EXPORTER_OTLP_HEADERS
+    otlp_endpoint: str | None = None
 
 
 class Settings(BaseSettings):
@@ -210,6 +215,7 @@ class Settings(BaseSettings):
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
     smtp: SmtpSettings | None = None  # for send_email/reply_email when the source has none
+    mcp: McpServerList = Field(default_factory=list)  # [[mcp]] servers (ambient.core.mcp_settings)
 
     @classmethod
     def settings_customise_sources(
@@ -310,10 +316,12 @@ def is_secret_name(name: str) -> bool:
 
 
 def configured_secret_names(settings: Settings) -> set[str]:
-    """The variables the config names as holding secrets: every ``password_env``."""
+    """The variables the config names as holding secrets: every ``password_env``, and each
+    MCP server's ``env_from`` and ``headers_from``."""
     accounts = [settings.smtp, *settings.sources]
     accounts += [getattr(source, "smtp", None) for source in settings.sources]
-    return {name for account in accounts if (name := getattr(account, "password_env", None))}
+    names = {name for account in accounts if (name := getattr(account, "password_env", None))}
+    return names.union(*(server.secret_names for server in settings.mcp))
 
 
 def secret_names(settings: Settings, secrets: Secrets) -> set[str]:

@@ -28,6 +28,7 @@ from ambient.core.errors import DecisionError, NotFoundError
 from ambient.core.ids import trace_id_for_item
 from ambient.core.items import InboundItem, ItemState
 from ambient.core.leases import LEASE_ENDED, holder_is_dead
+from ambient.core.lineage import Lineage
 from ambient.core.message import UnparseableMessage, summarize_headers
 from ambient.core.tables import Item, ItemContent, SourceState
 
@@ -66,6 +67,7 @@ class Completion:
     owner: str
     state: ItemState
     triage: dict[str, Any] | None = None
+    lineage: Lineage | None = None  # what produced the triage, kept on the item
 
 
 @dataclass(frozen=True)
@@ -312,10 +314,15 @@ class Ledger:
             return True
 
     def complete(
-        self, item_id: int, owner: str, state: ItemState, triage: dict[str, Any] | None = None
+        self,
+        item_id: int,
+        owner: str,
+        state: ItemState,
+        triage: dict[str, Any] | None = None,
+        lineage: Lineage | None = None,
     ) -> bool:
         """Finish processing: awaiting_approval (actions drafted) or done."""
-        return self.complete_many([Completion(item_id, owner, state, triage)])[0]
+        return self.complete_many([Completion(item_id, owner, state, triage, lineage)])[0]
 
     def complete_many(self, completions: Sequence[Completion]) -> list[bool]:
         """Finish several items in one transaction; False where the lease was lost."""
@@ -336,6 +343,8 @@ class Ledger:
                 row.updated_at = now
                 if done.triage is not None:
                     row.triage_json = json.dumps(done.triage, default=str)
+                if done.lineage is not None:
+                    row.lineage_json = done.lineage.to_json()
                 session.add(row)
                 stored.append(True)
         return stored

@@ -12,14 +12,17 @@ from typing import Any, Protocol
 
 from ambient.core.items import ItemState
 from ambient.core.ledger import ClaimedItem
+from ambient.core.lineage import Lineage
 
 
 @dataclass(frozen=True)
 class ItemOutcome:
-    """What processing decided: done (nothing to approve) or awaiting_approval."""
+    """What processing decided: done (nothing to approve) or awaiting_approval, and what
+    produced the triage (None: not known, e.g. drafts queued by an earlier attempt)."""
 
     state: ItemState
     triage: dict[str, Any] = field(default_factory=dict)
+    lineage: Lineage | None = None
 
 
 class PermanentItemError(Exception):

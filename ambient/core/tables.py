@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Enum, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import Column, Enum, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from ambient.core.db import UTCDateTime, enum_values
@@ -43,6 +43,8 @@ class Item(SQLModel, table=True):
     triage_json: str | None = None
     trace_id: str | None = Field(default=None, max_length=64)
     metadata_json: str = "{}"
+    # what produced the triage (see core.lineage); NULL on rows from before lineage
+    lineage_json: str | None = Field(default=None, sa_type=Text)
 
 
 class ItemContent(SQLModel, table=True):

@@ -105,7 +105,10 @@ class Worker:
             log.exception("item=%s trace=%s processing failed", item.id, item.trace_id)
             await asyncio.to_thread(self.ledger.fail, item.id, self.owner, describe_error(error))
         else:
-            await self._store(Completion(item.id, self.owner, outcome.state, outcome.triage))
+            completion = Completion(
+                item.id, self.owner, outcome.state, outcome.triage, outcome.lineage
+            )
+            await self._store(completion)
             self.processed += 1
             log.info("item=%s trace=%s -> %s", item.id, item.trace_id, outcome.state.value)
         finally:

@@ -2,17 +2,17 @@
 
 One example per decided item (every action drafted for it decided for good, or triaged
 ignore/notify with nothing drafted; an item with a reply still pending is left out): the input
-is the item (headers and text, as its trace shows it); the expected output is its triage label
-(decision and priority), what the human approved, with their edits, and what they declined
-(with any feedback). Examples go to a local JSONL file and, when tracing to Langfuse is on, into a
-Langfuse dataset, linked to the item's trace. Example ids derive from the dataset and the trace,
-so exporting again updates the same dataset items instead of adding copies.
+is the item (its headers and whole text); the expected output is its triage label (decision
+and priority), what the human approved, with their edits, and what they declined (with any
+feedback), in the schema of ``ambient.evals.dataset``. Examples go to a local JSONL file and,
+when tracing to Langfuse is on, into a Langfuse dataset, linked to the item's trace. Example
+ids derive from the dataset and the trace, so exporting again updates the same dataset items
+instead of adding copies.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -23,6 +23,7 @@ from sqlalchemy import Engine, or_
 from sqlmodel import col, select
 
 from ambient import __version__
+from ambient.approvals.decided import item_is_decided, triage_of
 from ambient.approvals.kinds import KINDS
 from ambient.approvals.tables import Approval, Decision
 from ambient.core.config import Settings
@@ -30,9 +31,10 @@ from ambient.core.db import read_session
 from ambient.core.errors import AmbientError
 from ambient.core.ids import trace_id_for_item
 from ambient.core.items import ItemState
+from ambient.core.lineage import first_stored
 from ambient.core.tables import Item, ItemContent
+from ambient.evals.dataset import SCHEMA_VERSION, stored_input, write_dataset
 from ambient.tracing.redaction import Redactor
-from ambient.tracing.summary import item_summary
 
 if TYPE_CHECKING:
     from langfuse import Langfuse
@@ -85,20 +87,6 @@ def _expected_action(approval: Approval) -> dict[str, Any]:
     return action
 
 
-def is_decided(approval: Approval) -> bool:
-    """A human decision nothing more will change: executed, dead, rejected, ignored, or
-    feedback the agent already revised (the revision is an approval of its own)."""
-    return approval.decision is not None and approval.is_final
-
-
-def triage_of(item: Item) -> dict[str, Any] | None:
-    """The item's triage as stored by the ledger (decision, reason, priority, summary)."""
-    if not item.triage_json:
-        return None
-    triage = json.loads(item.triage_json)
-    return triage if isinstance(triage, dict) else None
-
-
 def decided_examples(engine: Engine, redactor: Redactor, dataset: str) -> list[Example]:
     """Every decided item, oldest first, redacted: each of its drafted actions decided for
     good, or triaged ignore/notify with nothing drafted. Items still waiting are left out."""
@@ -127,14 +115,7 @@ def decided_examples(engine: Engine, redactor: Redactor, dataset: str) -> list[E
         assert item.id is not None
         rows = by_item.get(item.id, [])
         triage = triage_of(item)
-        if rows:
-            decided = all(is_decided(row) for row in rows)
-        else:
-            decided = item.state == ItemState.DONE and (triage or {}).get("decision") in (
-                "ignore",
-                "notify",
-            )
-        if decided:
+        if item_is_decided(item.state, triage, rows):
             examples.append(_example(item, rows, triage, contents.get(item.id), redactor, dataset))
     return examples
 
@@ -148,7 +129,7 @@ def _example(
     dataset: str,
 ) -> Example:
     trace_id = item.trace_id or trace_id_for_item(item.source, item.key)
-    summary = item_summary(source=item.source, key=item.key, kind=item.kind, raw=raw)
+    summary = stored_input(item.source, item.key, item.kind, raw, item.metadata_json)
     label = {
         "decision": (triage or {}).get("decision") or ("act" if approvals else None),
         "priority": (triage or {}).get("priority"),
@@ -159,7 +140,9 @@ def _example(
         "declined": [_expected_action(a) for a in approvals if a.decision not in ACCEPTED],
     }
     metadata = {
+        "schema_version": SCHEMA_VERSION,
         "item_id": item.id,
+        "received_at": (item.received_at or item.created_at).isoformat(),
         "source": item.source,
         "kind": item.kind,
         "approval_ids": [approval.id for approval in approvals],
@@ -172,6 +155,8 @@ def _example(
             default=item.updated_at.isoformat(),
         ),
         "ambient_version": __version__,
+        # what produced the decisions: the newest draft's, else the triage's; null: unknown
+        "lineage": first_stored(*(a.lineage_json for a in reversed(approvals)), item.lineage_json),
     }
     return Example(
         id=example_id(dataset, trace_id),
@@ -183,15 +168,7 @@ def _example(
 
 
 def write_jsonl(examples: Iterable[Example], path: Path) -> int:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    count = 0
-    temporary = path.with_name(path.name + ".tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        for example in examples:
-            handle.write(json.dumps(asdict(example), ensure_ascii=False, sort_keys=True) + "\n")
-            count += 1
-    temporary.replace(path)
-    return count
+    return write_dataset([asdict(example) for example in examples], path)
 
 
 def upload(examples: list[Example], dataset: str, langfuse: Langfuse) -> int:

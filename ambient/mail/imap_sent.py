@@ -41,12 +41,18 @@ class SentCopy:
     message_id: str | None
 
 
-def sent_folder(client: IMAPClient, configured: str) -> str:
+def find_sent_folder(client: IMAPClient, configured: str) -> str | None:
+    """``configured`` if it exists, else the folder marked ``\\Sent``; None: neither (read-only)."""
     if client.folder_exists(configured):
         return configured
     special = client.find_special_folder(SENT)
-    if special:
-        return str(special)
+    return str(special) if special else None
+
+
+def sent_folder(client: IMAPClient, configured: str) -> str:
+    found = find_sent_folder(client, configured)
+    if found is not None:
+        return found
     client.create_folder(configured)
     log.info("created the Sent folder %r", configured)
     return configured

@@ -2,7 +2,8 @@
 
 A memory_update approval's ``tool_call_id`` is ``reflection-<approval id>``: the approval whose
 edit, feedback or rejection taught it. Revisions and re-proposals keep it, so the commit that
-finally lands still names the original decision.
+finally lands still names the original decision. One learned from the user's sent mail
+(``ambient memory learn-style``) is ``learn-style-<digest of its diff>``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from ambient.core.db import read_session
 
 CAUSE_PREFIX = "reflection-"
 _CAUSE = re.compile(rf"^{CAUSE_PREFIX}(\d+)$")
+STYLE_CAUSE = "learn-style-"
+STYLE_CAUSE_TEXT = "your sent mail"
 _NOUNS = {"edited": "edit of", "feedback": "feedback on", "rejected": "rejection of"}
 
 
@@ -27,6 +30,8 @@ def cause_id(approval_id: int) -> str:
 def describe_cause(engine: Engine, tool_call_id: str) -> str | None:
     """'rejection of approval 12 (item 7)' (or 'feedback on approval 12 …') for a
     memory_update's tool_call_id, if known."""
+    if tool_call_id.startswith(STYLE_CAUSE):
+        return STYLE_CAUSE_TEXT
     match = _CAUSE.match(tool_call_id)
     if match is None:
         return None

@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import subprocess
+import tarfile
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -274,6 +275,19 @@ class MemoryHistory:
         """The commit's message and diff, as `git show` prints it."""
         full = self.resolve(revision)
         return self._run("show", "--format=medium", "--no-color", full).stdout
+
+    def export_tree(self, revision: str, destination: Path) -> str:
+        """Write the memory files of `revision` into the empty folder `destination` (git
+        archive: nothing in the repository or the folder changes); returns the full revision."""
+        full = self.resolve(revision)
+        tarball = destination.parent / f".{destination.name}.tar"
+        self._run("archive", "--format=tar", f"--output={tarball.resolve()}", full)
+        try:
+            with tarfile.open(tarball) as archive:
+                archive.extractall(destination, filter="data")
+        finally:
+            tarball.unlink(missing_ok=True)
+        return full
 
     def file_at(self, revision: str, name: str) -> str | None:
         found = self._run("show", f"{self.resolve(revision)}:{name}", check=False)

@@ -1,1 +1,2 @@
-"""Tracing: one Langfuse trace per item, spooled locally so an outage loses nothing."""
+"""Tracing: one trace per item, to Langfuse and/or any OTLP backend, spooled locally so an outage
+loses nothing."""

@@ -1,9 +1,12 @@
 """Building tracing for one process: the Langfuse client, its span pipeline, the spool.
 
-The Langfuse client is built here, explicitly, from the resolved connection (never from the
-SDK's own environment defaults), with its own TracerProvider (never the global one) and the
-spool exporter in place of the network exporter. One per process: the SDK keeps one resource
-manager per public key, so :meth:`Tracing.close` releases it for a later :func:`open_tracing`.
+Spans are made by the Langfuse SDK whenever any destination is on (Langfuse, or only an OTLP
+backend: then the client has a local identity and never talks to a Langfuse server), so every
+destination gets the same spans, redacted once, from the same spool. The client is built here,
+explicitly, from the resolved connection (never from the SDK's own environment defaults), with
+its own TracerProvider (never the global one) and the spool exporter in place of the network
+exporter. One per process: the SDK keeps one resource manager per public key, so
+:meth:`Tracing.close` releases it for a later :func:`open_tracing`.
 """
 
 from __future__ import annotations
@@ -17,10 +20,17 @@ from sqlalchemy import Engine
 from ambient import __version__
 from ambient.core.clock import Clock
 from ambient.core.config import Secrets, Settings
-from ambient.tracing.connection import LangfuseConnection, announce, resolve_connection
+from ambient.tracing.connection import (
+    LangfuseConnection,
+    TracingState,
+    announce,
+    resolve_connection,
+)
 from ambient.tracing.context import ItemIdGenerator
+from ambient.tracing.delivery import Destination, LangfuseDestination, OtlpDestination
 from ambient.tracing.exporter import SpoolSpanExporter
 from ambient.tracing.forwarder import SpanForwarder
+from ambient.tracing.otlp import OtlpConnection, announce_otlp, resolve_otlp
 from ambient.tracing.redaction import Redactor
 from ambient.tracing.spool import Spool
 from ambient.tracing.trace_log import TraceLog
@@ -33,29 +43,56 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SPANS_PER_SPOOL_ROW = 64
+# The SDK's identity when spans go only to an OTLP backend: it makes the spans, sends nothing.
+LOCAL_CLIENT = LangfuseConnection(
+    TracingState.ON,
+    "spans made locally for the OTLP backend",
+    public_key="ambient-local",
+    secret_key="ambient-local",
+    base_url="http://127.0.0.1:9",  # never contacted: spans go to the spool, scores are off
+)
 
 
 @dataclass
 class Tracing:
-    """Everything tracing in one process: the tracer to call, the spool, the connection."""
+    """Everything tracing in one process: the tracer to call, the spool, the connections."""
 
     settings: Settings
     clock: Clock
     connection: LangfuseConnection
+    otlp: OtlpConnection
     redactor: Redactor
     spool: Spool
     trace_log: TraceLog
     tracer: ItemTracer
-    langfuse: Langfuse | None = None
+    client: Langfuse | None = None  # the SDK's client making the spans (a local one: OTLP only)
     provider: TracerProvider | None = None
     owns_client: bool = True  # False: another Tracing in this process built the SDK's client
+    client_key: str = ""  # the public key the SDK's client was built with
     _closed: bool = field(default=False, repr=False)
 
+    @property
+    def langfuse(self) -> Langfuse | None:
+        """The client for Langfuse's own API (datasets, experiments): None unless tracing to
+        Langfuse is on."""
+        return self.client if self.connection.enabled else None
+
+    def destinations(self) -> list[Destination]:
+        """Where the spool goes: Langfuse and/or the OTLP endpoint (empty: tracing is off)."""
+        timeout = self.settings.tracing.forward_timeout_seconds
+        destinations: list[Destination] = []
+        if self.connection.enabled:
+            destinations.append(LangfuseDestination(self.connection, timeout))
+        if self.otlp.enabled:
+            destinations.append(OtlpDestination(self.otlp, timeout))
+        return destinations
+
     def forwarder(self) -> SpanForwarder | None:
-        """The daemon job that sends the spool to Langfuse (None when tracing is off)."""
-        if not self.connection.enabled:
+        """The daemon job that sends the spool to every destination (None when tracing is off)."""
+        destinations = self.destinations()
+        if not destinations:
             return None
-        return SpanForwarder(self.spool, self.connection, self.settings.tracing, self.clock)
+        return SpanForwarder(self.spool, destinations, self.settings.tracing, self.clock)
 
     def trace_url(self, trace_id: str) -> str | None:
         """Where the user opens the item's trace (Langfuse redirects /trace/<id> to it)."""
@@ -69,13 +106,13 @@ class Tracing:
         if self._closed:
             return
         self._closed = True
-        if self.langfuse is None:
+        if self.client is None:
             return
         if not self.owns_client:
-            self.langfuse.flush()  # the pipeline is shared: leave it running for its owner
+            self.client.flush()  # the pipeline is shared: leave it running for its owner
             return
-        self.langfuse.shutdown()
-        _forget_resources(self.connection.public_key)
+        self.client.shutdown()
+        _forget_resources(self.client_key)
         if self.provider is not None:
             self.provider.shutdown()
 
@@ -87,18 +124,22 @@ def open_tracing(
     clock: Clock,
     *,
     connection: LangfuseConnection | None = None,
+    otlp: OtlpConnection | None = None,
 ) -> Tracing:
     """Tracing for this process, saying once what it does (on, off, or refused and why)."""
     connection = connection or resolve_connection(secrets)
+    otlp = otlp or resolve_otlp(settings, secrets)
     announce(connection)
+    announce_otlp(otlp)
     redactor = Redactor.from_settings(settings, secrets)
     spool = Spool(engine, clock, settings.tracing.spool_max_rows)
     trace_log = TraceLog(engine, clock, redactor)
     metadata = {"ambient_version": __version__, "model": settings.model_name[:150]}
     langfuse = provider = None
     owns_client = True
-    if connection.enabled:
-        langfuse, provider, owns_client = _langfuse_client(settings, connection, spool, redactor)
+    identity = connection if connection.enabled else LOCAL_CLIENT
+    if connection.enabled or otlp.enabled:
+        langfuse, provider, owns_client = _langfuse_client(settings, identity, spool, redactor)
     tracer = ItemTracer(
         trace_log=trace_log,
         clock=clock,
@@ -108,18 +149,21 @@ def open_tracing(
         spool=spool,
         metadata=metadata,
         environment=settings.tracing.environment,
+        scores=connection.enabled,
     )
     return Tracing(
         settings=settings,
         clock=clock,
         connection=connection,
+        otlp=otlp,
         redactor=redactor,
         spool=spool,
         trace_log=trace_log,
         tracer=tracer,
-        langfuse=langfuse,
+        client=langfuse,
         provider=provider,
         owns_client=owns_client,
+        client_key=identity.public_key,
     )
 
 
@@ -149,6 +193,9 @@ def _langfuse_client(
         flush_interval=settings.tracing.spool_interval_seconds,
     )
     resources = client._resources
+    if connection is LOCAL_CLIENT and resources is not None:
+        # the SDK would upload base64 media in span input to Langfuse itself: there is none
+        resources._media_manager._enabled = False
     existing = resources.tracer_provider if resources is not None else None
     if existing is not None and existing is not provider:
         # Another client for these keys already lives in this process and the SDK hands back

@@ -1,80 +1,85 @@
-"""The span forwarder: a daemon job that moves the spool to Langfuse, and only then forgets it.
+"""The span forwarder: a daemon job that moves the spool to every destination, and only then
+lets the spool forget it.
 
-Spans go to ``/api/public/otel/v1/traces`` as the SDK's own exporter sends them (gzip'd OTLP
-protobuf, basic auth, the SDK's headers); scores go through the SDK's own API client to
-``/api/public/scores``. Rows are deleted after a 2xx only. When Langfuse is down, refuses the
-keys or hangs, the rows stay, the forwarder backs off (exponentially, capped), says so once,
-and says so again when Langfuse is back. A hanging server costs one timeout per attempt; the
-rest of the daemon never waits on it.
+Each destination (Langfuse, an OTLP endpoint) is a lane with its own cursor into the spool and
+its own backoff: when one is down, refuses the credentials or hangs, its rows stay, it backs off
+(exponentially, capped), says so once, and says so again when it is back, while the other lanes
+go on delivering. The lanes run side by side: a hanging server costs its own lane one timeout
+per attempt; neither the other lanes nor the rest of the daemon wait on it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gzip
-import json
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
-
-import httpx
 
 from ambient.core.clock import Clock
 from ambient.core.config import TracingSettings
-from ambient.tracing.connection import LangfuseConnection
+from ambient.tracing.delivery import DeliveryError, Destination
 from ambient.tracing.spool import Spool, SpooledBatch
 from ambient.tracing.tables import SpoolKind
 
 log = logging.getLogger(__name__)
 
 MAX_BATCHES_PER_TICK = 50
-PERMANENT_STATUSES = frozenset({400, 413, 422})  # the same bytes will never be accepted
 
 
-class DeliveryError(Exception):
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
-        super().__init__(message)
-        self.permanent = permanent
+@dataclass
+class Lane:
+    """One destination's progress as the forwarder sees it."""
 
-
-def _describe_status(status: int, text: str) -> DeliveryError:
-    if status in (401, 403):
-        return DeliveryError(
-            f"Langfuse refused the keys (HTTP {status}): check LANGFUSE_PUBLIC_KEY and "
-            "LANGFUSE_SECRET_KEY"
-        )
-    snippet = " ".join(text.split())[:200]
-    return DeliveryError(f"HTTP {status}: {snippet}", permanent=status in PERMANENT_STATUSES)
+    destination: Destination
+    failures: int = 0
+    retry_at: datetime | None = None
+    delivered: int = 0
 
 
 class SpanForwarder:
     def __init__(
         self,
         spool: Spool,
-        connection: LangfuseConnection,
+        destinations: Sequence[Destination],
         settings: TracingSettings,
         clock: Clock,
     ) -> None:
         self.spool = spool
-        self.connection = connection
         self.settings = settings
         self.clock = clock
-        self.failures = 0
-        self.retry_at: datetime | None = None
-        self.delivered = 0
-        self._http: httpx.AsyncClient | None = None
-        self._scores_api: Any = None
+        self.lanes = [Lane(destination) for destination in destinations]
+        # who reads each kind: a row goes once all of them have it
+        self.readers = {
+            kind: [lane.destination.name for lane in self.lanes if kind in lane.destination.kinds]
+            for kind in SpoolKind
+        }
+
+    @property
+    def retry_at(self) -> datetime | None:
+        """When the next lane that is backing off tries again (None: none is)."""
+        waiting = [lane.retry_at for lane in self.lanes if lane.retry_at is not None]
+        return min(waiting, default=None)
+
+    @property
+    def delivered(self) -> int:
+        return sum(lane.delivered for lane in self.lanes)
 
     # ---- the job --------------------------------------------------------------------------
     async def tick(self) -> int:
-        """Deliver what is due; returns how many spans and scores Langfuse accepted."""
-        if self.retry_at is not None and self.clock.now() < self.retry_at:
+        """Deliver what is due; returns how many spans and scores the destinations accepted."""
+        counts = await asyncio.gather(*(self._tick(lane) for lane in self.lanes))
+        return sum(counts)
+
+    async def _tick(self, lane: Lane) -> int:
+        if lane.retry_at is not None and self.clock.now() < lane.retry_at:
             return 0
         delivered = 0
-        for kind in (SpoolKind.SPANS, SpoolKind.SCORE):
+        for kind in lane.destination.kinds:
             for _ in range(MAX_BATCHES_PER_TICK):
                 batch = await asyncio.to_thread(
                     self.spool.claim,
+                    lane.destination.name,
                     kind,
                     max_bytes=self.settings.forward_batch_max_bytes,
                     lease_seconds=self.settings.forward_timeout_seconds * 3 + 30,
@@ -82,136 +87,70 @@ class SpanForwarder:
                 if batch is None:
                     break
                 try:
-                    delivered += await self._deliver(batch)
+                    delivered += await self._deliver(lane, batch)
                 except DeliveryError as error:
-                    await asyncio.to_thread(self.spool.release, batch.ids, str(error))
-                    self._failed(error, delivered)
+                    await asyncio.to_thread(self.spool.release, batch, str(error))
+                    self._failed(lane, error, delivered)
                     return delivered
-        self._recovered(delivered)
+        self._recovered(lane, delivered)
         return delivered
 
-    async def _deliver(self, batch: SpooledBatch) -> int:
-        """Send one batch, then forget it; 0 if Langfuse rejected it for good (it is dropped)."""
+    async def _deliver(self, lane: Lane, batch: SpooledBatch) -> int:
+        """Send one batch, then move on; 0 if the destination rejected it for good."""
+        destination = lane.destination
+        accepted = batch.records
         try:
-            await self._send(batch)
+            await destination.send(batch)
         except DeliveryError as error:
             if not error.permanent:
                 raise
             log.error(
-                "tracing: Langfuse rejected %d %s for good, dropping them: %s",
+                "tracing: %s rejected %d %s for good, dropping them: %s",
+                destination.label,
                 batch.records,
                 batch.kind.value,
                 error,
             )
-            await asyncio.to_thread(self.spool.delete, batch.ids)
-            return 0
-        await asyncio.to_thread(self.spool.delete, batch.ids)
-        return batch.records
+            accepted = 0
+        await asyncio.to_thread(self.spool.acknowledge, batch, self.readers[batch.kind])
+        return accepted
 
-    def _failed(self, error: DeliveryError, delivered: int) -> None:
-        self.failures += 1
-        self.delivered += delivered
+    def _failed(self, lane: Lane, error: DeliveryError, delivered: int) -> None:
+        lane.failures += 1
+        lane.delivered += delivered
         delay = min(
-            self.settings.forward_backoff_seconds * 2 ** (self.failures - 1),
+            self.settings.forward_backoff_seconds * 2 ** (lane.failures - 1),
             self.settings.forward_backoff_max_seconds,
         )
-        self.retry_at = self.clock.now() + timedelta(seconds=delay)
-        if self.failures == 1:
+        lane.retry_at = self.clock.now() + timedelta(seconds=delay)
+        if lane.failures == 1:
             log.warning(
-                "tracing: cannot deliver to Langfuse at %s: %s; spans stay in the local spool, "
+                "tracing: cannot deliver to %s: %s; spans stay in the local spool, "
                 "retrying in %.0fs",
-                self.connection.base_url,
+                lane.destination.label,
                 error,
                 delay,
             )
         else:
-            log.debug("tracing: delivery attempt %d failed: %s", self.failures, error)
+            log.debug(
+                "tracing: delivery attempt %d to %s failed: %s",
+                lane.failures,
+                lane.destination.label,
+                error,
+            )
 
-    def _recovered(self, delivered: int) -> None:
-        self.delivered += delivered
-        if self.failures:
+    def _recovered(self, lane: Lane, delivered: int) -> None:
+        lane.delivered += delivered
+        if lane.failures:
             log.info(
-                "tracing: Langfuse reachable again after %d failed attempt(s); delivered %d",
-                self.failures,
+                "tracing: %s reachable again after %d failed attempt(s); delivered %d",
+                lane.destination.label,
+                lane.failures,
                 delivered,
             )
-        self.failures = 0
-        self.retry_at = None
-
-    # ---- delivery -------------------------------------------------------------------------
-    def _client(self) -> httpx.AsyncClient:
-        if self._http is None:
-            self._http = httpx.AsyncClient(
-                timeout=httpx.Timeout(self.settings.forward_timeout_seconds)
-            )
-        return self._http
-
-    async def _send(self, batch: SpooledBatch) -> None:
-        try:
-            if batch.kind is SpoolKind.SPANS:
-                await self._send_spans(batch)
-            else:
-                await self._send_scores(batch)
-        except httpx.HTTPError as error:
-            raise DeliveryError(f"{type(error).__name__}: {error}".rstrip(": ")) from error
-
-    async def _send_spans(self, batch: SpooledBatch) -> None:
-        # Concatenated ExportTraceServiceRequest messages parse as one (repeated field).
-        body = gzip.compress(b"".join(batch.payloads))
-        headers = {
-            **self.connection.headers(),
-            "Content-Type": "application/x-protobuf",
-            "Content-Encoding": "gzip",
-        }
-        response = await self._client().post(
-            self.connection.traces_url, content=body, headers=headers
-        )
-        if not response.is_success:
-            raise _describe_status(response.status_code, response.text)
-
-    async def _send_scores(self, batch: SpooledBatch) -> None:
-        from langfuse.api.core import ApiError
-        from langfuse.api.scores.types.create_score_batch_results import (
-            CreateScoreBatchResults,
-        )
-
-        scores = [json.loads(payload) for payload in batch.payloads]
-        try:
-            response = await self._scores_client().scores.create(
-                request=scores, request_options={"max_retries": 0}
-            )
-        except ApiError as error:
-            status = error.status_code or 0
-            if status == 0:
-                raise DeliveryError(f"score upload failed: {error.body}") from error
-            raise _describe_status(status, json.dumps(error.body, default=str)) from error
-        if isinstance(response, CreateScoreBatchResults) and response.rejected:
-            log.error(
-                "tracing: Langfuse rejected %d of %d score(s) (not retried): %s",
-                response.rejected,
-                len(scores),
-                "; ".join(error.message for error in response.errors),
-            )
-
-    def _scores_client(self) -> Any:
-        if self._scores_api is None:
-            from langfuse._version import __version__ as sdk_version
-            from langfuse.api import AsyncLangfuseAPI
-
-            self._scores_api = AsyncLangfuseAPI(
-                base_url=self.connection.base_url,
-                username=self.connection.public_key,
-                password=self.connection.secret_key,
-                x_langfuse_sdk_name="python",
-                x_langfuse_sdk_version=sdk_version,
-                x_langfuse_public_key=self.connection.public_key,
-                timeout=self.settings.forward_timeout_seconds,
-                httpx_client=self._client(),
-            )
-        return self._scores_api
+        lane.failures = 0
+        lane.retry_at = None
 
     async def aclose(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
-            self._scores_api = None
+        for lane in self.lanes:
+            await lane.destination.aclose()

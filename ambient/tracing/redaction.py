@@ -1,8 +1,9 @@
 """What never leaves the machine in a trace: secret values and the configured patterns.
 
+Secret values are those of the variables named as secrets and every OTLP header value.
 Redaction runs on the serialized OTLP request (every string attribute, event, status message
-and span name of every span, whichever library made it) and on score comments, so nothing
-reaches the spool, let alone Langfuse, unredacted.
+and span name of every span, whichever library made it) and on score comments, once, before the
+spool: nothing reaches the spool, let alone any destination, unredacted.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from ambient.core.config import Secrets, Settings
 from ambient.core.config import secret_names as secret_names  # the one rule of what is secret
 from ambient.core.errors import ConfigError
+from ambient.tracing.otlp import header_values
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +60,7 @@ class Redactor:
                 log.warning("tracing: %s is too short to redact reliably from traces", name)
                 continue
             values.append(value)
-        return cls(values, settings.tracing.redact_patterns)
+        return cls([*values, *header_values(secrets)], settings.tracing.redact_patterns)
 
     def text(self, value: str) -> str:
         if self._pattern is None or not value:

@@ -12,7 +12,8 @@ from typing import Any, Protocol
 class StepRecorder(Protocol):
     @property
     def enabled(self) -> bool:
-        """True when steps go on to Langfuse (False: only the local trace log keeps them)."""
+        """True when steps go on to a backend, Langfuse or OTLP (False: only the local trace
+        log keeps them)."""
         ...
 
     def record_step(

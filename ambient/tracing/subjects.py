@@ -19,6 +19,30 @@ _DECISION_VERBS = {
 }
 
 
+DECISION_EVENT = "ambient.decision"
+"""The span event (and attribute prefix) a decision leaves on its step's span: any OTLP backend
+reads who decided what there, in the item's trace."""
+
+
+def decision_attributes(
+    decision: str, approval_id: int, comment: str | None, details: dict[str, Any] | None
+) -> dict[str, str | int]:
+    """The decision as span attributes: value, approval, who decided, the action kind, comment."""
+    extra = details or {}
+    attributes: dict[str, str | int] = {
+        f"{DECISION_EVENT}.value": decision,
+        f"{DECISION_EVENT}.approval_id": approval_id,
+    }
+    for key, value in (
+        ("decided_by", extra.get("decided_by")),
+        ("action_kind", extra.get("kind")),
+        ("comment", comment),
+    ):
+        if value is not None:
+            attributes[f"{DECISION_EVENT}.{key}"] = str(value)
+    return attributes
+
+
 def decision_value(decision: str) -> str:
     """ "approve" or "approved" -> "approved"; a word that is no decision is a programming error."""
     word = str(decision).lower()
@@ -75,7 +99,8 @@ class Observation:
     """One step as its caller sees it: set the output, mark it failed. Safe with tracing off."""
 
     def __init__(self) -> None:
-        self.span: Any = None  # the Langfuse observation, when tracing to Langfuse is on
+        self.span: Any = None  # the Langfuse observation, when tracing is on
+        self.otel_span: Any = None  # its OpenTelemetry span
         self.output: Any = None
         self.error: str | None = None
 
@@ -84,6 +109,12 @@ class Observation:
             self.output = output
         if self.span is not None:
             self.span.update(output=output, metadata=metadata)
+
+    def event(self, name: str, attributes: dict[str, str | int]) -> None:
+        """Put the attributes on the span, and an event with them (what any backend shows)."""
+        if self.otel_span is not None:
+            self.otel_span.set_attributes(attributes)
+            self.otel_span.add_event(name, attributes)
 
     def fail(self, message: str) -> None:
         self.error = message

@@ -2,7 +2,9 @@
 
 One trace per item; its id comes from the item (``ids.trace_id_for_item``) and its root
 observation's span id from the trace id, so any process can add a step or a score to it.
-With tracing to Langfuse off, every call still works and still writes the local trace log.
+A decision is a step whose span carries it as attributes and an event (what an OTLP backend
+without Langfuse's scores reads), and a Langfuse score. With tracing off, every call still
+works and still writes the local trace log.
 
     with tracer.item_span(item, input=summary) as root:        # the worker, around one item
         with tracer.step(item, "agent run", as_type="agent"):
@@ -28,22 +30,26 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry import trace
 from sqlalchemy.exc import SQLAlchemyError
 
 from ambient.core.clock import Clock
 from ambient.core.db import read_session
 from ambient.core.errors import NotFoundError
 from ambient.core.items import ItemState
-from ambient.core.tables import Item
+from ambient.core.tables import Item, ItemContent
 from ambient.tracing.observations import StepType, inside_trace, langfuse_observation
 from ambient.tracing.redaction import Redactor
 from ambient.tracing.spool import Spool
 from ambient.tracing.subjects import (
+    DECISION_EVENT,
     ItemRef,
     Observation,
     TracedItem,
+    decision_attributes,
     decision_value,
 )
+from ambient.tracing.summary import item_summary
 from ambient.tracing.tables import SpoolKind
 from ambient.tracing.trace_log import TraceLog
 
@@ -80,6 +86,7 @@ class ItemTracer:
         spool: Spool | None = None,
         metadata: dict[str, str] | None = None,
         environment: str | None = None,
+        scores: bool = True,
     ) -> None:
         self.trace_log = trace_log
         self.clock = clock
@@ -89,10 +96,11 @@ class ItemTracer:
         self.spool = spool
         self.metadata = dict(metadata or {})
         self.environment = environment
+        self.scores = scores  # decisions also go as Langfuse scores (other backends: the span)
 
     @property
     def enabled(self) -> bool:
-        """True when spans and scores go (through the spool) to Langfuse."""
+        """True when spans go (through the spool) to Langfuse or any OTLP backend."""
         return self.langfuse is not None
 
     def resolve(self, item: ItemLike) -> ItemRef:
@@ -167,32 +175,46 @@ class ItemTracer:
         decision: str,
         comment: str | None = None,
         details: dict[str, Any] | None = None,
+        step: str = "human decision",
     ) -> str:
-        """The human decision: a "human decision" step and the score; returns the score id."""
+        """The decision: a step (`step`: "human decision", or the name of who else decided)
+        and the score; returns the score id. A `decided_by` in `details` goes into the score's
+        metadata too."""
         ref = self._lookup(item)
         if ref is None:
             return ""
         value = decision_value(decision)
-        self.record_step(
-            ref,
-            "human decision",
-            input={"approval_id": approval_id, **(details or {})},
-            output={"decision": value, "comment": comment},
-        )
+        decided_by = (details or {}).get("decided_by")
+        with self.step(ref, step, input={"approval_id": approval_id, **(details or {})}) as obs:
+            obs.update(output={"decision": value, "comment": comment})
+            obs.event(DECISION_EVENT, decision_attributes(value, approval_id, comment, details))
         return self.score_decision(
-            ref.trace_id, value, comment, approval_id=approval_id, item_id=ref.item_id
+            ref.trace_id,
+            value,
+            comment,
+            approval_id=approval_id,
+            item_id=ref.item_id,
+            decided_by=decided_by,
         )
 
     def finish_if_settled(self, item_id: int) -> None:
-        """Record the item's final state on its root once its last approval is settled."""
+        """Record the item's final state on its root once its last approval is settled.
+
+        The root goes again with its input too: a backend that keeps the last copy of a span
+        (MLflow) would otherwise lose the item the trace is about."""
         try:
             with read_session(self.trace_log.engine) as session:
                 row = session.get(Item, item_id)
+                content = session.get(ItemContent, item_id)
         except SQLAlchemyError as error:
             log.error("tracing: item %s final state not traced: %s", item_id, error)
             return
         if row is not None and row.state in (ItemState.DONE, ItemState.QUARANTINED):
-            self.finish_item(row, ItemState(row.state).value)
+            raw = content.raw if content is not None else None
+            summary = item_summary(
+                source=row.source, key=row.key, kind=row.kind, raw=raw, item_id=row.id
+            )
+            self.finish_item(row, ItemState(row.state).value, input=summary)
 
     def finish_item(self, item: ItemLike, state: str, *, input: Any = None) -> None:
         """The item reached its final state: the root observation's output says so."""
@@ -229,6 +251,7 @@ class ItemTracer:
                                 root=root,
                             )
                         )
+                        observation.otel_span = trace.get_current_span()  # the step's own
                     except Exception:  # noqa: BLE001 - tracing must never stop the work
                         log.exception("trace=%s step %r: span not created", ref.trace_id, name)
                 try:
@@ -258,13 +281,19 @@ class ItemTracer:
         *,
         approval_id: int | str | None = None,
         item_id: int | None = None,
+        decided_by: str | None = None,
     ) -> str:
-        """The human decision as a categorical score on the item's trace; returns the score id.
+        """The decision as a categorical score on the item's trace; returns the score id.
 
         Callable from any process: the score goes to the shared spool, the daemon sends it.
         The score id is derived from the approval, so recording a decision twice is harmless.
         """
         value = decision_value(decision)
+        metadata = {
+            key: known
+            for key, known in (("approval_id", approval_id), ("decided_by", decided_by))
+            if known is not None
+        }
         seed = f"ambient-decision:{trace_id}:{approval_id}" if approval_id is not None else None
         score_id = hashlib.sha256(seed.encode()).hexdigest()[:32] if seed else uuid.uuid4().hex
         body: dict[str, Any] = {
@@ -276,10 +305,10 @@ class ItemTracer:
             "comment": comment,
             "environment": self.environment,
             "timestamp": self.clock.now().isoformat(),
-            "metadata": {"approval_id": approval_id} if approval_id is not None else None,
+            "metadata": metadata or None,
         }
         body = self.redactor.value({key: item for key, item in body.items() if item is not None})
-        if self.spool is not None and self.enabled:
+        if self.spool is not None and self.enabled and self.scores:
             try:
                 self.spool.append(SpoolKind.SCORE, json.dumps(body).encode(), 1)
             except SQLAlchemyError as error:  # the decision itself stands; say what was lost
@@ -289,7 +318,7 @@ class ItemTracer:
             item_id=item_id,
             name=SCORE_NAME,
             kind="score",
-            detail={"decision": value, "comment": comment, "approval_id": approval_id},
+            detail={"decision": value, "comment": comment, "approval_id": approval_id, **metadata},
         )
         log.info("trace=%s decision=%s score=%s", trace_id, value, score_id)
         return score_id

@@ -10,7 +10,7 @@ import getpass
 import socket
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 from textual import work
@@ -26,6 +26,8 @@ from ambient.tui.edit_store import EditStore
 
 if TYPE_CHECKING:
     from ambient.runtime import Runtime
+
+Stored = TypeVar("Stored")
 
 
 def default_actor() -> str:
@@ -117,6 +119,11 @@ class AmbientApp(App[None]):
 
         self.push_screen(MemoryScreen())
 
+    def action_autonomy(self) -> None:
+        from ambient.tui.screens.autonomy import AutonomyScreen
+
+        self.push_screen(AutonomyScreen())
+
 
 class AmbientScreen(Screen[None]):
     """A full screen of this app; `ambient` is the app with its backend, clock and settings."""
@@ -132,12 +139,17 @@ class AmbientScreen(Screen[None]):
     @work(thread=True, group="screen-decision")
     def act(self, run: Callable[[Backend], DecisionReport]) -> None:
         """Store a decision in a worker, then say what happened and reload the screen."""
+        self.store(run, self._acted)
+
+    def store(self, run: Callable[[Backend], Stored], then: Callable[[Stored], None]) -> None:
+        """In a worker: store a change through the backend, then hand its result to `then` on
+        the UI thread; a refusal or a storage error is an error toast instead."""
         try:
-            report = run(self.ambient.backend)
+            result = run(self.ambient.backend)
         except self.ambient.decision_errors as error:
             self.app.call_from_thread(self.notify, str(error), severity="error", timeout=10)
             return
-        self.app.call_from_thread(self._acted, report)
+        self.app.call_from_thread(then, result)
 
     def _acted(self, report: DecisionReport) -> None:
         self.ambient.decisions_stored += len(report.done)
@@ -169,6 +181,7 @@ def make_app(
         memory_history=runtime.memory_history,
         actor=runtime.actor,
         trace_url_base=trace_base_url(settings, runtime.secrets),
+        autonomy=runtime.autonomy,
     )
     edits = EditStore(settings.data_dir / "tui" / "edits")
     warm_up = getattr(runtime.approval_events, "warm", None) if warm_up_tracing else None

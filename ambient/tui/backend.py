@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from ambient.approvals.autonomy_status import Autonomy, AutonomyStatus, ClassEvidence
 from ambient.approvals.decisions import DecisionOutcome, recipients
 from ambient.approvals.kinds import KINDS
 from ambient.approvals.policy import PolicyReport
@@ -23,6 +24,7 @@ from ambient.core.clock import Clock
 from ambient.core.config import Secrets, Settings
 from ambient.core.errors import DecisionError, NotFoundError
 from ambient.core.ledger import Ledger
+from ambient.core.lineage import describe_stored_lines
 from ambient.core.message import UnparseableMessage, parse_message
 from ambient.daemon.health import read_health
 from ambient.memory.history import MemoryCommit, MemoryHistory
@@ -82,6 +84,7 @@ class Backend:
         memory_history: MemoryHistory,
         actor: str,
         trace_url_base: str | None = None,
+        autonomy: Autonomy | None = None,
     ) -> None:
         self.engine = engine
         self.clock = clock
@@ -92,6 +95,7 @@ class Backend:
         self.memory_history = memory_history
         self.actor = actor
         self.trace_url_base = trace_url_base
+        self.autonomy = autonomy or Autonomy(engine, clock, settings.autonomy)
 
     # ---- reads ---------------------------------------------------------------------------
     def queue_token(self, queue_filter: QueueFilter) -> tuple[Any, ...]:
@@ -159,6 +163,7 @@ class Backend:
             attempts=approval.attempts,
             parent_id=approval.parent_id,
             extra={"stale": approval.stale_reason} if approval.stale_reason else {},
+            lineage=describe_stored_lines(approval.lineage_json),
         )
 
     def _item_view(self, item_id: int) -> ItemView | None:
@@ -290,6 +295,16 @@ class Backend:
     def mark_delivered(self, approval_id: int) -> DecisionReport:
         self.queue.mark_delivered(approval_id, self.actor)
         return DecisionReport("closed as delivered", (approval_id,))
+
+    # ---- earned autonomy ------------------------------------------------------------------
+    def autonomy_status(self) -> AutonomyStatus:
+        return self.autonomy.status()
+
+    def autonomy_reset(self, name: str) -> ClassEvidence:
+        return self.autonomy.reset(name, self.actor)
+
+    def autonomy_switch(self, switched_on: bool) -> bool:
+        return self.autonomy.switch(switched_on, self.actor)
 
     # ---- memory ---------------------------------------------------------------------------
     def memory_files(self) -> list[MemoryFileStatus]:

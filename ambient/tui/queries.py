@@ -41,6 +41,7 @@ _LIST_COLUMNS: tuple[Any, ...] = (
     Item.sender,
     Item.subject,
     Item.triage_json,
+    Approval.decided_by,
 )
 
 
@@ -105,6 +106,7 @@ def _entry(row: Any) -> QueueEntry:
         sender,
         subject,
         triage_json,
+        decided_by,
     ) = row
     args: dict[str, Any] = json.loads(edited_json or args_json or "{}")
     action_kind = KINDS.of(kind)
@@ -130,6 +132,7 @@ def _entry(row: Any) -> QueueEntry:
         decided_at=decided_at,
         decision=str(decision.value if hasattr(decision, "value") else decision or ""),
         error=last_error or "",
+        decided_by=decided_by or "",
     )
 
 

@@ -63,6 +63,7 @@ class QueueEntry:
     decided_at: datetime | None = None
     decision: str = ""
     error: str = ""
+    decided_by: str = ""  # a human (`tui:…`, `cli:…`) or an earned rule (`autonomy:<class>`)
 
 
 @dataclass(frozen=True)
@@ -104,3 +105,4 @@ class ApprovalView:
     attempts: int = 0
     parent_id: int | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    lineage: tuple[str, ...] = ("unknown",)  # what produced the draft (core.lineage)

@@ -1,4 +1,5 @@
-"""Real servers on loopback, each started once per test session (Dovecot, SMTP, Langfuse, PG).
+"""Real servers on loopback, each started once per test session (Dovecot, SMTP, Langfuse, PG,
+MLflow).
 
 Each server module lives beside this one; this file only collects their fixtures.
 """
@@ -8,5 +9,6 @@ from __future__ import annotations
 from tests.servers.dovecot import dovecot, imap_account  # noqa: E402,F401
 from tests.servers.fake_llm import fake_llm  # noqa: E402,F401
 from tests.servers.langfuse_receiver import langfuse_project, langfuse_server  # noqa: E402,F401
+from tests.servers.mlflow_tracking import mlflow_experiment, mlflow_server  # noqa: E402,F401
 from tests.servers.postgres import postgres_server, postgres_url  # noqa: E402,F401
 from tests.servers.smtp import smtp_server, smtp_server_session  # noqa: E402,F401

@@ -5,6 +5,9 @@
 - ``POST/GET /api/public/v2/datasets``, ``POST/GET /api/public/dataset-items``
 - ``GET /api/public/health``, ``GET /api/public/projects``
 
+An experiment (``run_experiment``, as `eval run` records one) arrives as spans with
+``langfuse.experiment.*`` attributes and scores: it needs no endpoint of its own.
+
 Basic auth is checked against credentials a test registers. Outage modes: ``refuse`` (the port is
 closed), ``hang`` (the request is read but never answered, and not recorded), ``error`` (500),
 ``unauthorized`` (401 whatever the keys). One server per session; each test gets fresh
@@ -35,6 +38,13 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from tests.servers.ports import free_port
 
 MODES = ("ok", "refuse", "hang", "error", "unauthorized")
+# what GET /api/public/projects answers (the SDK resolves it for experiment ids and links)
+PROJECT = {
+    "id": "project-test",
+    "name": "tests",
+    "organization": {"id": "org-test", "name": "tests"},
+    "metadata": {},
+}
 
 
 def any_value(value: AnyValue) -> Any:
@@ -284,10 +294,7 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "GET" and path == "/api/public/dataset-items":
             return self._list_dataset_items
         if method == "GET" and path == "/api/public/projects":
-            return lambda *_: (
-                200,
-                {"data": [{"id": "project-test", "name": "tests", "metadata": {}}]},
-            )
+            return lambda *_: (200, {"data": [PROJECT]})
         return None
 
     def _reply(self, method: str, status: int, payload: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 
 import pytest
 from pydantic_ai import Agent
@@ -11,11 +12,12 @@ from pydantic_ai.models.test import TestModel
 from sqlalchemy import Engine
 
 from ambient.core.config import Secrets, Settings
+from ambient.core.db import open_database
 from ambient.core.ids import trace_id_for_item
 from ambient.tracing.assembly import Tracing
 from ambient.tracing.forwarder import SpanForwarder
 from ambient.tracing.redaction import REDACTED, Redactor
-from ambient.tracing.spool import Spool
+from ambient.tracing.spool import Spool, SpooledBatch
 from ambient.tracing.tables import SpoolKind
 from ambient.tracing.tracer import ItemRef
 from tests.conftest import FrozenClock
@@ -91,23 +93,61 @@ def test_a_full_spool_drops_new_rows_with_a_warning_and_keeps_the_old_ones(
     assert "tracing spool full (10 rows, tracing.spool_max_rows=10)" in warning
 
 
-def test_the_spool_keeps_rows_in_order_and_leases_them_to_one_forwarder(
-    engine: Engine, clock: FrozenClock, tracing_settings: Settings
+@pytest.fixture(params=["sqlite", "postgresql"])
+def spool_engine(request: pytest.FixtureRequest, engine: Engine) -> Iterator[Engine]:
+    """The test's SQLite database, or a fresh PostgreSQL one (several daemons share it)."""
+    if request.param == "sqlite":
+        yield engine
+        return
+    postgres = open_database(request.getfixturevalue("postgres_url"))
+    yield postgres
+    postgres.dispose()
+
+
+def test_each_destination_reads_the_spool_in_order_with_its_own_cursor_and_lease(
+    spool_engine: Engine, clock: FrozenClock
 ) -> None:
-    spool = Spool(engine, clock, max_rows=100)
+    spool = Spool(spool_engine, clock, max_rows=100)
     for number in range(5):
         spool.append(SpoolKind.SPANS, bytes([number]) * 400, 1)
     spool.append(SpoolKind.SCORE, b"{}", 1)
+    readers = ["langfuse", "otlp"]
 
-    first = spool.claim(SpoolKind.SPANS, max_bytes=1_000, lease_seconds=60)
-    second = spool.claim(SpoolKind.SPANS, max_bytes=1_000, lease_seconds=60)
-    third = spool.claim(SpoolKind.SPANS, max_bytes=1_000, lease_seconds=60)
-    assert first is not None and second is not None and third is not None
-    assert [len(batch.ids) for batch in (first, second, third)] == [2, 2, 1]
-    assert spool.claim(SpoolKind.SPANS, max_bytes=1_000, lease_seconds=60) is None
-    spool.release(second.ids, "HTTP 500")
-    again = spool.claim(SpoolKind.SPANS, max_bytes=1_000, lease_seconds=60)
+    def claim(destination: str, max_bytes: int = 1_000) -> SpooledBatch | None:
+        return spool.claim(destination, SpoolKind.SPANS, max_bytes=max_bytes, lease_seconds=60)
+
+    first = claim("langfuse")
+    assert first is not None and [bytes(p[:1]) for p in first.payloads] == [b"\x00", b"\x01"]
+    assert claim("langfuse") is None  # its cursor is leased until the batch is settled
+    everything = claim("otlp", max_bytes=10_000)  # another destination: a cursor of its own
+    assert everything is not None and len(everything.ids) == 5
+    spool.acknowledge(first, readers)
+    assert spool.counts().spans == 5  # the OTLP endpoint does not have them yet
+
+    second = claim("langfuse")
+    assert second is not None and second.ids == everything.ids[2:4]
+    spool.release(second, "HTTP 500")  # failed: the cursor stays where it was
+    again = claim("langfuse")
     assert again is not None and again.ids == second.ids
-    clock.advance(seconds=61)  # a forwarder that died holding a lease: the rows come back
-    expired = spool.claim(SpoolKind.SPANS, max_bytes=10_000, lease_seconds=60)
-    assert expired is not None and expired.ids == first.ids + second.ids + third.ids
+    spool.acknowledge(everything, readers)
+    assert (spool.counts().spans, spool.pending("langfuse", SpoolKind.SPANS)) == (3, 3)
+    assert spool.pending("otlp", SpoolKind.SPANS) == 0
+
+    clock.advance(seconds=61)  # a forwarder that died holding the lease: the rows come back
+    expired = claim("langfuse", max_bytes=10_000)
+    assert expired is not None and expired.ids == everything.ids[2:]
+    spool.acknowledge(expired, readers)
+    assert spool.counts().spans == 0
+    assert spool.counts().scores == 1  # Langfuse has not read its scores yet
+
+
+def test_a_row_spooled_after_the_spool_ran_empty_is_not_skipped(
+    engine: Engine, clock: FrozenClock
+) -> None:
+    spool = Spool(engine, clock, max_rows=100)
+    for payload in (b"a", b"b"):
+        spool.append(SpoolKind.SPANS, payload, 1)
+        batch = spool.claim("otlp", SpoolKind.SPANS, max_bytes=1_000, lease_seconds=60)
+        assert batch is not None and batch.payloads == [payload]
+        spool.acknowledge(batch, ["otlp"])
+        assert spool.counts().rows == 0  # ids never come back: the next row is after the cursor

@@ -192,3 +192,39 @@ def test_memory_screen(
         await wait_for(pilot, lambda: "I am Sam" in screen_text(pilot.app))
 
     assert snap_compare(tui(poll_seconds=60), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_autonomy_screen(
+    snap_compare: SnapCompare,
+    daemon: DaemonStandIn,
+    clock: FrozenClock,
+    settings: Settings,
+    tui: Callable[..., AmbientApp],
+) -> None:
+    from ambient.approvals.autonomy_status import Autonomy
+    from ambient.tui.screens.autonomy import AutonomyScreen
+
+    settings.autonomy.enabled = True
+    settings.autonomy.streak = 2
+    for day in ("23", "24", "25"):
+        note = daemon.draft(
+            "write_note",
+            {"path": f"meetings/2026-11-{day}.md", "content": "Notes.\n"},
+            raw=email_bytes(subject=f"Meeting {day}", message_id=f"<m{day}@x>"),
+        )
+        if note.status.value == "pending":
+            daemon.queue.approve(note.id, shown_hash=note.shown_hash, actor="tui:me")
+        clock.advance(minutes=10)
+    lunch = daemon.draft(raw=email_bytes(subject="Lunch on Friday?", message_id="<lunch@x>"))
+    daemon.queue.reject(lunch.id, shown_hash=lunch.shown_hash, reason="too curt", actor="tui:me")
+    Autonomy(daemon.engine, clock, settings.autonomy).record_eval_agreement(
+        "call_webhook:https://hooks.example.com/ambient/deploy", 0.8, 12
+    )
+    clock.advance(minutes=5)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await loaded(QueueScreen)(pilot)
+        await pilot.press("A")
+        await loaded(AutonomyScreen)(pilot)
+
+    assert snap_compare(tui(poll_seconds=60), terminal_size=(80, 24), run_before=run_before)

@@ -3,8 +3,9 @@
 Each is idempotent by the approval's idempotency key, so the outbox may call it again after a
 crash; each action kind's module (``ambient.approvals.kinds``) builds its executor and says how
 (SMTP records a durable delivery stage and uses a Message-ID derived from the key; notes leave a
-marker file; webhooks send the key as the ``Idempotency-Key`` header). Here: what every executor
-shares, and the SMTP delivery both email kinds use (``smtp``, ``mail``).
+marker file; webhooks send the key as the ``Idempotency-Key`` header; an MCP call keeps the
+delivery stage too, ``mcp``). Here: what every executor shares, the SMTP delivery both email
+kinds use (``smtp``, ``mail``) and the MCP call (``mcp``).
 """
 
 from __future__ import annotations

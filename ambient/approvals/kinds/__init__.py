@@ -5,7 +5,7 @@
 - :mod:`~ambient.approvals.kinds.text_form` — the one text form a human edits a draft in
 - :mod:`~ambient.approvals.kinds.email` — what the two email kinds share
 - one module per kind: ``reply_email``, ``send_email``, ``write_note``, ``call_webhook``,
-  ``memory_update``
+  ``memory_update``, ``mcp_call`` (a tool of an MCP server; drafted through the servers' tools)
 
 Adding a kind is one module here (a :class:`Kind` subclass and its instance as ``KIND``: the
 registry finds it) and its tests; nothing outside this package changes. A kind can also be

@@ -41,6 +41,7 @@ class ActionKind(StrEnum):
     WRITE_NOTE = "write_note"
     CALL_WEBHOOK = "call_webhook"
     MEMORY_UPDATE = "memory_update"
+    MCP_CALL = "mcp_call"
 
 
 RuleAction = Literal["block", "warn"]
@@ -100,6 +101,8 @@ class PolicyCheck:
 
     `human_recipients`: addresses the human typed in while editing; `provenance`: where the
     draft came from (None: unknown). `rules` says what each rule does (block or warn).
+    `settings`: the whole configuration, for a kind whose checks read its own section
+    (mcp_call: the ``[[mcp]]`` servers); None when the gate was not given it.
     """
 
     policy: PolicySettings
@@ -109,6 +112,7 @@ class PolicyCheck:
     thread_addresses: frozenset[str]
     human_recipients: frozenset[str] = frozenset()
     provenance: Provenance | None = None
+    settings: Settings | None = None
     findings: list[Finding] = field(default_factory=list)
 
     def add(self, rule: str, message: str) -> None:
@@ -183,6 +187,16 @@ class Kind(ABC, Generic[ArgsT]):
         """A draft's arguments (its rationale apart), defaults filled in from the item."""
         return draft.model_dump(exclude={"rationale"})
 
+    @property
+    def drafted_by_agent(self) -> bool:
+        """Whether the agent drafts it, so that feedback resumes the agent's run: a kind with
+        a draft schema (its own tool), or one drafted through tools from outside (mcp_call)."""
+        return self.draft is not None
+
+    def call_args(self, args: dict[str, Any], rationale: str) -> dict[str, Any]:
+        """The agent's tool call that these (edited) arguments stand for on a resumed run."""
+        return {**args, "rationale": rationale}
+
     @abstractmethod
     def approved(self, args: dict[str, Any]) -> str:
         """What an approved call says on a resumed run: the facts, in a few words."""
@@ -207,6 +221,12 @@ class Kind(ABC, Generic[ArgsT]):
     def outgoing_texts(self, args: dict[str, Any]) -> list[str]:
         """The texts it sends to someone else (what the provenance rules compare)."""
         return []
+
+    def autonomy_scope(self, args: dict[str, Any]) -> str | None:
+        """Within what an action of this kind may earn autonomy (one contact, one folder, one
+        endpoint): its action class is ``<kind>:<scope>``. None, the default: never (the
+        action is not narrow enough to trust by rule; see ``ambient.approvals.autonomy``)."""
+        return None
 
     def shown_headers(self, args: dict[str, Any]) -> list[tuple[str, str]]:
         """`(Header, value)` for every argument but the body that has a value, in order."""

@@ -123,6 +123,18 @@ class CallWebhookKind(Kind[CallWebhook]):
     def headline(self, args: dict[str, Any]) -> str:
         return f"POST {args.get('url', '')}"
 
+    def autonomy_scope(self, args: dict[str, Any]) -> str | None:
+        """The endpoint: scheme, host, port and path (never the query, which may vary)."""
+        try:
+            url = urlsplit(str(args.get("url", "")))
+            port = url.port
+        except ValueError:
+            return None
+        if url.scheme not in ("http", "https") or not url.hostname or url.username:
+            return None
+        host = url.hostname + (f":{port}" if port else "")
+        return f"{url.scheme}://{host}{url.path or '/'}"
+
     def check(self, action: CallWebhook, check: PolicyCheck) -> None:
         if not url_allowed(action.url, check.policy.webhook_allowlist):
             check.add("webhook_not_allowed", f"{action.url!r} is not on policy.webhook_allowlist")

@@ -164,6 +164,11 @@ class EmailKind(Kind[EmailT]):
     def outgoing_texts(self, args: dict[str, Any]) -> list[str]:
         return [value for key in ("subject", "body") if isinstance(value := args.get(key), str)]
 
+    def autonomy_scope(self, args: dict[str, Any]) -> str | None:
+        """The one contact it writes to; an email to several people never earns autonomy."""
+        recipients = self.recipients(args)
+        return next(iter(recipients)) if len(recipients) == 1 else None
+
     # ---- policy --------------------------------------------------------------------------
     def check(self, action: EmailT, check: PolicyCheck) -> None:
         recipients = [address.lower() for address in action.recipients]

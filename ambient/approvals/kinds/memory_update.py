@@ -47,6 +47,10 @@ class MemoryUpdateKind(Kind[MemoryUpdate]):
     def headline(self, args: dict[str, Any]) -> str:
         return f"memory {args.get('file', '')}: {args.get('reason', '')}"
 
+    def autonomy_scope(self, args: dict[str, Any]) -> None:
+        """None: what the agent knows of the user changes only with the user's yes."""
+        return None
+
     def check(self, action: MemoryUpdate, check: PolicyCheck) -> None:
         try:
             check_relative(action.file)

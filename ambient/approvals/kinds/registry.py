@@ -131,6 +131,10 @@ class KindRegistry:
     def tool_names(self) -> frozenset[str]:
         return frozenset(kind.name for kind in self.tools())
 
+    def drafted_by_agent(self) -> frozenset[str]:
+        """The kinds whose drafts come from an agent run (feedback on them resumes it)."""
+        return frozenset(kind.name for kind in self if kind.drafted_by_agent)
+
     def detached(self) -> list[str]:
         """Kinds whose approvals do not hold their item open (learning from a decision)."""
         return [kind.name for kind in self if not kind.holds_item]

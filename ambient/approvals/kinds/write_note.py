@@ -82,6 +82,14 @@ class WriteNoteKind(Kind[WriteNote]):
     def headline(self, args: dict[str, Any]) -> str:
         return f"note {args.get('path', '')}"
 
+    def autonomy_scope(self, args: dict[str, Any]) -> str | None:
+        """The folder it writes into (`projects/`; `./` for the notes folder itself)."""
+        try:
+            parts = check_relative(str(args.get("path", ""))).parts
+        except UnsafePath:
+            return None
+        return "/".join(parts[:-1]) + "/" if len(parts) > 1 else "./"
+
     def check(self, action: WriteNote, check: PolicyCheck) -> None:
         try:
             path = resolve_inside(check.notes_dir, action.path, follow_links=False)

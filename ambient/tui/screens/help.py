@@ -62,7 +62,10 @@ SECTIONS: tuple[tuple[str, tuple[tuple[tuple[str, ...], str], ...]], ...] = (
         (
             (("filter",), "search and filter (source, sender, kind, status)"),
             (("history",), "history: decided and executed actions; retry a failed one"),
-            (("memory",), "memory: files, proposed changes, history with undo"),
+            (
+                ("memory",),
+                "memory: files, changes, undo · {autonomy}: autonomy, the kill switch",
+            ),
             (("refresh",), "refresh now ({help} shows this help)"),
             (("app.quit",), "quit (or back, on another screen)"),
         ),

@@ -1,5 +1,6 @@
-"""Decided and executed actions, with their results and errors; retry a dead one, or close an
-email whose delivery is uncertain as delivered."""
+"""Decided and executed actions, with their results and errors and who decided (`auto`: an
+earned-autonomy rule); retry a dead one, or close an email whose delivery is uncertain as
+delivered."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Footer, Static
 
+from ambient.approvals.autonomy import is_automatic
 from ambient.approvals.kinds import KINDS
 from ambient.tui.app import AmbientScreen
 from ambient.tui.screens.filter import HISTORY_STATUSES, FilterDialog
@@ -20,6 +22,7 @@ from ambient.tui.widgets.row_list import Column, Row, RowList
 
 HISTORY_COLUMNS = (
     Column("status", 9),
+    Column("by", 4),
     Column("kind", 7),
     Column("who / what", 20),
     Column("summary", 0),
@@ -33,9 +36,10 @@ def history_row(entry: QueueEntry) -> Row:
         if entry.status == "approved" and entry.decision == "edited"
         else entry.status
     )
+    by = "auto" if is_automatic(entry.decided_by) else ""  # an earned rule decided, not a human
     return Row(
         key=entry.id,
-        cells=(status, KINDS.of(entry.kind).label, entry.concerns, entry.summary, ""),
+        cells=(status, by, KINDS.of(entry.kind).label, entry.concerns, entry.summary, ""),
         warning=entry.status in ("failed", "dead"),
         when=entry.decided_at or entry.created_at,
     )

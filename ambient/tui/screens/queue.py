@@ -40,6 +40,7 @@ class QueueScreen(DecidingScreen):
         Binding("slash", "filter", "Filter"),
         Binding("h", "history", "History", show=False),
         Binding("m", "memory", "Memory", show=False),
+        Binding("A", "autonomy", "Autonomy", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("ctrl+l", "refresh", "Refresh", show=False),
         Binding("q", "app.quit", "Quit"),
@@ -229,3 +230,6 @@ class QueueScreen(DecidingScreen):
 
     def action_memory(self) -> None:
         self.ambient.action_memory()
+
+    def action_autonomy(self) -> None:
+        self.ambient.action_autonomy()

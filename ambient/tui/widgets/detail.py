@@ -101,6 +101,14 @@ def _triage(text: Text, view: ApprovalView) -> None:
             text.append(str(triage["reason"]) + "\n", style="italic")
 
 
+def _lineage(text: Text, view: ApprovalView) -> None:
+    """What produced the draft, in a line or two that fit 80 columns."""
+    label = "lineage: "
+    for number, line in enumerate(view.lineage):
+        text.append(label if number == 0 else " " * len(label), style="bold dim")
+        text.append(line + "\n", style="dim")
+
+
 def _outcome(text: Text, view: ApprovalView, now: datetime) -> None:
     if not (view.decision or view.executed_at or view.error or view.result):
         return
@@ -135,6 +143,7 @@ def detail_text(view: ApprovalView, now: datetime) -> Text:
     _section(text, "draft" if not view.decision else "action")
     _args(text, view)
     _triage(text, view)
+    _lineage(text, view)
     if view.item is not None:
         _item(text, view.item)
     for name, value in view.extra.items():

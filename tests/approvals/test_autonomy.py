@@ -1,0 +1,465 @@
+"""Earned autonomy: a class earns approval by rule with a streak of clean human approvals, acts
+only on drafts the policy gate passes cleanly, and goes back to the human by itself."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import Engine
+
+from ambient.approvals.audit import AuditLog
+from ambient.approvals.autonomy import autonomy_class
+from ambient.approvals.autonomy_status import Autonomy, ClassEvidence
+from ambient.approvals.drafts import DraftedAction
+from ambient.approvals.events import TracedApprovals
+from ambient.approvals.kinds.write_note import NotesExecutor
+from ambient.approvals.outbox import Outbox
+from ambient.approvals.policy import PolicyGate
+from ambient.approvals.queue import ApprovalQueue
+from ambient.approvals.tables import Approval, ApprovalStatus
+from ambient.core.config import Secrets, Settings
+from ambient.core.db import open_database
+from ambient.core.errors import NotFoundError
+from ambient.core.items import InboundItem
+from ambient.core.ledger import Ledger
+from ambient.tracing.assembly import Tracing
+from tests.approvals.conftest import (
+    THREAD_START,
+    AddItem,
+    Queue,
+    context_for,
+    email_in_thread,
+    reply,
+)
+from tests.approvals.test_events import tracing  # noqa: F401 - the local trace log
+from tests.conftest import FrozenClock
+
+DANA = "reply_email:dana@example.com"
+PROJECTS = "write_note:projects/"
+STREAK = 3
+
+
+@pytest.fixture(autouse=True)
+def earned_autonomy(settings: Settings) -> Settings:
+    """Autonomy enabled, with a short streak (the queue reads the settings as they are now)."""
+    settings.autonomy.enabled = True
+    settings.autonomy.streak = STREAK
+    return settings
+
+
+@pytest.fixture
+def trust(engine: Engine, clock: FrozenClock, settings: Settings) -> Autonomy:
+    return Autonomy(engine, clock, settings.autonomy)
+
+
+def evidence(trust: Autonomy, name: str = DANA) -> ClassEvidence:
+    (found,) = [entry for entry in trust.status().classes if entry.name == name]
+    return found
+
+
+def note(path: str = "projects/plan.md", content: str = "The plan.\n") -> DraftedAction:
+    return DraftedAction("write_note", f"note-{path}", {"path": path, "content": content}, "r")
+
+
+def approve_clean(queue: ApprovalQueue, queue_for: Queue, *drafts: DraftedAction) -> list[int]:
+    """A human approves each draft as it is (each in an item of its own)."""
+    ids = []
+    for draft in drafts:
+        (row,) = queue_for(draft)
+        assert row.status == ApprovalStatus.PENDING and not row.warnings
+        queue.approve(row.id, shown_hash=row.shown_hash, actor="cli:me")
+        ids.append(row.id)
+    return ids
+
+
+@pytest.fixture
+def autonomous(queue: ApprovalQueue, queue_for: Queue, trust: Autonomy) -> list[int]:
+    """Dana's replies earned autonomy: three approvals in a row without an edit (their ids)."""
+    ids = approve_clean(queue, queue_for, *[reply() for _ in range(STREAK)])
+    earned = evidence(trust)
+    assert (earned.level, earned.acting) == ("autonomous", True)
+    return ids
+
+
+@pytest.fixture
+def waiting(queue: ApprovalQueue, queue_for: Queue, trust: Autonomy) -> Approval:
+    """A reply to Dana still waiting for the human, queued before her class earned autonomy."""
+    (row,) = queue_for(reply(body="Sorry, I can't make it."))
+    approve_clean(queue, queue_for, *[reply() for _ in range(STREAK)])
+    assert evidence(trust).level == "autonomous"
+    return row
+
+
+# ---- classes -----------------------------------------------------------------------------
+def test_an_action_class_is_its_kind_and_the_scope_its_kind_module_names() -> None:
+    assert autonomy_class("reply_email", {"to": ["Dana@Example.com"]}) == DANA
+    one = {"to": ["a@x.org"], "cc": ["a@x.org"]}
+    assert autonomy_class("send_email", one) == "send_email:a@x.org"
+    assert autonomy_class("reply_email", {"to": ["a@x.org"], "cc": ["b@x.org"]}) is None
+    assert (
+        autonomy_class("write_note", {"path": "projects/q3/plan.md"}) == "write_note:projects/q3/"
+    )
+    assert autonomy_class("write_note", {"path": "inbox.md"}) == "write_note:./"
+    assert autonomy_class("write_note", {"path": "../escape.md"}) is None
+    url = {"url": "https://Hooks.example.com:8443/ambient/done?id=7", "payload": {}}
+    endpoint = "call_webhook:https://hooks.example.com:8443/ambient/done"
+    assert autonomy_class("call_webhook", url) == endpoint
+    assert autonomy_class("memory_update", {"file": "people.md"}) is None
+    assert autonomy_class("no_such_kind", {"to": ["a@x.org"]}) is None
+
+
+# ---- promotion ---------------------------------------------------------------------------
+def test_a_class_earns_autonomy_after_the_streak_and_then_approves_its_clean_drafts(
+    queue: ApprovalQueue, queue_for: Queue, trust: Autonomy, engine: Engine
+) -> None:
+    approve_clean(queue, queue_for, *[reply() for _ in range(STREAK - 1)])
+    assert (evidence(trust).level, evidence(trust).streak) == ("learning", STREAK - 1)
+    (still_human,) = queue_for(reply())
+    assert still_human.status == ApprovalStatus.PENDING
+    queue.approve(still_human.id, shown_hash=still_human.shown_hash, actor="cli:me")
+    earned = evidence(trust)
+    assert (earned.level, earned.streak, earned.acting) == ("autonomous", STREAK, True)
+    assert earned.reason == f"{STREAK} approvals in a row without an edit"
+
+    (automatic,) = queue_for(reply())
+
+    assert automatic.status == ApprovalStatus.APPROVED
+    assert automatic.decided_by == f"autonomy:{DANA}" and automatic.idempotency_key
+    assert evidence(trust).auto_approved == 1
+    entries = AuditLog(engine).entries(approval_id=automatic.id, newest_first=False)
+    assert [(entry.event, entry.actor) for entry in entries] == [
+        ("queued", "agent"),
+        ("approved", f"autonomy:{DANA}"),
+    ]
+    assert entries[1].details["shown_hash"] == automatic.shown_hash
+    promoted = AuditLog(engine).entries(approval_id=still_human.id, newest_first=False)
+    assert [entry.event for entry in promoted][-1] == "autonomy_promoted"
+    assert AuditLog(engine).verify_chain().ok
+
+
+def test_other_classes_still_wait_for_the_human(queue_for: Queue, autonomous: list[int]) -> None:
+    (to_lee,) = queue_for(reply(to=["lee@example.com"]))
+    (to_both,) = queue_for(reply(cc=["lee@example.com"]))
+    assert to_lee.status == to_both.status == ApprovalStatus.PENDING
+
+
+def test_an_approval_of_acknowledged_warnings_neither_counts_nor_breaks_the_streak(
+    queue: ApprovalQueue, queue_for: Queue, trust: Autonomy, settings: Settings
+) -> None:
+    (settings.notes_dir / "projects").mkdir(parents=True)
+    (settings.notes_dir / "projects" / "plan.md").write_text("old\n")
+    approve_clean(queue, queue_for, note("projects/a.md"), note("projects/b.md"))
+    (warned,) = queue_for(note())
+    assert warned.warnings and "note_exists" in warned.warnings[0]
+    queue.approve(warned.id, shown_hash=warned.shown_hash, acknowledge_warnings=True, actor="me")
+    assert (evidence(trust, PROJECTS).streak, evidence(trust, PROJECTS).level) == (2, "learning")
+    approve_clean(queue, queue_for, note("projects/c.md"))
+    assert evidence(trust, PROJECTS).level == "autonomous"
+
+
+def test_an_eval_below_the_threshold_holds_promotion_back_until_a_better_one(
+    queue: ApprovalQueue, queue_for: Queue, trust: Autonomy
+) -> None:
+    approve_clean(queue, queue_for, *[reply() for _ in range(STREAK - 1)])
+    trust.record_eval_agreement(DANA, 0.95, 40)
+    approve_clean(queue, queue_for, reply())
+    assert evidence(trust).level == "autonomous"
+    assert evidence(trust).reason.endswith("eval agreement 95% over 40 items")
+
+    trust.reset(DANA, "cli:me")
+    trust.record_eval_agreement(DANA, 0.5, 10)
+    approve_clean(queue, queue_for, *[reply() for _ in range(STREAK)])
+    held = evidence(trust)
+    assert (held.level, held.streak, held.note) == ("learning", STREAK, "eval agreement below 90%")
+    trust.record_eval_agreement(DANA, 0.92, 25)
+    assert evidence(trust).level == "autonomous"
+
+
+def test_nothing_is_autonomous_unless_ambient_toml_enables_it(
+    queue: ApprovalQueue, queue_for: Queue, trust: Autonomy, settings: Settings
+) -> None:
+    settings.autonomy.enabled = False
+    approve_clean(queue, queue_for, *[reply() for _ in range(STREAK + 1)])
+    (row,) = queue_for(reply())
+    assert row.status == ApprovalStatus.PENDING
+    kept = evidence(trust)  # the evidence is kept all the same
+    assert (kept.level, kept.streak, kept.acting) == ("learning", STREAK + 1, False)
+    assert kept.note == "autonomy is off in ambient.toml"
+    assert "off in ambient.toml" in trust.status().summary()
+
+    settings.autonomy.enabled = True  # enabled later: the class earned it already
+    (automatic,) = queue_for(reply())
+    assert automatic.decided_by == f"autonomy:{DANA}"
+    assert evidence(trust).level == "autonomous"
+
+
+def test_only_the_kinds_in_autonomy_kinds_earn_it(
+    queue: ApprovalQueue, queue_for: Queue, trust: Autonomy, settings: Settings
+) -> None:
+    settings.autonomy.kinds = ["write_note"]
+    approve_clean(queue, queue_for, *[reply() for _ in range(STREAK)])
+    (row,) = queue_for(reply())
+    assert row.status == ApprovalStatus.PENDING
+    assert (evidence(trust).level, evidence(trust).note) == (
+        "learning",
+        "reply_email is not in autonomy.kinds",
+    )
+    approve_clean(queue, queue_for, *[note(f"projects/{n}.md") for n in range(STREAK)])
+    (automatic,) = queue_for(note("projects/new.md"))
+    assert automatic.status == ApprovalStatus.APPROVED
+
+
+# ---- what the rule never takes -------------------------------------------------------------
+def test_blocked_and_warned_drafts_are_never_approved_by_rule(
+    queue: ApprovalQueue, queue_for: Queue, trust: Autonomy, settings: Settings
+) -> None:
+    approve_clean(queue, queue_for, *[note(f"projects/{n}.md") for n in range(STREAK)])
+    assert evidence(trust, PROJECTS).level == "autonomous"
+    (settings.notes_dir / "projects").mkdir(parents=True, exist_ok=True)
+    (settings.notes_dir / "projects" / "plan.md").write_text("old\n")
+    (warned,) = queue_for(note())
+    too_long = "x" * (settings.policy.max_body_chars + 1)
+    (blocked,) = queue_for(note("projects/long.md", too_long))
+
+    assert (warned.status, warned.decided_by) == (ApprovalStatus.PENDING, None)
+    assert (blocked.status, blocked.decided_by) == (ApprovalStatus.BLOCKED, None)
+    assert evidence(trust, PROJECTS).auto_approved == 0
+
+
+def test_a_revision_asked_for_with_feedback_waits_for_the_human(
+    queue: ApprovalQueue, queue_for: Queue, autonomous: list[int]
+) -> None:
+    (note_row,) = queue_for(note("ideas.md"))
+    queue.feedback(note_row.id, shown_hash=note_row.shown_hash, message="a reply", actor="me")
+    (revision,) = queue_for(reply(), item_id=note_row.item_id, parent_id=note_row.id)
+    assert revision.status == ApprovalStatus.PENDING
+
+
+def test_a_draft_whose_thread_moved_on_waits_for_the_human(
+    queue_for: Queue, add_item: AddItem, autonomous: list[int]
+) -> None:
+    item_id = add_item()
+    add_item(email_in_thread("<lunch-3@example.com>"))
+    (row,) = queue_for(reply(), item_id=item_id)
+    assert row.status == ApprovalStatus.PENDING
+
+
+# ---- demotion ------------------------------------------------------------------------------
+def _reject(queue: ApprovalQueue, row: Approval) -> None:
+    queue.reject(row.id, shown_hash=row.shown_hash, reason="not to Dana", actor="cli:me")
+
+
+def _edit(queue: ApprovalQueue, row: Approval) -> None:
+    args = {**row.args, "body": "Friday works."}
+    queue.edit(row.id, shown_hash=row.shown_hash, args=args, actor="cli:me")
+
+
+def _feedback(queue: ApprovalQueue, row: Approval) -> None:
+    queue.feedback(row.id, shown_hash=row.shown_hash, message="warmer", actor="cli:me")
+
+
+@pytest.mark.parametrize(
+    ("decide", "reason"),
+    [
+        (_reject, "rejected #{id} by cli:me: not to Dana"),
+        (_edit, "edited #{id} by cli:me"),
+        (_feedback, "feedback on #{id} by cli:me: warmer"),
+    ],
+    ids=["reject", "edit", "feedback"],
+)
+def test_the_first_rejection_edit_or_feedback_demotes_the_class(
+    queue: ApprovalQueue,
+    queue_for: Queue,
+    trust: Autonomy,
+    engine: Engine,
+    waiting: Approval,
+    decide: Callable[[ApprovalQueue, Approval], None],
+    reason: str,
+) -> None:
+    (automatic,) = queue_for(reply())
+    assert automatic.status == ApprovalStatus.APPROVED
+    human = queue.get(waiting.id)
+    decide(queue, human)
+
+    demoted = evidence(trust)
+    assert (demoted.level, demoted.streak, demoted.acting) == ("demoted", 0, False)
+    assert demoted.reason == reason.format(id=human.id)
+    (next_one,) = queue_for(reply())
+    assert next_one.status == ApprovalStatus.PENDING
+    events = [entry.event for entry in AuditLog(engine).entries(approval_id=human.id)]
+    assert "autonomy_demoted" in events
+    assert AuditLog(engine).verify_chain().ok
+
+
+def test_an_eval_agreement_below_the_threshold_demotes_the_class(
+    queue_for: Queue, trust: Autonomy, autonomous: list[int]
+) -> None:
+    demoted = trust.record_eval_agreement(DANA, 0.7, 30)
+
+    assert (demoted.level, demoted.streak, demoted.eval_agreement) == ("demoted", 0, 0.7)
+    assert demoted.reason == "eval agreement 70% over 30 items, below 90%"
+    (row,) = queue_for(reply())
+    assert row.status == ApprovalStatus.PENDING
+
+
+def test_a_demoted_class_earns_autonomy_again_with_a_new_streak(
+    queue: ApprovalQueue, queue_for: Queue, trust: Autonomy, waiting: Approval
+) -> None:
+    _reject(queue, waiting)
+    assert evidence(trust).level == "demoted"
+    approve_clean(queue, queue_for, *[reply() for _ in range(STREAK)])
+    assert evidence(trust).level == "autonomous"
+
+
+def test_undoing_an_automatic_approval_demotes_the_class(
+    queue: ApprovalQueue, queue_for: Queue, trust: Autonomy, autonomous: list[int]
+) -> None:
+    (automatic,) = queue_for(reply())
+    queue.undo(automatic.id, actor="tui:me")
+
+    demoted = evidence(trust)
+    assert (demoted.level, demoted.streak) == ("demoted", 0)
+    assert demoted.reason == f"automatic approval #{automatic.id} undone by tui:me"
+    assert queue.get(automatic.id).status == ApprovalStatus.PENDING
+
+
+def test_undoing_a_human_approval_takes_it_back_from_the_streak(
+    queue: ApprovalQueue, queue_for: Queue, trust: Autonomy, autonomous: list[int]
+) -> None:
+    queue.undo(autonomous[-1], actor="cli:me")
+
+    back = evidence(trust)
+    assert (back.level, back.streak) == ("learning", STREAK - 1)
+    assert back.reason == f"approval #{autonomous[-1]} undone by cli:me: 2 of 3 approvals in a row"
+    (row,) = queue_for(reply())
+    assert row.status == ApprovalStatus.PENDING
+
+
+def test_undoing_an_approval_from_before_the_streak_restarted_changes_nothing(
+    queue: ApprovalQueue, queue_for: Queue, trust: Autonomy, clock: FrozenClock
+) -> None:
+    (old,) = approve_clean(queue, queue_for, reply())
+    clock.advance(minutes=1)
+    (rejected,) = queue_for(reply())
+    _reject(queue, rejected)
+    clock.advance(minutes=1)
+    approve_clean(queue, queue_for, reply())
+    queue.undo(old, actor="cli:me")
+    assert evidence(trust).streak == 1
+
+
+# ---- the kill switch and reset -------------------------------------------------------------
+def test_the_kill_switch_stops_the_rule_at_once_and_on_resumes_it(
+    queue_for: Queue, trust: Autonomy, engine: Engine, autonomous: list[int]
+) -> None:
+    assert trust.switch(False, "cli:me") is True
+    assert trust.switch(False, "cli:me") is False  # already off: nothing written
+    (held,) = queue_for(reply())
+    assert held.status == ApprovalStatus.PENDING
+    status = trust.status()
+    assert (status.switched_on, status.active, status.classes[0].note) == (
+        False,
+        False,
+        "switched off",
+    )
+
+    trust.switch(True, "cli:me")
+    (resumed,) = queue_for(reply())
+    assert resumed.decided_by == f"autonomy:{DANA}"
+    switches = [
+        entry for entry in AuditLog(engine).entries() if entry.event.startswith("autonomy_o")
+    ]
+    assert [(entry.event, entry.actor) for entry in switches] == [
+        ("autonomy_on", "cli:me"),
+        ("autonomy_off", "cli:me"),
+    ]
+    assert AuditLog(engine).verify_chain().ok
+
+
+def test_reset_puts_a_class_back_to_learning_with_a_streak_of_0(
+    queue_for: Queue, trust: Autonomy, autonomous: list[int]
+) -> None:
+    reset = trust.reset(DANA, "cli:me")
+    assert (reset.level, reset.streak, reset.reason) == ("learning", 0, "reset by cli:me")
+    (row,) = queue_for(reply())
+    assert row.status == ApprovalStatus.PENDING
+    with pytest.raises(NotFoundError, match="no action class"):
+        trust.reset("reply_email:nobody@example.com", "cli:me")
+
+
+# ---- like any approval: the trace, the outbox --------------------------------------------
+async def test_an_automatic_approval_is_scored_on_the_trace_and_runs_once(
+    tracing: Tracing,  # noqa: F811
+    engine: Engine,
+    clock: FrozenClock,
+    settings: Settings,
+    secrets: Secrets,
+    ledger: Ledger,
+    add_item: AddItem,
+) -> None:
+    events = TracedApprovals(tracing.tracer)
+    policy = PolicyGate.from_settings(settings)
+    queue = ApprovalQueue(engine, clock, settings, policy, events)
+
+    def queued(path: str) -> Approval:
+        item_id = add_item()
+        (row,) = queue.queue_drafts(
+            context=context_for(ledger, item_id),
+            trace_id=ledger.get(item_id).trace_id or "",
+            run_state=None,
+            drafts=[note(path)],
+        )
+        return row
+
+    for number in range(STREAK):
+        row = queued(f"projects/{number}.md")
+        queue.approve(row.id, shown_hash=row.shown_hash, actor="cli:me")
+    automatic = queued("projects/auto.md")
+    assert automatic.status == ApprovalStatus.APPROVED
+
+    trace = tracing.trace_log.events(trace_id=automatic.trace_id)
+    (score,) = [event for event in trace if event.kind == "score"]
+    assert score.detail["decision"] == "approved"
+    assert score.detail["decided_by"] == f"autonomy:{PROJECTS}"
+    assert "automatic decision" in [event.name for event in trace]
+    notes = NotesExecutor(settings.notes_dir, settings.data_dir / "outbox" / "notes")
+    outbox = Outbox(engine, clock, settings, secrets, policy, {"write_note": notes}, events=events)
+    assert await outbox.tick() == STREAK + 1
+    assert await outbox.tick() == 0
+    assert queue.get(automatic.id).status == ApprovalStatus.EXECUTED
+    assert (settings.notes_dir / "projects" / "auto.md").read_text() == "The plan.\n"
+    assert AuditLog(engine).verify_chain().ok
+
+
+def test_on_postgres_the_evidence_and_the_switch_work_the_same(
+    postgres_url: str, clock: FrozenClock, settings: Settings
+) -> None:
+    engine = open_database(postgres_url)
+    keys = itertools.count()
+    try:
+        ledger = Ledger(engine, clock, settings.worker)
+        queue = ApprovalQueue(engine, clock, settings, PolicyGate.from_settings(settings))
+        trust = Autonomy(engine, clock, settings.autonomy)
+
+        def queued() -> Approval:
+            item_id = ledger.ingest(InboundItem("inbox", f"pg-{next(keys)}", THREAD_START)).item_id
+            (row,) = queue.queue_drafts(
+                context=context_for(ledger, item_id), trace_id="", run_state=None, drafts=[reply()]
+            )
+            return row
+
+        waiting = queued()
+        for _ in range(STREAK):
+            row = queued()
+            queue.approve(row.id, shown_hash=row.shown_hash, actor="cli:me")
+        assert queued().decided_by == f"autonomy:{DANA}"
+        trust.switch(False, "cli:me")
+        assert queued().status == ApprovalStatus.PENDING
+        trust.switch(True, "cli:me")
+        _reject(queue, waiting)
+        assert (evidence(trust).level, evidence(trust).streak) == ("demoted", 0)
+        assert AuditLog(engine).verify_chain().ok
+    finally:
+        engine.dispose()
