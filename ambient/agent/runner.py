@@ -49,6 +49,7 @@ from ambient.agent.examples import ExampleSource, PastDecision
 from ambient.agent.mcp import drafted_mcp_call, is_mcp_draft
 from ambient.agent.prompt import (
     PromptPlan,
+    fixed_texts,
     instructions,
     memory_budget,
     plan_prompt,
@@ -219,7 +220,7 @@ class TriageAgent:
         self.overhead_tokens = estimate_tokens(json.dumps(schemas))
         # the same from run to run: no date, no memory, only what this code tells the model
         self.prompt_version = version_hash(
-            {"instructions": instructions(), "tools": list(toolset.tools), "schemas": schemas}
+            {**fixed_texts(), "tools": list(toolset.tools), "schemas": schemas}
         )
 
     def lineage(self, policy_version: str, examples: tuple[int, ...] = ()) -> Lineage:

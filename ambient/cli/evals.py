@@ -16,6 +16,7 @@ from ambient.cli.output import console, error_console, print_json
 from ambient.core.errors import InputError
 
 if TYPE_CHECKING:
+    from ambient.approvals.autonomy_status import ClassEvidence
     from ambient.evals.failures import FailureReport
     from ambient.evals.replay import Progress, Setup
     from ambient.evals.run import EvalRun
@@ -136,11 +137,35 @@ def _cmd_eval_run(args: argparse.Namespace, runtime: Runtime) -> int:
             )
         )
     report = write_report(run, args.report) if args.report is not None else None
+    evidence = autonomy_evidence(args, run, runtime)
     if args.json:
-        print_json({**run.as_json(), "report": str(report) if report else None})
-    else:
-        print_run(run, report)
+        classes = None if evidence is None else [item.as_json() for item in evidence]
+        print_json(
+            {**run.as_json(), "report": str(report) if report else None, "autonomy": classes}
+        )
+        return 0
+    print_run(run, report)
+    if evidence:
+        names = ", ".join(
+            f"{item.name} {item.eval_agreement:.0%}"
+            for item in evidence
+            if item.eval_agreement is not None
+        )
+        console.print(Text(f"autonomy evidence recorded for {len(evidence)} class(es): {names}"))
     return 0
+
+
+def autonomy_evidence(
+    args: argparse.Namespace, run: EvalRun, runtime: Runtime
+) -> list[ClassEvidence] | None:
+    """A replay of the live setup (configured model, memory as it is, examples as configured,
+    the ledger's items) is recorded as each action class's eval agreement; any other run is an
+    experiment and changes nothing (None)."""
+    from ambient.evals.autonomy_evidence import record_class_agreement
+
+    if args.model or args.memory_at or args.dataset or args.no_examples or len(run.totals) != 1:
+        return None
+    return record_class_agreement(run.results[run.totals[0].model], runtime.autonomy)
 
 
 def print_failures(report: FailureReport) -> None:

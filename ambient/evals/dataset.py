@@ -98,6 +98,7 @@ class ExpectedAction(_Strict):
     arguments: dict[str, Any] = Field(default_factory=dict)
     drafted_arguments: dict[str, Any] | None = None
     feedback: str | None = None
+    automatic: bool = False  # approved by an earned-autonomy rule, not by the human
 
 
 class ExpectedOutput(_Strict):

@@ -23,6 +23,7 @@ from sqlalchemy import Engine, or_
 from sqlmodel import col, select
 
 from ambient import __version__
+from ambient.approvals.autonomy import is_automatic
 from ambient.approvals.decided import item_is_decided, triage_of
 from ambient.approvals.kinds import KINDS
 from ambient.approvals.tables import Approval, Decision
@@ -84,6 +85,8 @@ def _expected_action(approval: Approval) -> dict[str, Any]:
         action["drafted_arguments"] = approval.args
     if approval.decision_message:
         action["feedback"] = approval.decision_message
+    if is_automatic(approval.decided_by):
+        action["automatic"] = True
     return action
 
 

@@ -87,15 +87,18 @@ def test_the_prompt_version_is_the_same_in_another_process(make_agent) -> None:
     assert child.stdout.strip() == make_agent(TestModel()).prompt_version
 
 
-def test_the_prompt_version_changes_with_the_instructions_or_the_tools(
+def test_the_prompt_version_changes_with_any_fixed_prompt_text_or_the_tools(
     make_agent, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     model = TestModel()
     original = make_agent(model).prompt_version
-    instructions = runner.instructions
-    with monkeypatch.context() as patch:
-        patch.setattr(runner, "instructions", lambda: instructions() + "\nBe brief.")
-        assert make_agent(model).prompt_version != original
+    for text in ("instructions", "message_intro", "examples_intro"):
+        texts = runner.fixed_texts()
+        with monkeypatch.context() as patch:
+            changed = {**texts, text: texts[text] + "\nBe brief."}
+            patch.setattr(runner, "fixed_texts", lambda changed=changed: changed)
+            assert make_agent(model).prompt_version != original, text
+    assert make_agent(model).prompt_version == original
     build_toolset = runner.build_toolset
 
     def with_another_tool() -> FunctionToolset[AgentDeps]:

@@ -26,7 +26,7 @@ from tests.evals.conftest import (
 
 RUN_KEYS = {
     "started_at", "source", "dataset", "items", "memory", "examples", "models", "results",
-    "langfuse", "tracing", "ambient_version", "report",
+    "langfuse", "tracing", "ambient_version", "report", "autonomy",
 }  # fmt: skip
 TOTALS_KEYS = {
     "model", "items", "errors", "triage_agreement", "action_kind_agreement",
