@@ -159,11 +159,13 @@ def autonomy_evidence(
     args: argparse.Namespace, run: EvalRun, runtime: Runtime
 ) -> list[ClassEvidence] | None:
     """A replay of the live setup (configured model, memory as it is, examples as configured,
-    the ledger's items) is recorded as each action class's eval agreement; any other run is an
-    experiment and changes nothing (None)."""
+    all of the ledger's decided items) is recorded as each action class's eval agreement; any
+    other run (another model or memory, a dataset, a part of the ledger) is an experiment and
+    changes nothing (None)."""
     from ambient.evals.autonomy_evidence import record_class_agreement
 
-    if args.model or args.memory_at or args.dataset or args.no_examples or len(run.totals) != 1:
+    experiment = args.model or args.memory_at or args.dataset or args.no_examples
+    if experiment or args.since or args.limit or len(run.totals) != 1:
         return None
     return record_class_agreement(run.results[run.totals[0].model], runtime.autonomy)
 

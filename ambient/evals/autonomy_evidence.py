@@ -8,7 +8,9 @@ approved in it (as drafted or after an edit; never one a rule approved, which wo
 agent agreeing with itself) agrees when the replay gives the same triage and drafts an action of
 the same class; each action the human rejected in it agrees when the replay drafts none of that
 class. The share that agrees goes to :meth:`Autonomy.record_eval_agreement`, which demotes a
-class below ``autonomy.min_eval_agreement`` and lets one at or above it be promoted.
+class below ``autonomy.min_eval_agreement`` and lets one at or above it be promoted. A class
+with fewer than :data:`MIN_ITEMS` such actions in the run is left as it was: one or two items
+would make its agreement 0% or 100% by chance.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from dataclasses import dataclass
 from ambient.approvals.autonomy import autonomy_class
 from ambient.approvals.autonomy_status import Autonomy, ClassEvidence
 from ambient.evals.results import ItemResult
+
+MIN_ITEMS = 3
 
 
 @dataclass(frozen=True)
@@ -63,8 +67,10 @@ def class_agreement(results: Sequence[ItemResult]) -> list[ClassAgreement]:
 def record_class_agreement(
     results: Sequence[ItemResult], autonomy: Autonomy
 ) -> list[ClassEvidence]:
-    """Each class's agreement in `results` recorded as its eval evidence."""
+    """Each class's agreement in `results` (over at least MIN_ITEMS actions) recorded as its
+    eval evidence."""
     return [
         autonomy.record_eval_agreement(found.name, found.share, found.items)
         for found in class_agreement(results)
+        if found.items >= MIN_ITEMS
     ]
