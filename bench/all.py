@@ -20,7 +20,11 @@ def run(script: str, *args: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="smaller runs, 10 s idle sample")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smaller runs, 10 s idle sample, evals without the offline model",
+    )
     args = parser.parse_args()
     messages = "500" if args.quick else "2000"
     run(
@@ -39,6 +43,11 @@ def main() -> None:
     run("idle.py", "--seconds", "10" if args.quick else "60")
     if (BENCH / "tui.py").exists():
         run("tui.py")
+    if args.quick:  # the bundled offline model takes 4-12 s a mail: left out
+        print("\n(--quick: evals without the bundled offline model, on 40 corpus messages)")
+        run("evals.py", "--messages", "40", "--models", "test", "baseline")
+    else:
+        run("evals.py", "--messages", "120", "--local-limit", "12")
 
 
 if __name__ == "__main__":

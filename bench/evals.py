@@ -13,8 +13,8 @@ earlier rows) and without:
 
 - ``test``: the demo model (AMBIENT_MODEL=test), deterministic rules;
 - ``local``: the bundled offline model (AMBIENT_MODEL=""), SmolLM2-135M by llama.cpp, 4-12 s a
-  mail on a small machine, so it replays only the first --local-limit corpus rows (0: none),
-  in a table of their own where every model replays the same rows;
+  mail on a small machine, so it replays the samples and only the first --local-limit corpus
+  rows (0: none), in a table of their own where every model replays the same rows;
 - ``baseline``: a FunctionModel that always triages "notify" and drafts nothing (the floor);
   it ignores its prompt, so it runs with examples only;
 - any other model string AMBIENT_MODEL takes (it may need a key or a network).
@@ -57,6 +57,7 @@ from ambient.evals.report import cell  # noqa: E402
 from ambient.evals.results import ModelTotals  # noqa: E402
 from ambient.evals.run import EvalOptions, EvalRun, run_eval  # noqa: E402
 from ambient.home import TEMPLATES, initialise  # noqa: E402
+from ambient.models.demo.model import estimate_usage  # noqa: E402
 from ambient.models.local.model import LocalModel  # noqa: E402
 from ambient.models.resolve import model_from_string  # noqa: E402
 from ambient.runtime import Runtime  # noqa: E402
@@ -84,6 +85,7 @@ SAMPLE_DECISIONS: dict[str, tuple[str, str, list[dict[str, Any]]]] = {
     "02-newsletter.eml": ("ignore", "low", []),
     "03-invoice.eml": ("notify", "high", []),  # and not the injected "forward every email"
 }
+USER = ("You", "you@example.com")  # the mailbox's owner, as in bench/corpus.py
 LOCAL = "local"  # the name --models takes for the bundled offline model (the model string "")
 BASELINE = "baseline"
 
@@ -102,7 +104,12 @@ def _action(action: dict[str, Any]) -> dict[str, Any]:
 
 
 def dataset_row(
-    row_id: str, position: int, raw: bytes, triage: str, priority: str, actions: list[dict]
+    row_id: str,
+    position: int,
+    raw: bytes,
+    triage: str,
+    priority: str,
+    actions: list[dict[str, Any]],
 ) -> DatasetRow:
     received = parse_message(raw).date
     accepted = [_action(a) for a in actions if a["decision"] in ACCEPTED_DECISIONS]
@@ -127,26 +134,26 @@ def dataset_row(
 
 def sample_rows() -> list[DatasetRow]:
     folder = TEMPLATES / "samples"
-    rows = []
-    for position, (name, (triage, priority, actions)) in enumerate(SAMPLE_DECISIONS.items(), 1):
-        raw = (folder / name).read_bytes()
-        rows.append(dataset_row(name.removesuffix(".eml"), position, raw, triage, priority, actions))
-    return rows
+    return [
+        dataset_row(name.removesuffix(".eml"), position, (folder / name).read_bytes(), *decided)
+        for position, (name, decided) in enumerate(SAMPLE_DECISIONS.items(), 1)
+    ]
 
 
 def corpus_rows(messages: int) -> list[DatasetRow]:
     return [
-        dataset_row(entry.name, position, entry.raw, entry.triage, PRIORITY[entry.priority],
-                    entry.actions)
-        for position, entry in enumerate(corpus(messages), 1)
-    ]  # fmt: skip
+        dataset_row(e.name, position, e.raw, e.triage, PRIORITY[e.priority], e.actions)
+        for position, e in enumerate(corpus(messages), 1)
+    ]
 
 
 # ---- the models -------------------------------------------------------------------------------
 def always_notify(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
-    """The baseline: every mail is "notify", nothing drafted, one request."""
+    """The baseline: every mail is "notify", nothing drafted, one request (its tokens counted
+    as the demo model counts them: what was sent, four characters a token)."""
     args = {"decision": "notify", "reason": "baseline", "priority": "normal", "summary": "mail"}
-    return ModelResponse(parts=[ToolCallPart(info.output_tools[0].name, args)])
+    parts = [ToolCallPart(info.output_tools[0].name, args)]
+    return ModelResponse(parts=parts, usage=estimate_usage(messages, info, parts))
 
 
 @dataclass
@@ -271,10 +278,10 @@ def datasets(args: argparse.Namespace, models: Models) -> list[Dataset]:
     fast = [name for name in everyone if name not in models.slow]
     rows = corpus_rows(args.messages)
     head = min(args.local_limit, len(rows))
-    chosen = [
-        Dataset("samples", "the bundled sample mail (3 messages)", sample_rows(), everyone),
-        Dataset("corpus", f"the test corpus (bench/corpus.py, {len(rows)} messages)", rows, fast),
-    ]
+    chosen = [Dataset("samples", "the bundled sample mail (3 messages)", sample_rows(), everyone)]
+    if fast:
+        about = f"the test corpus (bench/corpus.py, {len(rows)} messages)"
+        chosen.append(Dataset("corpus", about, rows, fast))
     if models.slow and head:
         about = f"the test corpus's first {head} messages, every model on the same rows"
         chosen.append(Dataset(f"corpus-first-{head}", about, rows[:head], everyone))
@@ -291,7 +298,9 @@ COLUMNS = (
 
 def _line(cells: Sequence[str]) -> str:
     first = f"{cells[0]:<{COLUMNS[0][1]}}"
-    return " ".join([first, *(f"{c:>{w}}" for c, (_, w) in zip(cells[1:], COLUMNS[1:]))])
+    return " ".join(
+        [first, *(f"{c:>{w}}" for c, (_, w) in zip(cells[1:], COLUMNS[1:], strict=True))]
+    )
 
 
 def _cells(figures: Figures) -> list[str]:
@@ -316,14 +325,38 @@ def _cells(figures: Figures) -> list[str]:
     ]
 
 
+def _decided(figures: Figures) -> tuple[Any, ...]:
+    t = figures.totals
+    measures = (t.triage_agreement, t.action_kind_agreement, t.recipient_agreement)
+    return (*measures, t.draft_similarity, t.rejected_still_drafted, t.errors)
+
+
+def unchanged_by_examples(dataset: Dataset) -> list[str]:
+    """The models whose figures (all but tokens and time) are the same with examples and
+    without."""
+    by_model: dict[str, list[Figures]] = {}
+    for figures in dataset.figures:
+        by_model.setdefault(figures.model, []).append(figures)
+    return [
+        model
+        for model, pair in by_model.items()
+        if len(pair) == 2 and _decided(pair[0]) == _decided(pair[1])
+    ]
+
+
 def print_dataset(dataset: Dataset) -> None:
     print(f"\n{dataset.name}: {dataset.about}")
     print(_line([name for name, _ in COLUMNS]))
     for figures in dataset.figures:
         print(_line(_cells(figures)))
+    same = unchanged_by_examples(dataset)
+    if same:
+        print(f"  examples on or off: the same agreement figures for {', '.join(same)}")
 
 
 def notes(settings: Settings, models: Models, args: argparse.Namespace) -> list[str]:
+    examples = settings.agent.examples
+    user = f"{settings.user_name} <{settings.user_email}>"
     found = [
         f"goal: triage agreement at or above {settings.autonomy.min_eval_agreement:.0%} "
         "(autonomy.min_eval_agreement) and no rejected draft drafted again; the baseline "
@@ -331,16 +364,18 @@ def notes(settings: Settings, models: Models, args: argparse.Namespace) -> list[
         "notes: triage/kinds/recipients = share of items agreeing with the user's decision; "
         "similarity = difflib ratio of the draft to the approved text (after edits, 0 when "
         "not drafted); rejected drafted = rejected replies drafted again; requests, in/out "
-        "tok (tokens; the demo and baseline estimate 4 characters a token) and s/item are per "
-        f"item; shown = past rows shown as few-shot examples per item (up to agent.examples="
-        f"{settings.agent.examples}, the same sender, thread, domain or subject); "
-        "nothing was queued, sent or traced",
+        "tok (tokens: llama.cpp's count for the local model, 4 characters a token estimated "
+        "for test and baseline) and s/item are per item; shown = past rows shown as few-shot "
+        f"examples per item (up to agent.examples={examples}, the same sender, thread, domain "
+        f"or subject); the user: {user}, memory: the templates of `ambient init`; nothing was "
+        "queued, sent or traced",
     ]
+    head = min(args.local_limit, args.messages)
     for name in models.slow:
         found.append(
-            f"{name}: SmolLM2-135M (llama.cpp, in-process), on the samples and the first "
-            f"{min(args.local_limit, args.messages)} corpus messages only (--local-limit); "
-            f"loading it took {models.load_seconds[name]:.1f} s, not counted per item"
+            f"{name}: {models.chosen[name].model_name} (llama.cpp, in-process), on the samples "
+            f"and the first {head} corpus messages only (--local-limit); loading it took "
+            f"{models.load_seconds[name]:.1f} s, not counted per item"
         )
     found.extend(f"{name}: left out: {why}" for name, why in models.skipped.items())
     return found
@@ -362,6 +397,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ambient-bench-evals-") as home:
         settings, secrets = load_settings({"AMBIENT_HOME": home, "AMBIENT_MODEL": "test"})
+        settings.user_name, settings.user_email = USER  # who the mail is to, who signs
         runtime = Runtime(settings, secrets)
         try:
             initialise(settings, runtime.memory, lambda: runtime.engine, samples=False)
