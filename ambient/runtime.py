@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from ambient.agent.deps import AgentDeps
     from ambient.agent.examples import ExampleSource
+    from ambient.agent.prerules import PreRules
     from ambient.agent.reviser import FeedbackReviser
     from ambient.agent.runner import TriageAgent
     from ambient.approvals.audit import AuditLog
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from ambient.approvals.queue import ApprovalQueue
     from ambient.core.ledger import Ledger
     from ambient.core.processing import ItemProcessor
+    from ambient.core.review import ItemReview
     from ambient.daemon.service import Daemon, PeriodicJob
     from ambient.mcp.servers import McpServers
     from ambient.memory.audit import MemoryAudit
@@ -122,6 +124,13 @@ class Runtime:
         return Ledger(self.engine, self.clock, self.settings.worker)
 
     @cached_property
+    def reviews(self) -> ItemReview:
+        """The human's review of notify items and ignore decisions (read, confirm, overturn)."""
+        from ambient.core.review import ItemReview
+
+        return ItemReview(self.engine, self.clock)
+
+    @cached_property
     def source_state(self) -> SourceStateStore:
         from ambient.sources.state import SourceStateStore
 
@@ -160,7 +169,7 @@ class Runtime:
         """Earned autonomy's evidence per action class, the kill switch, resets, eval results."""
         from ambient.approvals.autonomy_status import Autonomy
 
-        return Autonomy(self.engine, self.clock, self.settings.autonomy)
+        return Autonomy(self.engine, self.clock, self.settings)
 
     @cached_property
     def executors(self) -> dict[str, Executor]:
@@ -307,7 +316,15 @@ class Runtime:
         from ambient.agent.processor import AgentProcessor
         from ambient.daemon.traced_processor import TracedProcessor
 
-        return TracedProcessor(AgentProcessor(self.agent, self.queue, self.tracer), self.tracer)
+        processor = AgentProcessor(self.agent, self.queue, self.tracer, self.pre_rules)
+        return TracedProcessor(processor, self.tracer)
+
+    @cached_property
+    def pre_rules(self) -> PreRules:
+        """The user's [[rules]], then the built-in [prerules]: they decide before any model."""
+        from ambient.agent.prerules import PreRules
+
+        return PreRules.from_settings(self.settings)
 
     @cached_property
     def reviser(self) -> FeedbackReviser:
@@ -386,6 +403,7 @@ class Runtime:
                 "memory-reflection", settings.memory.reflect_interval_seconds, self.reflector.tick
             ),
         ]
+        self.tracing.retire_other_destinations()  # the daemon's are the configured ones
         if self.forwarder is not None:
             interval = settings.tracing.forward_interval_seconds
             jobs.append(PeriodicJob("tracing-forwarder", interval, self.forwarder.tick))

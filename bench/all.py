@@ -48,6 +48,7 @@ def main() -> None:
         run("evals.py", "--messages", "40", "--models", "test", "baseline")
     else:
         run("evals.py", "--messages", "120", "--local-limit", "12")
+    run("prerules.py", "--messages", "40" if args.quick else "120")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from sqlmodel import SQLModel
 
 import ambient.tables  # noqa: F401
 from ambient.core.db import MIGRATIONS_DIR, make_engine, migrate, table_names
-from ambient.core.message import thread_key
+from ambient.core.message import MatchKeys, thread_key
 
 
 def test_migrating_a_blank_database_gives_exactly_the_models_schema(tmp_path) -> None:
@@ -99,3 +99,45 @@ def test_thread_keys_of_the_old_subject_rule_are_recomputed_by_sender(blank_engi
         None,
     ]
     assert keys[0] == thread_key([], [], None, "Lunch", "alice@example.com")  # Alice's next mail
+
+
+def test_stored_items_get_their_sender_address_domain_and_topic_from_their_columns(
+    blank_engine: Engine,
+) -> None:
+    engine = blank_engine
+    _upgrade(engine, "0008_lineage")
+    rows = [  # (subject, sender)
+        ("Re: AW:  Budget   Plans", '"Dana, CFO" <Dana@Example.COM>'),
+        ("Hello", "bob@gmail.com"),
+        ("", "nobody"),
+        ("Fwd: " + "long " * 100, ""),
+    ]
+    with engine.begin() as connection:
+        for number, (subject, sender) in enumerate(rows):
+            connection.execute(
+                text(
+                    "INSERT INTO item (source, key, kind, state, subject, sender, "
+                    "created_at, updated_at, attempts, metadata_json) VALUES ('inbox', :key, "
+                    "'email', 'done', :subject, :sender, :now, :now, 0, '{}')"
+                ),
+                {
+                    "key": f"m{number}",
+                    "subject": subject,
+                    "sender": sender,
+                    "now": datetime(2026, 11, 24, 9, tzinfo=UTC),
+                },
+            )
+
+    migrate(engine)
+
+    with engine.connect() as connection:
+        stored = connection.execute(
+            text("SELECT sender_address, sender_domain, topic FROM item ORDER BY id")
+        ).all()
+    assert [tuple(row) for row in stored] == [
+        ("dana@example.com", "example.com", "budget plans"),
+        ("bob@gmail.com", "gmail.com", "hello"),
+        (None, None, None),
+        (None, None, ("long " * 60).strip()),  # cut to the column's 300 characters
+    ]
+    assert stored[0][2] == MatchKeys.of("dana@example.com", "Budget  plans").topic  # as new mail

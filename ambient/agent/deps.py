@@ -7,9 +7,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ambient.agent.triage import Triage
+from ambient.core.calendar import CalendarInvite
 from ambient.core.clock import Clock
 from ambient.core.config import Settings
 from ambient.core.message import ParsedMessage, content_digest, parse_message
+from ambient.core.review import Overturn
 from ambient.memory.store import MemoryStore
 
 
@@ -48,6 +50,7 @@ class AgentItem:
     kind: str
     message: ParsedMessage
     digest: str
+    overturn: Overturn | None = None  # the user overturned its ignore: they want action
 
     @classmethod
     def from_raw(
@@ -58,13 +61,14 @@ class AgentItem:
         *,
         kind: str = "email",
         metadata: dict[str, Any] | None = None,
+        overturn: Overturn | None = None,
     ) -> AgentItem:
         """Parse the stored bytes; raises UnparseableMessage for bytes that are not email."""
         if kind == "email":
             message = parse_message(raw)
         else:
             message = _metadata_message(raw, metadata or {})
-        return cls(item_id, trace_id, kind, message, content_digest(raw))
+        return cls(item_id, trace_id, kind, message, content_digest(raw), overturn)
 
     @property
     def thread_addresses(self) -> frozenset[str]:
@@ -86,6 +90,10 @@ class AgentItem:
         if subject.lower().startswith("re:"):
             return subject
         return f"Re: {subject}" if subject else "Re: your message"
+
+    @property
+    def calendar(self) -> CalendarInvite | None:
+        return self.message.calendar
 
 
 @dataclass(frozen=True)
@@ -111,7 +119,8 @@ class AgentDeps:
     stated_triage: Triage | None = field(default=None)
     # Action calls given up on during the run (see ambient.agent.dropped).
     dropped_drafts: list[DroppedDraft] = field(default_factory=list)
-    # Private memory text the run saw (in its prompt, from memory tools), for the policy gate.
+    # Private text the run saw (memory in its prompt, the memory tools' and the MCP servers'
+    # read-only tools' results), for the policy gate.
     memory_read: list[str] = field(default_factory=list)
 
     def saw_memory(self, text: str) -> None:

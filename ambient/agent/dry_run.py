@@ -3,6 +3,8 @@
 Nothing is queued and nothing is written: a way to tune memory files against real messages.
 Each drafted action is shown with what the policy gate would say about it. The message counts
 as newer than everything in the ledger: any past decision may be shown to it as an example.
+The pre-rules come first, as in the daemon: when one decides, the report names it and no model
+is called.
 """
 
 from __future__ import annotations
@@ -13,13 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from ambient.agent.deps import AgentItem
+from ambient.agent.prerules import FiredRule, PreRules
 from ambient.agent.processor import action_context
 from ambient.agent.runner import TriageAgent
 from ambient.agent.triage import Triage
+from ambient.approvals.drafts import ActionContext, DraftedAction
 from ambient.approvals.kinds import KINDS
 from ambient.approvals.policy import PolicyGate
 from ambient.approvals.provenance import trace_provenance
-from ambient.core.errors import AmbientError, NotFoundError
+from ambient.core.errors import AmbientError, DecisionError, NotFoundError
 from ambient.core.message import UnparseableMessage
 from ambient.core.processing import PermanentItemError, TransientItemError
 
@@ -54,6 +58,11 @@ class DryRunReport:
     memory_budget_tokens: int
     examples_tokens: int = 0
     examples: tuple[int, ...] = ()  # the past items shown as examples
+    pre_rule: FiredRule | None = None  # the pre-rule that matched, if one did
+
+    @property
+    def model_called(self) -> bool:
+        return self.pre_rule is None or not self.pre_rule.decides
 
     def as_json(self) -> dict[str, Any]:
         """Stable keys for scripts."""
@@ -79,11 +88,13 @@ class DryRunReport:
                 "examples_tokens": self.examples_tokens,
                 "examples": list(self.examples),
             },
+            "pre_rule": self.pre_rule.as_json() if self.pre_rule is not None else None,
+            "model_called": self.model_called,
             "queued": False,
         }
 
 
-def read_item(path: Path) -> AgentItem:
+def read_item(path: Path) -> tuple[AgentItem, bytes]:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -91,15 +102,61 @@ def read_item(path: Path) -> AgentItem:
     except OSError as error:
         raise AmbientError(f"{path}: cannot be read: {error.strerror}") from error
     try:
-        return AgentItem.from_raw(DRY_RUN_ITEM_ID, "dry-run", raw)
+        return AgentItem.from_raw(DRY_RUN_ITEM_ID, "dry-run", raw), raw
     except UnparseableMessage as error:
         raise AmbientError(f"{path}: {error}") from None
 
 
-async def dry_run(path: Path, agent: TriageAgent, gate: PolicyGate) -> DryRunReport:
-    """Run `agent` (an untraced one: the dry run records nothing) on the message in `path`;
-    each draft with what `gate` says about it."""
-    item = read_item(path)
+def checked(draft: DraftedAction, context: ActionContext, gate: PolicyGate) -> DryRunDraft:
+    """A draft with what `gate` says about it."""
+    provenance = trace_provenance(KINDS.of(draft.kind).outgoing_texts(draft.args), context)
+    report = gate.check(
+        draft.kind, draft.args, thread_addresses=context.thread_addresses, provenance=provenance
+    )
+    verdict = "block" if report.blocked else ("warn" if report.warnings else "ok")
+    return DryRunDraft(
+        draft.kind,
+        draft.args,
+        draft.rationale,
+        verdict,
+        [str(finding) for finding in report.findings],
+        tuple((finding.rule, finding.action) for finding in report.findings),
+    )
+
+
+def decided_by_rule(
+    path: Path, item: AgentItem, fired: FiredRule, agent: TriageAgent, gate: PolicyGate
+) -> DryRunReport:
+    """The report of a pre-rule's decision: no prompt, no model call."""
+    subject = item.message.subject
+    drafts, note = [], ""
+    if fired.action is not None:
+        try:
+            drafts.append(checked(fired.draft(item), action_context(item), gate))
+        except DecisionError as error:
+            note = f"its {fired.action.kind} action could not be drafted: {error}"
+    return DryRunReport(
+        file=str(path),
+        subject=subject,
+        sender=item.message.sender,
+        model=agent.settings.model_name,
+        triage=fired.triage(subject, note),
+        drafts=drafts,
+        email_tokens=0,
+        memory_budget_tokens=0,
+        pre_rule=fired,
+    )
+
+
+async def dry_run(
+    path: Path, agent: TriageAgent, gate: PolicyGate, rules: PreRules | None = None
+) -> DryRunReport:
+    """Run `agent` (an untraced one: the dry run records nothing) on the message in `path`,
+    unless one of `rules` decides it; each draft with what `gate` says about it."""
+    item, raw = read_item(path)
+    fired = rules.first_match(item, raw) if rules is not None else None
+    if fired is not None and fired.decides:
+        return decided_by_rule(path, item, fired, agent, gate)
     examples = await agent.similar(item)
     _deps, plan = agent.prepare(item, examples)
     try:
@@ -107,36 +164,30 @@ async def dry_run(path: Path, agent: TriageAgent, gate: PolicyGate) -> DryRunRep
     except (PermanentItemError, TransientItemError) as error:
         raise AmbientError(f"{path}: {error}") from None
     context = action_context(item, outcome.memory_read)
-    drafts = []
-    for draft in outcome.drafts:
-        provenance = trace_provenance(KINDS.of(draft.kind).outgoing_texts(draft.args), context)
-        report = gate.check(
-            draft.kind, draft.args, thread_addresses=item.thread_addresses, provenance=provenance
-        )
-        verdict = "block" if report.blocked else ("warn" if report.warnings else "ok")
-        findings = [str(finding) for finding in report.findings]
-        drafts.append(
-            DryRunDraft(
-                draft.kind,
-                draft.args,
-                draft.rationale,
-                verdict,
-                findings,
-                tuple((finding.rule, finding.action) for finding in report.findings),
-            )
-        )
+    drafts = [checked(draft, context, gate) for draft in outcome.drafts]
+    triage = outcome.triage
+    if fired is not None and fired.priority is not None:  # an "act" rule: its priority
+        triage = triage.model_copy(update={"priority": fired.priority})
     return DryRunReport(
         file=str(path),
         subject=item.message.subject,
         sender=item.message.sender,
         model=agent.settings.model_name,
-        triage=outcome.triage,
+        triage=triage,
         drafts=drafts,
         email_tokens=plan.email_tokens,
         memory_budget_tokens=plan.memory_budget_tokens,
         examples_tokens=plan.examples_tokens,
         examples=plan.examples,
+        pre_rule=fired,
     )
+
+
+def rule_line(fired: FiredRule) -> str:
+    """`pre-rule: bulk (built-in) — bulk or list mail (List-Id: …)`, and what it decided."""
+    whose = "built-in" if fired.built_in else "your [[rules]]"
+    line = f"pre-rule: {fired.name} ({whose}): {fired.why}"
+    return line if fired.decides else f"{line}; act: the model decides"
 
 
 def render_text(report: DryRunReport) -> str:
@@ -144,6 +195,7 @@ def render_text(report: DryRunReport) -> str:
     triage = report.triage
     lines = [
         f"{report.file}: {report.subject!r} from {report.sender}",
+        *([rule_line(report.pre_rule)] if report.pre_rule is not None else []),
         f"decision: {triage.decision} (priority {triage.priority})",
         f"summary:  {triage.summary}",
         f"reason:   {triage.reason}",
@@ -163,6 +215,9 @@ def render_text(report: DryRunReport) -> str:
             text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
             indented = str(text).replace("\n", "\n" + " " * (8 + len(key)))
             lines.append(f"     {key}: {indented}")
+    if not report.model_called:
+        lines.append(f"no model was called (the pre-rule decided; model {report.model} unused)")
+        return "\n".join(lines)
     shown = ", ".join(str(item_id) for item_id in report.examples)
     examples = (
         f"{len(report.examples)} example(s) ~{report.examples_tokens} tokens (items {shown})"

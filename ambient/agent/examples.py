@@ -5,8 +5,10 @@ similar to the item the agent works on; the prompt shows them before the email. 
 ever returns items with a smaller id than the item's, so a replay of an old item (an eval)
 never sees its own decision or any later one. :class:`LedgerExamples` reads the ledger and
 ranks by how they are alike — same sender address, then same thread, then the sender's
-domain, then the same subject (without Re:/Fwd:) — items with human decisions on drafted
-actions before the triage a human let stand, and newest first within each.
+domain (never a public webmail one: :data:`WEBMAIL`), then the same subject (without
+Re:/Fwd:) — items with human decisions on drafted actions before the triage a human let
+stand, and newest first within each. It matches on columns the ledger fills at ingest
+(:class:`~ambient.core.message.MatchKeys`), one indexed lookup per way of being alike.
 
 An example's texts are what the user approved to be sent or written, not private memory: the
 policy gate's ``private_memory_in_draft`` does not count them (the user's own phrasing and
@@ -18,9 +20,10 @@ still goes before the human.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, Engine, and_, case, exists, func, or_
+from sqlalchemy import ColumnElement, Engine, and_, exists, or_
 from sqlmodel import col, select
 
 from ambient.agent.deps import AgentItem
@@ -29,14 +32,13 @@ from ambient.approvals.kinds import KINDS
 from ambient.approvals.tables import Approval
 from ambient.core.db import read_session
 from ambient.core.items import ItemState
-from ambient.core.message import normalized_subject
+from ambient.core.message import MatchKeys, ParsedMessage
 from ambient.core.tables import Item
 
 MATCHES = ("same sender", "same thread", "same sender domain", "same subject")
 """How a past item is like the new one, most alike first (its rank is the index)."""
-SUBJECT_RANK = 3
 NOT_SIMILAR = len(MATCHES)
-OVERFETCH = 3  # candidates read per example wanted (some turn out not decided after all)
+OVERFETCH = 5  # candidates read per example wanted, per way of being alike
 
 
 @dataclass(frozen=True)
@@ -100,92 +102,99 @@ def past_action(approval: Approval) -> PastAction:
     )
 
 
-def _like_escaped(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+WEBMAIL = frozenset(
+    {
+        "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "yahoo.com",
+        "icloud.com", "me.com", "aol.com", "proton.me", "protonmail.com", "gmx.de", "gmx.net",
+        "web.de", "mail.ru", "yandex.ru", "qq.com", "163.com",
+    }
+)  # fmt: skip
+"""Public webmail and ISP domains, never matched on as "same sender domain": anyone can have an
+address there, so sharing one says nothing about who writes (a stranger on gmail.com must not
+get the user's replies to their other gmail contacts as examples). The same sender, thread and
+subject still match."""
 
 
-def _ends_with(column: ColumnElement[str], suffix: str) -> ColumnElement[bool]:
-    return column.like("%" + _like_escaped(suffix), escape="\\")
+def match_keys(message: ParsedMessage) -> tuple[str, str, str, str]:
+    """What a message is matched on, in the order of MATCHES: its sender's address, its thread,
+    its sender's domain (none for a WEBMAIL one) and its topic ("" for what it lacks)."""
+    keys = MatchKeys.of(message.sender_address, message.subject)
+    domain = "" if keys.domain in WEBMAIL else keys.domain
+    return keys.address, message.thread_key or "", domain, keys.topic
 
 
-@dataclass(frozen=True)
-class Similarity:
-    """How to find items like one item in SQL: a loose filter cheap to test on every row
-    (``where``), and each row's rank (an index into MATCHES, or NOT_SIMILAR for a row the
-    filter let through that is like the item in no way)."""
-
-    where: ColumnElement[bool]
-    rank: ColumnElement[int]
-    topic: str  # the item's subject without Re:/Fwd:, lower-case ("" if none)
-
-    def keeps(self, rank: int, subject: str) -> bool:
-        """Whether a row of that rank and subject is like the item (the exact subject test)."""
-        if rank == SUBJECT_RANK:
-            return normalized_subject(subject) == self.topic
-        return rank != NOT_SIMILAR
+def rank_of(new: tuple[str, ...], past: tuple[str | None, ...]) -> int:
+    """How a past item with keys `past` is like one with keys `new` (:func:`match_keys`): an
+    index into MATCHES, NOT_SIMILAR when it is like it in no way."""
+    pairs = enumerate(zip(new, past, strict=True))
+    return next((rank for rank, (one, other) in pairs if one and one == other), NOT_SIMILAR)
 
 
-def similarity(item: AgentItem) -> Similarity | None:
-    """How past items can be like `item`; None when it tells nothing to match on."""
-    message = item.message
-    sender = func.lower(col(Item.sender))
-    address = message.sender_address.lower()
-    domain = address.rsplit("@", 1)[1] if "@" in address else ""
-    topic = normalized_subject(message.subject)
-    filters: list[ColumnElement[bool]] = []
-    ranks: list[tuple[ColumnElement[bool], int]] = []
-    if address:
-        ranks.append((or_(sender == address, _ends_with(sender, f"<{address}>")), 0))
-        # one filter for the sender and their domain: "@domain" is in both
-        filters.append(sender.like(f"%{_like_escaped(f'@{domain}' if domain else address)}%"))
-    if message.thread_key:
-        in_thread = col(Item.thread_key) == message.thread_key
-        ranks.append((in_thread, 1))
-        filters.append(in_thread)
-    if domain:
-        in_domain = or_(_ends_with(sender, f"@{domain}"), _ends_with(sender, f"@{domain}>"))
-        ranks.append((in_domain, 2))
-    if topic:
-        about = _ends_with(func.lower(col(Item.subject)), topic)  # the exact test: keeps()
-        ranks.append((about, SUBJECT_RANK))
-        filters.append(about)
-    if not filters:
-        return None
-    return Similarity(or_(*filters), case(*ranks, else_=NOT_SIMILAR), topic)
+LOOKUPS = (
+    col(Item.sender_address), col(Item.thread_key), col(Item.sender_domain), col(Item.topic)
+)  # fmt: skip
+"""The item's column for each of MATCHES (each indexed with the id: ``ix_item_<column>``)."""
+
+
+def _row_keys(row: Item) -> tuple[str | None, ...]:
+    return row.sender_address, row.thread_key, row.sender_domain, row.topic
+
+
+@cache
+def _settled_item(detached: tuple[str, ...]) -> ColumnElement[bool]:
+    """An item the human's decisions on are settled (in SQL; ``item_is_decided`` has the last
+    word): every action drafted for it (kinds not `detached`) decided, or nothing drafted and
+    the item done. Kept once built: building it costs more than the lookups it is in."""
+    held = col(Approval.kind).not_in(detached)
+    drafted = exists().where(col(Approval.item_id) == col(Item.id), held)
+    waiting = exists().where(col(Approval.item_id) == col(Item.id), held, ~settled())
+    return and_(~waiting, or_(drafted, col(Item.state) == ItemState.DONE))
 
 
 class LedgerExamples:
-    """Examples from the ledger: one query for the items, by rank, one for their approvals."""
+    """Examples from the ledger: for each way an item can be alike, its newest few settled
+    items by one index (the same sender, thread, domain, topic), ranked in Python; then one
+    query for their approvals. Within a rank the items with decisions on drafts come first
+    among those newest few (``limit * OVERFETCH + 2`` of each), not among all of them: the
+    lookup reads a few rows however long the ledger grows."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     def similar(self, item: AgentItem, limit: int) -> list[PastDecision]:
-        like = similarity(item)
-        if limit <= 0 or like is None:
+        keys = match_keys(item.message)
+        if limit <= 0 or not any(keys):
             return []
-        held = col(Approval.kind).not_in(KINDS.detached())
-        drafted = exists().where(col(Approval.item_id) == col(Item.id), held)
-        waiting = exists().where(col(Approval.item_id) == col(Item.id), held, ~settled())
-        decided = or_(and_(drafted, ~waiting), and_(~drafted, col(Item.state) == ItemState.DONE))
-        query = (
-            select(Item, like.rank)
-            .where(col(Item.id) < item.item_id, like.where, decided)
-            .order_by(like.rank, case((drafted, 0), else_=1), col(Item.id).desc())
-            .limit(limit * OVERFETCH + 2)
-        )
+        detached = tuple(KINDS.detached())
+        rows: dict[int, Item] = {}
         with read_session(self.engine) as session:
-            rows = [row for row in session.exec(query).all() if like.keeps(row[1], row[0].subject)]
+            for column, value in zip(LOOKUPS, keys, strict=True):
+                if not value:
+                    continue
+                query = (
+                    select(Item)
+                    .where(column == value, col(Item.id) < item.item_id, _settled_item(detached))
+                    .order_by(col(Item.id).desc())
+                    .limit(limit * OVERFETCH + 2)
+                )
+                rows.update((row.id, row) for row in session.exec(query) if row.id is not None)
+            if not rows:
+                return []
             approvals = session.exec(
                 select(Approval)
-                .where(col(Approval.item_id).in_([row[0].id for row in rows]), held)
+                .where(col(Approval.item_id).in_(list(rows)), col(Approval.kind).not_in(detached))
                 .order_by(col(Approval.id))
             ).all()
         by_item: dict[int, list[Approval]] = {}
         for approval in approvals:
             by_item.setdefault(approval.item_id, []).append(approval)
+        ranked = sorted(
+            ((rank_of(keys, _row_keys(row)), 0 if item_id in by_item else 1, -item_id, row)
+             for item_id, row in rows.items()),
+            key=lambda entry: entry[:3],
+        )  # fmt: skip
         found: list[PastDecision] = []
-        for past, row_rank in rows:
+        for row_rank, _drafted, _newest, past in ranked:
             assert past.id is not None
             triage = triage_of(past) or {}
             drafts = by_item.get(past.id, [])

@@ -3,19 +3,22 @@
 Feedback on a draft is ``ToolDenied(message)`` for that call (the model revises it), an approved
 sibling of the same run is ``ToolApproved`` (tool bodies have no side effects, so nothing runs
 twice; an edit is its ``override_args``), and any other sibling is denied as "decided
-separately" so the model does not draft it again.
+separately" so the model does not draft it again. A question the agent asked the user
+(ask_user, deferred as a Pydantic AI question) gets the human's answer as the call's result,
+in ``DeferredToolResults.calls``; one not answered says so, so the model does not ask it again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from pydantic_ai import DeferredToolResults, ToolApproved, ToolDenied
 from pydantic_ai.messages import ModelMessage, ModelRequest, ToolReturnPart
 
 from ambient.agent.state import RunState
 from ambient.approvals.kinds import KINDS
-from ambient.approvals.tables import Approval, ApprovalStatus
+from ambient.approvals.tables import Approval, ApprovalStatus, Decision
 from ambient.models.conversation import FEEDBACK_PREFIX
 
 APPROVED_STATUSES = frozenset(
@@ -30,6 +33,7 @@ APPROVED_STATUSES = frozenset(
 DECIDED_SEPARATELY = (
     "decided separately: the user handles this draft on its own; do not draft it again"
 )
+UNANSWERED = "not answered: the user handles this question on its own; do not ask it again"
 
 
 def feedback_denial(message: str | None) -> ToolDenied:
@@ -60,7 +64,14 @@ def revision_results(
             approvals[call_id] = ToolApproved(override_args=override)
         else:
             approvals[call_id] = ToolDenied(DECIDED_SEPARATELY)
-    return state.requests.build_results(approvals=approvals)
+    answers: dict[str, Any] = {}  # a plain value is the call's return (Pydantic AI wraps it)
+    for call_id in state.question_ids:
+        row = by_call.get(call_id)
+        if row is not None and row.decision == Decision.ANSWERED:
+            answers[call_id] = KINDS.of(row.kind).answered(row.args, row.decision_message or "")
+        else:
+            answers[call_id] = UNANSWERED
+    return state.requests.build_results(approvals=approvals, calls=answers)
 
 
 def answered_with_feedback(messages: Sequence[ModelMessage]) -> list[str]:

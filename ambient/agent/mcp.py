@@ -10,12 +10,16 @@ Each ``[[mcp]]`` server is one toolset, made of Pydantic AI's own pieces around 
 
 A read-only tool's result reaches the model inside an ``<untrusted_tool_result>`` frame
 (Pydantic AI's framing, like the email), cut to ``result_max_chars``: data from outside, never
-instructions. A draft tool never runs here: a deferred call becomes an ``mcp_call`` draft, and on
-a resumed run an approved one only says that the outbox runs it. A draft tool's parameters are
-its own input schema plus a ``rationale`` (unless the schema has one), and its arguments are
-checked against that schema before the call is deferred (``ModelRetry``; a draft that stays
-invalid is dropped, see ``dropped``). A tool that is not configured is never offered, so
-nothing in an email can make the model reach it.
+instructions. It is also private text the run saw (``AgentDeps.saw_memory``, as the memory
+tools' results are; on a resumed run, see ``ambient.agent.runner``), so a draft that copies it
+to someone else raises ``private_memory_in_draft`` and is never approved by rule.
+
+A draft tool never runs here: a deferred call becomes an ``mcp_call`` draft, and on a resumed
+run an approved one only says that the outbox runs it. A draft tool's parameters are its own
+input schema plus a ``rationale`` (unless the schema has one), and its arguments are checked
+against that schema before the call is deferred (``ModelRetry``; a draft that stays invalid is
+dropped, see ``dropped``). A tool that is not configured is never offered, so nothing in an
+email can make the model reach it.
 """
 
 from __future__ import annotations
@@ -62,19 +66,30 @@ def tool_name(server: str, tool: str) -> str:
     return f"{server_prefix(server)}_{tool}"
 
 
-def mcp_draft_target(name: str, settings: Settings) -> tuple[McpServerSettings, str] | None:
-    """The configured server and tool a model-facing tool name drafts a call of, if it does."""
+def mcp_target(name: str, settings: Settings) -> tuple[McpServerSettings, str] | None:
+    """The configured server and the tool a model-facing tool name stands for, if any."""
     server_name, _, tool = name.removeprefix(f"{TOOL_PREFIX}_").partition("_")
     if not name.startswith(f"{TOOL_PREFIX}_") or not tool:
         return None
     server = next((server for server in settings.mcp if server.name == server_name), None)
-    if server is None or not server.drafts_tool(tool):
-        return None
-    return server, tool
+    return (server, tool) if server is not None else None
+
+
+def mcp_draft_target(name: str, settings: Settings) -> tuple[McpServerSettings, str] | None:
+    """The configured server and tool a model-facing tool name drafts a call of, if it does."""
+    target = mcp_target(name, settings)
+    return target if target is not None and target[0].drafts_tool(target[1]) else None
 
 
 def is_mcp_draft(name: str, settings: Settings) -> bool:
     return mcp_draft_target(name, settings) is not None
+
+
+def is_mcp_read_only(name: str, settings: Settings) -> bool:
+    """Whether a model-facing tool name is a server's read-only tool: its results are private
+    text the run saw (files, a knowledge base), as memory is, for the policy gate."""
+    target = mcp_target(name, settings)
+    return target is not None and target[0].is_read_only(target[1])
 
 
 # ---- a draft tool's parameters: its schema, and a rationale ---------------------------------
@@ -231,7 +246,9 @@ class ServerTools(AbstractToolset[AgentDeps]):
         except Exception as error:  # noqa: BLE001 - the server's answer: a tool error, a refusal
             message = framed(config.name, name, describe(error), ERROR_CHARS, outcome="error")
             raise ToolFailed(message) from None
-        return framed(config.name, name, result_text(result), config.result_max_chars)
+        answer = framed(config.name, name, result_text(result), config.result_max_chars)
+        ctx.deps.saw_memory(answer)  # private text: copying it out is `private_memory_in_draft`
+        return answer
 
     async def get_instructions(self, ctx: RunContext[AgentDeps]) -> str | None:
         tools = list(await self.get_tools(ctx))

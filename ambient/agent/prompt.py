@@ -25,6 +25,7 @@ from pydantic_ai.framing import register_tag, wrap
 from ambient.agent.deps import AgentDeps, AgentItem
 from ambient.agent.examples import PastAction, PastDecision
 from ambient.approvals.kinds import KINDS
+from ambient.core.calendar_text import event_lines
 from ambient.core.config import Settings
 from ambient.core.quoting import trim_quoted
 from ambient.models.conversation import estimate_tokens
@@ -69,14 +70,26 @@ user on its own: do not draft it again. A call answered "approved" is done: do n
 """
 
 
+_ASKING = """\
+- When neither the memory nor the message says something you need and the answer changes what \
+you would draft, do not guess: ask the user with {asking} (with choices when a few answers are \
+likely). Their answer comes back as that call's result, in their own words: draft with it. \
+Never ask what the memory or the message already says.
+"""
+
+
 def instructions() -> str:
-    """The fixed instructions, naming the action tools: the registered kinds the agent drafts."""
+    """The fixed instructions, naming the action tools: the registered kinds the agent drafts
+    (a kind that asks the user, ask_user, gets its own rule: when to ask)."""
     named = [
         f"{kind.name} ({kind.prompt_hint})" if kind.prompt_hint else kind.name
         for kind in KINDS.tools()
+        if not kind.asks
     ]
     tools = ", ".join(named[:-1]) + " and " + named[-1] if len(named) > 1 else "".join(named)
-    return _INSTRUCTIONS.replace("{tools}", tools)
+    asking = " or ".join(kind.name for kind in KINDS.tools() if kind.asks)
+    rules = _ASKING.replace("{asking}", asking) if asking else ""
+    return _INSTRUCTIONS.replace("{tools}", tools) + rules
 
 
 # ---- trimming -----------------------------------------------------------------------------
@@ -120,6 +133,10 @@ def _header_lines(item: AgentItem) -> list[str]:
         more = len(message.attachments) - ATTACHMENTS_MAX
         suffix = f" [… {more} more attachments not listed …]" if more > 0 else ""
         lines.append("Attachments (contents not shown): " + "; ".join(names) + suffix)
+    if message.calendar is not None:
+        lines.append("Calendar invite (from the message's calendar part):")
+        lines += [f"  {label}: {value}" for label, value in event_lines(message.calendar)]
+    lines += [f"Note: {problem}" for problem in message.part_problems[:ATTACHMENTS_MAX]]
     return lines
 
 
@@ -137,12 +154,34 @@ _MESSAGE_INTRO = (
 )
 
 
+_OVERTURN_INTRO = (
+    "The user already saw this message: it was decided \"{decision}\"{by}, and the user "
+    "overturned that decision because they want it acted on. Draft what they want with the "
+    "action tools and decide \"act\"; only when nothing at all can be drafted, say why in "
+    "your reason.\n"
+)
+_OVERTURN_WORDS = "The user's own words (from the user, not from the email): {note}\n"
+
+
+def overturn_text(item: AgentItem) -> str:
+    """What the user asked for when they overturned the item's ignore ("" when they did not)."""
+    overturn = item.overturn
+    if overturn is None:
+        return ""
+    by = f" by the rule {overturn.pre_rule!r}" if overturn.pre_rule else ""
+    text = _OVERTURN_INTRO.replace("{decision}", overturn.decision).replace("{by}", by)
+    if overturn.note:
+        text += _OVERTURN_WORDS.replace("{note}", overturn.note)
+    return text + "\n"
+
+
 def fixed_texts() -> dict[str, str]:
     """Everything the model is told that this code fixes (no date, no memory, no mail): what
     the prompt version in each decision's lineage hashes, with the tool schemas."""
     return {
         "instructions": instructions(),
         "message_intro": _MESSAGE_INTRO,
+        "overturn_intro": _OVERTURN_INTRO + _OVERTURN_WORDS,
         "examples_intro": _EXAMPLES_INTRO,
     }
 
@@ -163,6 +202,7 @@ _DECIDED = {
     "rejected": "rejected",
     "feedback": "sent back with the user's feedback",
     "ignored": "dismissed without a decision",
+    "answered": "a question the user answered",
 }
 _SHOWN_EXAMPLE = re.compile(r'<untrusted_past_decision item_id="(\d+)">')
 
@@ -260,7 +300,7 @@ def plan_prompt(
     header_chars = len("\n".join(_header_lines(item)))
     body_chars = max(available // 2 * 4 - header_chars, BODY_MIN_CHARS)
     email = render_email(item, min(settings.agent.body_max_chars, body_chars))
-    message = _MESSAGE_INTRO.replace("{item_id}", str(item.item_id)) + email
+    message = _MESSAGE_INTRO.replace("{item_id}", str(item.item_id)) + overturn_text(item) + email
     email_tokens = estimate_tokens(message)
     left = max(budget - fixed - email_tokens, 0)
     examples_text, shown = render_examples(

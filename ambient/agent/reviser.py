@@ -5,8 +5,9 @@ When the human answers a draft with feedback, the approvals queue keeps the row 
 stored run with Pydantic AI's deferred-tool results: the feedback as ``ToolDenied(message)`` for
 that call, ``ToolApproved`` for sibling calls of the same run the human approved (tool bodies
 have no side effects, so nothing runs twice), and a denial saying "decided separately" for the
-others (see ``feedback``). Whatever the model drafts next is queued with ``parent_id`` = the
-feedback row.
+others (see ``feedback``). An answer to the agent's question (ask_user) goes the same way,
+as the question call's result. Whatever the model drafts next is queued with ``parent_id`` =
+the feedback (or question) row.
 """
 
 from __future__ import annotations

@@ -46,7 +46,7 @@ from pydantic_ai.usage import RunUsage, UsageLimits
 from ambient.agent.deps import AgentDeps, AgentItem, DroppedDraft
 from ambient.agent.dropped import DropFailingDrafts, describe_invalid, note_dropped
 from ambient.agent.examples import ExampleSource, PastDecision
-from ambient.agent.mcp import drafted_mcp_call, is_mcp_draft
+from ambient.agent.mcp import drafted_mcp_call, is_mcp_draft, is_mcp_read_only
 from ambient.agent.prompt import (
     PromptPlan,
     fixed_texts,
@@ -57,7 +57,13 @@ from ambient.agent.prompt import (
     shown_examples,
 )
 from ambient.agent.state import RunState
-from ambient.agent.tools import MEMORY_TOOLS, action_tools, build_toolset, drafted_action
+from ambient.agent.tools import (
+    MEMORY_TOOLS,
+    action_tools,
+    build_toolset,
+    drafted_action,
+    drafted_calls,
+)
 from ambient.agent.triage import Triage, provisional_triage
 from ambient.approvals.drafts import DraftedAction
 from ambient.core.clock import Clock
@@ -91,7 +97,7 @@ class RunOutcome:
     drafts: list[DraftedAction]
     run_state: RunState | None
     dropped: list[DroppedDraft] = field(default_factory=list)
-    memory_read: tuple[str, ...] = ()  # the private memory text the run saw
+    memory_read: tuple[str, ...] = ()  # the private text the run saw (memory, MCP reads)
     usage: RunUsage = field(default_factory=RunUsage)  # model requests and tokens of this run
     examples: tuple[int, ...] = ()  # the past items shown to the model as examples
 
@@ -132,14 +138,16 @@ def text_before_call(messages: list[ModelMessage], tool_call_id: str) -> str:
     return ""
 
 
-def memory_tool_results(messages: list[ModelMessage]) -> list[str]:
-    """What the memory tools returned earlier in a run (a resumed run's model still sees it)."""
+def memory_tool_results(messages: list[ModelMessage], settings: Settings) -> list[str]:
+    """What the memory tools and the MCP servers' read-only tools returned earlier in a run:
+    private text a resumed run's model still sees."""
     return [
         part.model_response_str()
         for message in messages
         if isinstance(message, ModelRequest)
         for part in message.parts
-        if isinstance(part, ToolReturnPart) and part.tool_name in MEMORY_TOOLS
+        if isinstance(part, ToolReturnPart)
+        and (part.tool_name in MEMORY_TOOLS or is_mcp_read_only(part.tool_name, settings))
     ]
 
 
@@ -280,7 +288,7 @@ class TriageAgent:
         if prompt is not None:  # the budget and the examples of the run as it began
             deps.memory_budget_tokens = memory_budget(self.settings, self.overhead_tokens, prompt)
             deps.examples = shown_examples(prompt)
-        for text in memory_tool_results(state.messages):
+        for text in memory_tool_results(state.messages, self.settings):
             deps.saw_memory(text)
         result = await self._run(
             deps, message_history=state.messages, deferred_tool_results=results
@@ -330,14 +338,11 @@ class TriageAgent:
             return RunOutcome(triage, [], None, list(dropped), usage=usage, examples=examples)
         memory_read = tuple(deps.memory_read)
         messages = result.all_messages()
-        if output.calls:
-            log.warning(
-                "item=%s external tool calls ignored: %s",
-                deps.item.item_id,
-                [call.tool_name for call in output.calls],
-            )
+        calls = drafted_calls(output)
+        if ignored := [call.tool_name for call in output.calls if call not in calls]:
+            log.warning("item=%s external tool calls ignored: %s", deps.item.item_id, ignored)
         drafts = []
-        for call in output.approvals:
+        for call in calls:
             rationale = text_before_call(messages, call.tool_call_id) or NO_RATIONALE
             try:
                 drafts.append(

@@ -62,3 +62,12 @@ class RunState:
     @property
     def tool_call_ids(self) -> list[str]:
         return [call.tool_call_id for call in self.requests.approvals]
+
+    @property
+    def question_ids(self) -> list[str]:
+        """The calls that asked the user a question (answered as the call's result)."""
+        return [
+            call.tool_call_id
+            for call in self.requests.calls
+            if self.requests.kind(call.tool_call_id) == "question"
+        ]

@@ -2,16 +2,17 @@
 
 Each action kind the registry (``ambient.approvals.kinds``) holds a draft schema for is one tool
 with ``requires_approval=True``: a call never runs during triage, it ends the run in
-``DeferredToolRequests`` and becomes a draft in the approvals queue. Its parameters are the
-kind's draft schema (the kind's arguments, narrowed where a model goes wrong in a way a schema
-can say, plus a ``rationale`` the human reads); the offline model's grammar enforces them, so it
-cannot write ``[""]``. The tool bodies have no side effects: on a resumed run an approved call
-only reports that the outbox will execute it, because executing is the outbox's job, without a
-model call. Checks the model can act on (an address that is not one, a URL outside the
-allow-list, a note path that leaves the notes folder) are the kind's ``check_draft``, run as the
-tool's ``args_validator`` (``ModelRetry``) before the call is deferred; a draft that stays
-invalid is dropped (see ``dropped``). The policy gate checks every draft again when it is
-queued and before it runs.
+``DeferredToolRequests`` and becomes a draft in the approvals queue (a question to the user,
+ask_user, is deferred as a Pydantic AI question instead: the human's answer becomes the call's
+result when the run resumes). Its parameters are the kind's draft schema (the kind's arguments,
+narrowed where a model goes wrong in a way a schema can say, plus a ``rationale`` the human
+reads); the offline model's grammar enforces them, so it cannot write ``[""]``. The tool bodies
+have no side effects: on a resumed run an approved call only reports that the outbox will
+execute it, because executing is the outbox's job, without a model call. Checks the model can
+act on (an address that is not one, a URL outside the allow-list, a note path that leaves the
+notes folder) are the kind's ``check_draft``, run as the tool's ``args_validator``
+(``ModelRetry``) before the call is deferred; a draft that stays invalid is dropped (see
+``dropped``). The policy gate checks every draft again when it is queued and before it runs.
 
 The memory tools never fail a run: a missing file or heading is an answer that names what exists.
 """
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic_ai import ModelRetry, RunContext
+from pydantic_ai import CallDeferred, DeferredToolRequests, ModelRetry, RunContext
 from pydantic_ai.messages import ToolCallPart
 from pydantic_ai.toolsets import FunctionToolset
 
@@ -49,10 +50,13 @@ def action_tools() -> frozenset[str]:
 
 # ---- the tools ----------------------------------------------------------------------------
 def add_action_tool(toolset: FunctionToolset[AgentDeps], kind: Kind[Any]) -> None:
-    """The kind's tool: its draft schema as the parameters, deferred for approval."""
+    """The kind's tool: its draft schema as the parameters, deferred for approval; a kind that
+    asks the user (ask_user) is deferred as a Pydantic AI question, answered with the result."""
     assert kind.draft is not None
 
     def draft_action(ctx: RunContext[AgentDeps], draft: Any) -> str:
+        if kind.asks:
+            raise CallDeferred(kind="question")
         return approved(kind.approved(kind.from_draft(draft, ctx.deps.item)))
 
     def check_draft(ctx: RunContext[AgentDeps], draft: Any) -> None:
@@ -71,7 +75,7 @@ def add_action_tool(toolset: FunctionToolset[AgentDeps], kind: Kind[Any]) -> Non
         draft_action,
         name=kind.name,
         description=kind.description,
-        requires_approval=True,
+        requires_approval=not kind.asks,
         args_validator=check_draft,
     )
 
@@ -147,6 +151,17 @@ def action_args(kind: str, raw_args: dict[str, Any], item: AgentItem) -> tuple[d
     draft = (action_kind.draft or action_kind.arguments).model_validate(raw_args)
     rationale = str(getattr(draft, "rationale", "")).strip()
     return action_kind.validate(action_kind.from_draft(draft, item)), rationale
+
+
+def drafted_calls(requests: DeferredToolRequests) -> list[ToolCallPart]:
+    """The deferred calls that are drafts: every call waiting for approval, and the questions
+    to the user (in the order the model made them); other external calls are not ambient's."""
+    questions = [
+        call
+        for call in requests.calls
+        if requests.kind(call.tool_call_id) == "question" and call.tool_name in action_tools()
+    ]
+    return [*requests.approvals, *questions]
 
 
 def drafted_action(call: ToolCallPart, item: AgentItem, fallback_rationale: str) -> DraftedAction:

@@ -35,6 +35,8 @@ CLOSING_STATUS = {
     Decision.FEEDBACK: ApprovalStatus.FEEDBACK,
     Decision.REJECTED: ApprovalStatus.REJECTED,
     Decision.IGNORED: ApprovalStatus.IGNORED,
+    # back to the agent, as feedback is: it goes on with the answer (see ambient.agent.reviser)
+    Decision.ANSWERED: ApprovalStatus.FEEDBACK,
 }
 
 
@@ -56,8 +58,20 @@ def _needs_acknowledgement(row: Approval, warnings: list[str]) -> str:
     return f"approval {row.id}: acknowledge the warnings first: " + "; ".join(warnings)
 
 
+def _is_question(row: Approval) -> str | None:
+    """The refusal to approve, edit or give feedback on the agent's question, else None."""
+    if not KINDS.of(row.kind).asks:
+        return None
+    return (
+        f"approval {row.id} is the agent's question: answer it "
+        f"(ambient approvals answer {row.id} TEXT), or reject or ignore it"
+    )
+
+
 def approver(acknowledge_warnings: bool, actor: str) -> Apply:
     def apply(session: Session, row: Approval, now: datetime) -> str | None:
+        if (question := _is_question(row)) is not None:
+            return question
         if row.status == ApprovalStatus.BLOCKED:
             return f"approval {row.id} is blocked by policy: {row.block_reason} (edit or reject it)"
         if row.warnings and not acknowledge_warnings:
@@ -80,6 +94,8 @@ def editor(
     gate; recipients the human adds are theirs, not "outside the thread"."""
 
     def apply(session: Session, row: Approval, now: datetime) -> str | None:
+        if (question := _is_question(row)) is not None:
+            return question
         try:
             new_args = KINDS.validate(row.kind, args)
         except DecisionError as error:
@@ -118,10 +134,12 @@ def editor(
 
 
 def closer(decision: Decision, message: str | None, actor: str) -> Apply:
-    """feedback, reject, ignore: no execution; all but ignore teach memory."""
+    """feedback, reject, ignore, answer: no execution; all but ignore teach memory."""
     status = CLOSING_STATUS[decision]
 
     def apply(session: Session, row: Approval, now: datetime) -> str | None:
+        if decision == Decision.FEEDBACK and (question := _is_question(row)) is not None:
+            return question
         row.status = status
         row.decision = decision
         row.decision_message = message
@@ -130,6 +148,25 @@ def closer(decision: Decision, message: str | None, actor: str) -> Apply:
         record_decision(row, now, actor)
         audit_decision(session, row, now, actor, decision.value, {"message": message})
         return None
+
+    return apply
+
+
+def answerer(text: str | None, choice: int | None, actor: str) -> Apply:
+    """Answer the agent's question (in words, or a choice by its number): the answer goes back
+    to the paused run as feedback does, and to memory reflection; a question is never run."""
+
+    def apply(session: Session, row: Approval, now: datetime) -> str | None:
+        kind = KINDS.of(row.kind)
+        if not kind.asks:
+            return f"approval {row.id} is a {row.kind}, not a question: approve, edit or reject it"
+        if row.status == ApprovalStatus.BLOCKED:
+            return f"approval {row.id} is blocked by policy: {row.block_reason} (reject it)"
+        try:
+            answer = kind.answer(row.args, text, choice)
+        except DecisionError as error:
+            return f"approval {row.id}: {error}"
+        return closer(Decision.ANSWERED, answer, actor)(session, row, now)
 
     return apply
 

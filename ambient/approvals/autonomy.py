@@ -17,13 +17,25 @@ write transaction of the decision it counts, so it cannot drift from the audit l
 
 A class is promoted once its streak reaches ``autonomy.streak`` and its last eval agreement,
 if it has one, is at or above the threshold — only with ``autonomy.enabled`` in ambient.toml
-and for a kind ``autonomy.kinds`` allows (empty: every kind with a scope). A new draft in an
+and for a kind ``autonomy.kinds`` names. An empty ``autonomy.kinds`` means every kind whose
+module says its scope bounds what a draft can do (``Kind.autonomy_by_default``: an email to one
+contact, a note into one folder); a webhook or an MCP call, whose payload or arguments the model
+writes (and an email can steer), earns it only when named, and an MCP call only for a tool its
+server lists in ``[[mcp]] autonomous`` (``Kind.autonomy_refusal``). A new draft in an
 autonomous class that the policy gate passes with no finding at all is then approved at intake,
 in the queue's transaction, by the actor ``autonomy:<class>``, as a human approval is (audit
 entry with the arguments' hash, the decision event, the outbox). Never a revision asked for
 with feedback (the human wants to see it), nor a draft whose thread has moved on. ``ambient
 autonomy off`` is a kill switch kept in the database, so a running daemon obeys it at once.
 Level changes, resets and the switch are audit entries (``autonomy_*``) and one log line each.
+
+The rule's approval holds only while the rule does. Right before the outbox runs an action the
+rule approved whose delivery has not begun (no delivery stage: e.g. one waiting in backoff
+while the mail server is down), it asks again in its claiming transaction (:func:`hold_back`):
+the switch is on, ``autonomy.enabled``, the kind and scope are still allowed, the class is still
+autonomous, and the policy gate finds nothing, not even a warning. If any of that fails, the
+action is not run: it waits for the human again, as a re-queued row does (a new review round,
+so a new shown hash; ``stale_reason`` says why; a ``requeued`` audit entry by ``autonomy``).
 """
 
 from __future__ import annotations
@@ -42,8 +54,10 @@ from sqlmodel import Session, SQLModel, select
 
 from ambient.approvals import appliers
 from ambient.approvals.audit import append_entry
-from ambient.approvals.decisions import newer_in_thread
+from ambient.approvals.decisions import newer_in_thread, refresh_hash, reset_to_review
 from ambient.approvals.kinds import KINDS
+from ambient.approvals.policy import PolicyReport
+from ambient.approvals.shown import canonical_json
 from ambient.approvals.tables import (
     Approval,
     ApprovalStatus,
@@ -52,7 +66,7 @@ from ambient.approvals.tables import (
     AutonomySwitch,
     Decision,
 )
-from ambient.core.config import AutonomySettings
+from ambient.core.config import AutonomySettings, Settings
 from ambient.core.db import write_session
 from ambient.core.errors import DecisionError
 
@@ -101,8 +115,26 @@ def is_automatic(actor: str | None) -> bool:
     return bool(actor) and str(actor).startswith(ACTOR_PREFIX)
 
 
-def kind_allowed(settings: AutonomySettings, kind: str) -> bool:
-    return not settings.kinds or kind in settings.kinds
+def kinds_by_default() -> list[str]:
+    """The kinds that may earn autonomy while ``autonomy.kinds`` is empty (their modules say
+    their scope bounds what a draft can do)."""
+    return [kind.name for kind in KINDS if kind.autonomy_by_default]
+
+
+def kind_refusal(settings: Settings, name: str) -> str | None:
+    """Why the rule may not approve drafts of the class `name` under these settings, whatever
+    its evidence (None: it may, once earned and enabled): a kind ``autonomy.kinds`` leaves out
+    (empty: every kind safe by default), or what the kind's module says of the scope."""
+    kind, _, scope = name.partition(":")
+    action_kind = KINDS.get(kind)
+    if action_kind is None:
+        return f"{kind} is not a registered kind"
+    listed = settings.autonomy.kinds
+    if listed and kind not in listed:
+        return f"{kind} is not in autonomy.kinds"
+    if not listed and not action_kind.autonomy_by_default:
+        return f"{kind} earns autonomy only when autonomy.kinds names it"
+    return action_kind.autonomy_refusal(scope, settings)
 
 
 def eval_holds(evidence: AutonomyClass, settings: AutonomySettings) -> bool:
@@ -115,8 +147,8 @@ def earned(evidence: AutonomyClass, settings: AutonomySettings) -> bool:
     return evidence.streak >= settings.streak and eval_holds(evidence, settings)
 
 
-def may_act(evidence: AutonomyClass, settings: AutonomySettings) -> bool:
-    return settings.enabled and kind_allowed(settings, evidence.kind)
+def may_act(evidence: AutonomyClass, settings: Settings) -> bool:
+    return settings.autonomy.enabled and kind_refusal(settings, evidence.name) is None
 
 
 # ---- storage -----------------------------------------------------------------------------
@@ -245,27 +277,25 @@ def _back_to_human(
 def _promote_if_earned(
     session: Session,
     evidence: AutonomyClass,
-    settings: AutonomySettings,
+    settings: Settings,
     now: datetime,
     cause: Cause,
 ) -> None:
     autonomous = evidence.level == AutonomyLevel.AUTONOMOUS
-    if not autonomous and may_act(evidence, settings) and earned(evidence, settings):
+    if not autonomous and may_act(evidence, settings) and earned(evidence, settings.autonomy):
         _promote(session, evidence, now, cause)
 
 
 # ---- the hooks: the queue calls these inside its write transactions ------------------------
-def approve_at_intake(
-    session: Session, row: Approval, settings: AutonomySettings, now: datetime
-) -> bool:
+def approve_at_intake(session: Session, row: Approval, settings: Settings, now: datetime) -> bool:
     """Approve a freshly queued draft by rule when its class is autonomous and it has no
     policy finding; False leaves it to the human."""
-    if not settings.enabled or row.status != ApprovalStatus.PENDING or row.warnings:
+    if not settings.autonomy.enabled or row.status != ApprovalStatus.PENDING or row.warnings:
         return False
     if row.parent_id is not None:  # a revision the human asked for with feedback
         return False
     name = autonomy_class(row.kind, row.args)
-    if name is None or not kind_allowed(settings, class_kind(name)):
+    if name is None or kind_refusal(settings, name) is not None:
         return False
     evidence = _locked(session, name, now, create=False)
     if evidence is None or not switch_is_on(session) or newer_in_thread(session, row):
@@ -283,9 +313,7 @@ def approve_at_intake(
     return True
 
 
-def record_decision(
-    session: Session, row: Approval, settings: AutonomySettings, now: datetime
-) -> None:
+def record_decision(session: Session, row: Approval, settings: Settings, now: datetime) -> None:
     """Count a human decision just applied to `row` in its class's evidence."""
     name = autonomy_class(row.kind, row.args)
     actor = row.decided_by or ""
@@ -309,6 +337,66 @@ def record_decision(
         if row.decision_message:
             reason += f": {' '.join(row.decision_message.split())}"
         _back_to_human(session, evidence, reason, now, cause)
+
+
+# ---- right before it runs: the outbox asks again --------------------------------------------
+def revoked(
+    session: Session, row: Approval, settings: Settings, report: PolicyReport, now: datetime
+) -> str | None:
+    """Why an approval the rule made may no longer run (None: it may), asked in the outbox's
+    claiming transaction: the switch, the config, the class's level, the policy gate now."""
+    name = (row.decided_by or "").removeprefix(ACTOR_PREFIX)
+    switch = session.get(AutonomySwitch, SWITCH_ID)
+    if switch is not None and not switch.switched_on:
+        return f"autonomy was switched off by {switch.changed_by or 'someone'}"
+    if not settings.autonomy.enabled:
+        return "autonomy is off in ambient.toml"
+    refused = kind_refusal(settings, name)
+    if refused is not None:
+        return refused
+    evidence = _locked(session, name, now, create=False)
+    if evidence is None or evidence.level != AutonomyLevel.AUTONOMOUS:
+        level = AutonomyLevel(evidence.level).value if evidence is not None else "unknown"
+        return f"{name} is {level}" + (f": {evidence.change_reason}" if evidence else "")
+    if report.blocked:
+        return f"the policy gate blocks it: {report.block_reason}"
+    if report.warnings:
+        return f"the policy gate warns: {'; '.join(report.warnings)}"
+    return None
+
+
+def hold_back(
+    session: Session, row: Approval, settings: Settings, report: PolicyReport, now: datetime
+) -> bool:
+    """Before the outbox runs an approval the rule made whose delivery has not begun: True when
+    the rule's approval no longer holds (:func:`revoked`); the row then waits for the human
+    again, as a re-queued one does (a new review round and hash, the reason, an audit entry),
+    and is never run on the rule's word."""
+    reason = revoked(session, row, settings, report, now)
+    if reason is None:
+        return False
+    approved_by = row.decided_by
+    reset_to_review(row, now)
+    row.status = ApprovalStatus.BLOCKED if report.blocked else ApprovalStatus.PENDING
+    row.block_reason = f"at execution: {report.block_reason}" if report.blocked else None
+    row.policy_warnings_json = canonical_json(report.warnings)
+    row.stale_reason = f"approved by rule but not run: {reason}; re-queued for review"
+    row.attempts = 0
+    row.lease_owner = None
+    row.lease_expires_at = None
+    refresh_hash(row)
+    session.add(row)
+    append_entry(
+        session,
+        at=now,
+        actor="autonomy",
+        event="requeued",
+        approval_id=row.id,
+        item_id=row.item_id,
+        details={"reason": row.stale_reason, "round": row.review_round, "approved_by": approved_by},
+    )
+    log.warning("approval=%s not run: %s", row.id, row.stale_reason)
+    return True
 
 
 @dataclass(frozen=True)
@@ -340,7 +428,7 @@ class TakenBack:
 
 
 def record_undo(
-    session: Session, taken: TakenBack | None, settings: AutonomySettings, now: datetime, actor: str
+    session: Session, taken: TakenBack | None, settings: Settings, now: datetime, actor: str
 ) -> None:
     """An approval was undone: the rule's demotes its class; a human's leaves the streak."""
     if taken is None:
@@ -362,10 +450,10 @@ def record_undo(
     evidence.approved = max(evidence.approved - 1, 0)
     evidence.updated_at = now
     session.add(evidence)
-    if evidence.level == AutonomyLevel.AUTONOMOUS and not earned(evidence, settings):
+    if evidence.level == AutonomyLevel.AUTONOMOUS and not earned(evidence, settings.autonomy):
         reason = (
             f"approval #{taken.approval_id} undone by {actor}: "
-            f"{evidence.streak} of {settings.streak} approvals in a row"
+            f"{evidence.streak} of {settings.autonomy.streak} approvals in a row"
         )
         _set_level(session, evidence, AutonomyLevel.LEARNING, reason, now, cause, restart=False)
 
@@ -377,7 +465,7 @@ def record_eval_agreement(
     agreement: float,
     items: int,
     now: datetime,
-    settings: AutonomySettings,
+    settings: Settings,
     *,
     actor: str = "eval",
 ) -> AutonomyClass:
@@ -394,11 +482,9 @@ def record_eval_agreement(
         evidence.eval_at = evidence.updated_at = now
         session.add(evidence)
         cause = Cause(actor)
-        if agreement < settings.min_eval_agreement:
-            reason = (
-                f"eval agreement {agreement:.0%} over {items} items, below "
-                f"{settings.min_eval_agreement:.0%}"
-            )
+        threshold = settings.autonomy.min_eval_agreement
+        if agreement < threshold:
+            reason = f"eval agreement {agreement:.0%} over {items} items, below {threshold:.0%}"
             _back_to_human(session, evidence, reason, now, cause)
         else:
             _promote_if_earned(session, evidence, settings, now, cause)

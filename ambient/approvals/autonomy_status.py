@@ -17,7 +17,7 @@ from sqlmodel import col, select
 from ambient.approvals import autonomy
 from ambient.approvals.tables import AutonomyClass, AutonomyLevel, AutonomySwitch
 from ambient.core.clock import Clock
-from ambient.core.config import AutonomySettings
+from ambient.core.config import Settings
 from ambient.core.db import read_session, write_session
 from ambient.core.errors import NotFoundError
 
@@ -76,7 +76,8 @@ class AutonomyStatus:
                 f"autonomy is switched off (by {self.switch_changed_by or 'someone'}): nothing "
                 "is approved by rule until `ambient autonomy on`"
             )
-        kinds = ", ".join(self.kinds) if self.kinds else "every kind with a scope"
+        listed = ", ".join(self.kinds or autonomy.kinds_by_default())
+        kinds = listed if self.kinds else f"the kinds safe by default ({listed})"
         return (
             f"autonomy is on for {kinds}: a class is trusted after {self.streak} approvals in "
             f"a row without an edit (and eval agreement of {self.min_eval_agreement:.0%} where "
@@ -101,24 +102,24 @@ def _json_value(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
-def _note(evidence: AutonomyClass, settings: AutonomySettings, switched_on: bool) -> str:
+def _note(evidence: AutonomyClass, settings: Settings, switched_on: bool) -> str:
     autonomous = evidence.level == AutonomyLevel.AUTONOMOUS
-    if not autonomy.eval_holds(evidence, settings):
-        return f"eval agreement below {settings.min_eval_agreement:.0%}"
-    if not (autonomous or autonomy.earned(evidence, settings)):
+    trust = settings.autonomy
+    if not autonomy.eval_holds(evidence, trust):
+        return f"eval agreement below {trust.min_eval_agreement:.0%}"
+    if not (autonomous or autonomy.earned(evidence, trust)):
         return ""
-    if not settings.enabled:
+    if not trust.enabled:
         return OFF_IN_CONFIG
-    if not autonomy.kind_allowed(settings, evidence.kind):
-        return f"{evidence.kind} is not in autonomy.kinds"
+    refused = autonomy.kind_refusal(settings, evidence.name)
+    if refused is not None:
+        return refused
     if not switched_on:
         return "switched off"
     return "" if autonomous else "earned: trusted from its next draft"
 
 
-def evidence_view(
-    evidence: AutonomyClass, settings: AutonomySettings, switched_on: bool
-) -> ClassEvidence:
+def evidence_view(evidence: AutonomyClass, settings: Settings, switched_on: bool) -> ClassEvidence:
     note = _note(evidence, settings, switched_on)
     acting = evidence.level == AutonomyLevel.AUTONOMOUS and not note
     assert evidence.id is not None
@@ -128,7 +129,7 @@ def evidence_view(
         kind=evidence.kind,
         level=AutonomyLevel(evidence.level).value,
         streak=evidence.streak,
-        needed=settings.streak,
+        needed=settings.autonomy.streak,
         approved=evidence.approved,
         auto_approved=evidence.auto_approved,
         eval_agreement=evidence.eval_agreement,
@@ -145,10 +146,10 @@ class Autonomy:
     """Each class's evidence, the kill switch, resets and eval results, each in a transaction
     of its own (the daemon reads the switch and the levels in every intake's transaction)."""
 
-    def __init__(self, engine: Engine, clock: Clock, settings: AutonomySettings) -> None:
+    def __init__(self, engine: Engine, clock: Clock, settings: Settings) -> None:
         self.engine = engine
         self.clock = clock
-        self.settings = settings
+        self.settings = settings  # the whole configuration: an MCP server's tools count too
 
     def status(self) -> AutonomyStatus:
         with read_session(self.engine) as session:
@@ -156,14 +157,15 @@ class Autonomy:
             rows = list(session.exec(select(AutonomyClass).order_by(col(AutonomyClass.name))))
         switched_on = switch is None or switch.switched_on
         rows.sort(key=lambda row: LEVEL_ORDER[AutonomyLevel(row.level)])
+        trust = self.settings.autonomy
         return AutonomyStatus(
-            enabled=self.settings.enabled,
+            enabled=trust.enabled,
             switched_on=switched_on,
             switch_changed_at=switch.changed_at if switch is not None else None,
             switch_changed_by=switch.changed_by if switch is not None else "",
-            kinds=tuple(self.settings.kinds),
-            streak=self.settings.streak,
-            min_eval_agreement=self.settings.min_eval_agreement,
+            kinds=tuple(trust.kinds),
+            streak=trust.streak,
+            min_eval_agreement=trust.min_eval_agreement,
             classes=tuple(evidence_view(row, self.settings, switched_on) for row in rows),
         )
 

@@ -27,7 +27,8 @@ class ActionContext:
     (e.g. item id + content digest), so a decision is bound to the version the human saw.
     The rest is what the policy gate's provenance rules read (see ``provenance``): the
     message's ``From`` and ``Reply-To`` addresses, its own text, and every piece of the user's
-    private memory the run read (the memory in its prompt, memory tool results).
+    private text the run read (the memory in its prompt, memory tool results, MCP read-only
+    tool results).
     ``lineage``: what produced the drafts (model, prompt, memory, policy); each row keeps it.
     """
 

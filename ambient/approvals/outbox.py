@@ -4,6 +4,7 @@
                            │  ├──► failed ──(backoff)──► executing …
                            │  └──► dead (after outbox.max_attempts, or a permanent error)
                            └──► blocked (the policy gate, checked again right before running)
+    approved by a rule ──claim──► pending (the rule no longer holds: back to the human)
 
 A claim is a lease (SQLite: BEGIN IMMEDIATE; Postgres: FOR UPDATE SKIP LOCKED, so several
 daemons share the outbox). A row left "executing" by a crashed process is claimed again when
@@ -24,7 +25,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, func, or_
 from sqlmodel import Session, col, select
 
-from ambient.approvals import outcomes
+from ambient.approvals import autonomy, outcomes
 from ambient.approvals.audit import append_entry
 from ambient.approvals.decisions import (
     human_recipients,
@@ -39,7 +40,7 @@ from ambient.approvals.executors import (
     PermanentExecutionError,
 )
 from ambient.approvals.outcomes import Outcome
-from ambient.approvals.policy import PolicyGate
+from ambient.approvals.policy import PolicyGate, PolicyReport
 from ambient.approvals.tables import Approval, ApprovalStatus
 from ambient.core.clock import Clock
 from ambient.core.config import Secrets, Settings
@@ -126,59 +127,76 @@ class Outbox:
             return int(session.exec(query).one())
 
     def claim(self, limit: int | None = None) -> list[Approval]:
-        """Lease up to `limit` due actions (oldest first; default outbox.batch_size)."""
+        """Lease up to `limit` due actions (oldest first; default outbox.batch_size). A due row
+        that is not to run after all (crashed too often; approved by a rule that no longer
+        holds, see ambient.approvals.autonomy) is settled here, and the next one is taken."""
         now = self.clock.now()
-        lease = timedelta(seconds=self.outbox_settings.lease_seconds)
+        wanted = limit or self.outbox_settings.batch_size
         claimed: list[Approval] = []
         with write_session(self.engine) as session:
-            query = (
-                select(Approval)
-                .where(self._due(now))
-                .order_by(col(Approval.id))
-                .limit(limit or self.outbox_settings.batch_size)
-            )
-            if not is_sqlite(self.engine):
-                query = query.with_for_update(skip_locked=True)
-            for row in session.exec(query):
-                recovered = row.status == ApprovalStatus.EXECUTING
-                if recovered and row.attempts >= self.outbox_settings.max_attempts:
-                    self._record(session, row, now, outcomes.crashed_too_often)
-                    continue
-                if recovered:
-                    log.warning(
-                        "approval=%s lease of %s expired; running it again (same key)",
-                        row.id,
-                        row.lease_owner,
-                    )
-                row.status = ApprovalStatus.EXECUTING
-                row.lease_owner = self.owner
-                row.lease_expires_at = now + lease
-                row.attempts += 1
-                session.add(row)
-                append_entry(
-                    session,
-                    at=now,
-                    actor="outbox",
-                    event="executing",
-                    approval_id=row.id,
-                    item_id=row.item_id,
-                    details={"attempt": row.attempts, "recovered": recovered, "owner": self.owner},
+            while len(claimed) < wanted:
+                query = (
+                    select(Approval)
+                    .where(self._due(now))
+                    .order_by(col(Approval.id))
+                    .limit(wanted - len(claimed))
                 )
-                claimed.append(row)
+                if not is_sqlite(self.engine):
+                    query = query.with_for_update(skip_locked=True)
+                rows = list(session.exec(query))
+                if not rows:
+                    break
+                claimed += [row for row in rows if self._lease(session, row, now)]
         return claimed
+
+    def _lease(self, session: Session, row: Approval, now: datetime) -> bool:
+        """Lease one due row to this process (False: it is not to run, and no longer due)."""
+        recovered = row.status == ApprovalStatus.EXECUTING
+        if recovered and row.attempts >= self.outbox_settings.max_attempts:
+            self._record(session, row, now, outcomes.crashed_too_often)
+            return False
+        if autonomy.is_automatic(row.decided_by) and row.delivery_stage is None:
+            if autonomy.hold_back(session, row, self.settings, self._gate(row), now):
+                settle_item(session, row.item_id, now)
+                return False
+        if recovered:
+            log.warning(
+                "approval=%s lease of %s expired; running it again (same key)",
+                row.id,
+                row.lease_owner,
+            )
+        row.status = ApprovalStatus.EXECUTING
+        row.lease_owner = self.owner
+        row.lease_expires_at = now + timedelta(seconds=self.outbox_settings.lease_seconds)
+        row.attempts += 1
+        session.add(row)
+        append_entry(
+            session,
+            at=now,
+            actor="outbox",
+            event="executing",
+            approval_id=row.id,
+            item_id=row.item_id,
+            details={"attempt": row.attempts, "recovered": recovered, "owner": self.owner},
+        )
+        return True
+
+    def _gate(self, row: Approval) -> PolicyReport:
+        """The policy gate on what is about to run, as it stands now."""
+        return self.policy.check(
+            row.kind,
+            row.effective_args,
+            thread_addresses=row.thread_addresses,
+            human_recipients=human_recipients(row),
+            provenance=row.provenance,
+        )
 
     # ---- running -----------------------------------------------------------------------
     async def run(self, row: Approval) -> bool:
         """Execute one claimed row and record the outcome; True when it was executed."""
         assert row.id is not None and row.idempotency_key is not None
         if row.delivery_stage is None:  # nothing has begun: the gate decides again
-            report = self.policy.check(
-                row.kind,
-                row.effective_args,
-                thread_addresses=row.thread_addresses,
-                human_recipients=human_recipients(row),
-                provenance=row.provenance,
-            )
+            report = self._gate(row)
             if report.blocked:
                 blocked = outcomes.blocked(report.block_reason or "")
                 await asyncio.to_thread(self._finish, row.id, blocked)

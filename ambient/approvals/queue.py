@@ -97,7 +97,7 @@ class ApprovalQueue:
                     now=now,
                 )
                 rows.append(row)
-                if autonomy.approve_at_intake(session, row, self.settings.autonomy, now):
+                if autonomy.approve_at_intake(session, row, self.settings, now):
                     automatic.append(row)
             if parent_id is not None:
                 new_ids = [row.id for row in rows if row.id is not None]
@@ -157,6 +157,20 @@ class ApprovalQueue:
         apply = appliers.closer(Decision.FEEDBACK, message, actor)
         return self._decide_one(approval_id, shown_hash, actor, apply)
 
+    def answer(
+        self,
+        approval_id: int,
+        *,
+        shown_hash: str,
+        actor: str,
+        text: str | None = None,
+        choice: int | None = None,
+    ) -> Approval:
+        """Answer the agent's question (ask_user), in words or by a choice's number (from 1):
+        the agent resumes its run with the answer and drafts again, as after feedback."""
+        apply = appliers.answerer(text, choice, actor)
+        return self._decide_one(approval_id, shown_hash, actor, apply)
+
     def reject(self, approval_id: int, *, shown_hash: str, reason: str, actor: str) -> Approval:
         apply = appliers.closer(Decision.REJECTED, reason, actor)
         return self._decide_one(approval_id, shown_hash, actor, apply)
@@ -182,7 +196,7 @@ class ApprovalQueue:
             taken_back = autonomy.TakenBack.of(row)
             reason = appliers.undo(session, self.policy, row, now, actor)
             if reason is None:
-                autonomy.record_undo(session, taken_back, self.settings.autonomy, now, actor)
+                autonomy.record_undo(session, taken_back, self.settings, now, actor)
             return reason
 
         return self._change(approval_id, apply)
@@ -246,7 +260,7 @@ class ApprovalQueue:
                     reason = apply(session, row, now)
                 session.add(row)
                 if reason is None:
-                    autonomy.record_decision(session, row, self.settings.autonomy, now)
+                    autonomy.record_decision(session, row, self.settings, now)
                     settle_item(session, row.item_id, now)
                     log.info("approval=%s %s by %s", row.id, row.status.value, actor)
                 else:
@@ -259,7 +273,8 @@ class ApprovalQueue:
 
     # ---- the feedback loop and learning ------------------------------------------------
     def awaiting_revision(self, limit: int = 20) -> builtins.list[Approval]:
-        """Rows denied with feedback that the agent has not revised yet, oldest first."""
+        """Rows sent back to the agent (feedback, or an answer to its question) that it has
+        not revised yet, oldest first."""
         query = (
             select(Approval)
             .where(Approval.status == ApprovalStatus.FEEDBACK, col(Approval.revised_at).is_(None))
@@ -284,7 +299,8 @@ class ApprovalQueue:
             settle_item(session, row.item_id, now)
 
     def pending_reflections(self, limit: int = 20) -> builtins.list[Approval]:
-        """Rows decided with edit, feedback or reject that memory has not learned from yet."""
+        """Rows decided with edit, feedback, reject or an answer that memory has not learned
+        from yet."""
         query = (
             select(Approval)
             .where(Approval.reflection_status == ReflectionStatus.PENDING)

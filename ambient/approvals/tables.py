@@ -7,6 +7,8 @@ An approval's life::
        │  └──────undo────────────┘  │          ├──► failed ──(retry with backoff)──► executing
        │                            │          └──► dead (after N tries, or delivery uncertain)
        ├──feedback──► feedback ──(agent revises: new row with parent_id)
+       ├──answer────► feedback   (a question, ask_user: decision "answered"; the agent goes on
+       │                          with the answer, and its new drafts have parent_id)
        ├──reject────► rejected
        └──ignore────► ignored
     blocked (policy gate): edit (to arguments the gate allows), reject or ignore
@@ -48,6 +50,7 @@ class Decision(StrEnum):
     FEEDBACK = "feedback"
     REJECTED = "rejected"
     IGNORED = "ignored"
+    ANSWERED = "answered"  # a question (ask_user); the answer is the decision's message
 
 
 class ReflectionStatus(StrEnum):
@@ -118,7 +121,7 @@ class Approval(SQLModel, table=True):
     # the decision
     decision: Decision | None = Field(default=None, sa_type=_enum(Decision))
     decided_by: str | None = Field(default=None, max_length=200)
-    decision_message: str | None = Field(default=None, sa_type=Text)  # feedback / reason
+    decision_message: str | None = Field(default=None, sa_type=Text)  # feedback, reason, answer
     warnings_acknowledged: bool = False
     revised_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     reflection_status: ReflectionStatus = Field(

@@ -55,6 +55,15 @@ def check_policy_rules(settings: Settings) -> None:
         )
 
 
+def check_rule_actions(settings: Settings) -> None:
+    """A `[[rules]]` action of an unknown kind, or with arguments its kind refuses, is a config
+    error at once, naming the rule, whatever the command (as a bad pattern is)."""
+    if any(rule.action is not None for rule in settings.rules):
+        from ambient.agent.prerules import check_rule_actions as check
+
+        check(settings)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ambient",
@@ -82,6 +91,7 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> in
     try:
         settings, secrets = load_settings()
         check_policy_rules(settings)
+        check_rule_actions(settings)
         if args.command not in NEEDS_NO_SETUP:
             require_setup(settings)
         handler: Handler = args.handler

@@ -32,6 +32,8 @@ def _cmd_approvals(args: argparse.Namespace, runtime: Runtime) -> int:
         return commands.ignore(args.ids, args.hash, as_json=as_json)
     if command == "feedback":
         return commands.feedback(args.id, args.hash, args.message, as_json=as_json)
+    if command == "answer":
+        return commands.answer(args.id, args.hash, args.text, args.choice, as_json=as_json)
     if command == "edit":
         return commands.edit(
             args.id,
@@ -89,6 +91,11 @@ def add_approvals_commands(subparsers: Any) -> None:
     feedback.add_argument("id", type=int)
     feedback.add_argument("--message", required=True)
     feedback.add_argument("--hash", default=None, help=hash_help)
+    answer = sub.add_parser("answer", help="answer the agent's question; it drafts with it")
+    answer.add_argument("id", type=int)
+    answer.add_argument("text", nargs="?", default=None, help="your answer, in your own words")
+    answer.add_argument("--choice", type=int, default=None, metavar="N", help="choice N (from 1)")
+    answer.add_argument("--hash", default=None, help=hash_help)
     edit = sub.add_parser(
         "edit", help="approve with changed arguments ($EDITOR, --set, --args-json)"
     )

@@ -19,7 +19,7 @@ from ambient.approvals.decisions import DecisionOutcome
 from ambient.approvals.editing import apply_sets, edit_in_editor, parse_args_json
 from ambient.approvals.kinds import KINDS
 from ambient.approvals.queue import ApprovalQueue
-from ambient.approvals.tables import Approval, ApprovalStatus
+from ambient.approvals.tables import Approval, ApprovalStatus, Decision
 from ambient.cli.approvals_render import (
     approval_json,
     audit_json,
@@ -28,9 +28,11 @@ from ambient.cli.approvals_render import (
     render_table,
     render_verdict,
 )
-from ambient.cli.output import print_json
+from ambient.cli.core import stored_message
+from ambient.cli.output import message_json, print_json
 from ambient.core.diffs import text_diff
 from ambient.core.errors import DecisionError
+from ambient.core.message import ParsedMessage
 
 if TYPE_CHECKING:
     from ambient.runtime import Runtime
@@ -43,16 +45,26 @@ AFTERWARDS = {
     ApprovalStatus.BLOCKED: "waiting for review again (blocked)",
     ApprovalStatus.EXECUTED: "closed as delivered; it will not be sent again",
 }
+ANSWERED = "the agent goes on with your answer"
 
 
 class ApprovalCommands:
     can_send_email = True  # set from Settings by open_commands
 
-    def __init__(self, queue: ApprovalQueue, audit: AuditLog, console: Console, actor: str):
+    def __init__(
+        self,
+        queue: ApprovalQueue,
+        audit: AuditLog,
+        console: Console,
+        actor: str,
+        *,
+        message_of: Callable[[int], ParsedMessage | None] = lambda item_id: None,
+    ):
         self.queue = queue
         self.audit = audit
         self.console = console
         self.actor = actor
+        self.message_of = message_of  # an item's stored email, parsed (None: not an email)
 
     # ---- reading -----------------------------------------------------------------------
     def list_approvals(self, statuses: Sequence[str] | None, limit: int, *, as_json: bool) -> int:
@@ -68,10 +80,11 @@ class ApprovalCommands:
 
     def show(self, approval_id: int, *, as_json: bool) -> int:
         row = self.queue.get(approval_id)
+        message = self.message_of(row.item_id)  # its item's email: a calendar invite, say
         if as_json:
-            print_json(approval_json(row))
+            print_json({**approval_json(row), **message_json(message)})
         else:
-            render_approval(self.console, row)
+            render_approval(self.console, row, message)
         return 0
 
     def log(
@@ -142,9 +155,11 @@ class ApprovalCommands:
                 continue
             if outcome.ok and outcome.approval is not None:
                 status = outcome.approval.status
-                after = AFTERWARDS.get(status, "")
+                word, after = status.value, AFTERWARDS.get(status, "")
+                if outcome.approval.decision == Decision.ANSWERED:  # status: feedback
+                    word, after = Decision.ANSWERED.value, ANSWERED
                 self.console.print(
-                    f"[green]{status.value}[/] approval {outcome.approval_id}"
+                    f"[green]{word}[/] approval {outcome.approval_id}"
                     + (f": {after}" if after else "")
                 )
                 if (
@@ -190,6 +205,27 @@ class ApprovalCommands:
             as_json,
             lambda: self.queue.feedback(
                 approval_id, shown_hash=shown, message=message, actor=self.actor
+            ),
+        )
+
+    def answer(
+        self,
+        approval_id: int,
+        shown_hash: str | None,
+        text: str | None,
+        choice: int | None,
+        *,
+        as_json: bool,
+    ) -> int:
+        """Answer the agent's question in words, or with ``--choice N``."""
+        if text is None and choice is None:
+            raise DecisionError("give your answer as TEXT, or a choice as --choice N")
+        ((_, shown),) = self._shown([approval_id], shown_hash, as_json)
+        return self._single(
+            approval_id,
+            as_json,
+            lambda: self.queue.answer(
+                approval_id, shown_hash=shown, actor=self.actor, text=text, choice=choice
             ),
         )
 
@@ -261,6 +297,12 @@ def changes_text(drafted: dict[str, Any], approved: dict[str, Any]) -> str:
 def open_commands(runtime: Runtime, console: Console) -> ApprovalCommands:
     """The commands over the runtime's queue and audit log, deciding as the runtime's actor
     (the runtime closes what deciding opened: tracing, for the scores of the decisions)."""
-    commands = ApprovalCommands(runtime.queue, runtime.audit, console, runtime.actor)
+    commands = ApprovalCommands(
+        runtime.queue,
+        runtime.audit,
+        console,
+        runtime.actor,
+        message_of=lambda item_id: stored_message(runtime, item_id),
+    )
     commands.can_send_email = runtime.settings.can_send_email
     return commands

@@ -18,7 +18,9 @@ from ambient.approvals.audit import ChainReport
 from ambient.approvals.kinds import KINDS
 from ambient.approvals.shown import compute_shown_hash
 from ambient.approvals.tables import Approval, AuditEntry
+from ambient.cli.output import print_event
 from ambient.core.lineage import describe_stored_lines, stored_dict
+from ambient.core.message import ParsedMessage
 
 
 def _when(moment: datetime | None) -> str:
@@ -78,8 +80,23 @@ def render_table(console: Console, approvals: list[Approval]) -> None:
     console.print(table)
 
 
-def render_approval(console: Console, approval: Approval) -> None:
-    """Exactly what a decision is bound to, and the hash of it."""
+def _question(console: Console, approval: Approval) -> None:
+    """The agent's question as the agent's words, and its choices by the numbers --choice takes
+    (nothing for a row that is no question)."""
+    kind = KINDS.of(approval.kind)
+    if kind.asks:
+        for name, value in kind.shown_headers(approval.effective_args):
+            console.print(Text.assemble((f"{name}: ", "bold"), value))
+        body = kind.shown_body(approval.effective_args)
+        if body:
+            console.print(Text(body.rstrip("\n")))
+
+
+def render_approval(
+    console: Console, approval: Approval, message: ParsedMessage | None = None
+) -> None:
+    """Exactly what a decision is bound to, and the hash of it; `message`: its item's email,
+    whose calendar invite (if it has one) is shown before the arguments."""
     header = (
         f"approval {approval.id} · {approval.kind} · {approval.status.value} "
         f"· item {approval.item_id}"
@@ -114,6 +131,8 @@ def render_approval(console: Console, approval: Approval) -> None:
         console.print(Text.assemble(("re-queued: ", "bold yellow"), approval.stale_reason))
     if approval.last_error:
         console.print(Text.assemble(("last error: ", "bold red"), approval.last_error))
+    _question(console, approval)
+    print_event(console, message)
     console.print(Text("arguments:", style="bold"))
     for key, value in approval.effective_args.items():
         shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)

@@ -11,9 +11,12 @@ from typing import TYPE_CHECKING, Any
 from rich.markup import escape
 from rich.table import Table
 
-from ambient.cli.output import console, print_json, when
+from ambient.cli.output import console, message_json, print_event, print_json, when
+from ambient.cli.review import add_review_commands
+from ambient.core.schedule import describe_schedule, next_poll
 
 if TYPE_CHECKING:
+    from ambient.core.message import ParsedMessage
     from ambient.runtime import Runtime
 
 
@@ -59,21 +62,39 @@ def _source_json(counts: dict[str, int], polled: Any) -> dict[str, Any]:
     }
 
 
+def _schedules(runtime: Runtime, polled: dict[str, Any], running: bool) -> dict[str, Any]:
+    """Each configured source's schedule and next poll (None while the daemon is not
+    running: it polls every source as it starts)."""
+    now = runtime.clock.now()
+    rows = {}
+    for source in runtime.settings.sources:
+        last = polled[source.name].last_poll_at if source.name in polled else None
+        upcoming = next_poll(source, last, now) if running else None
+        rows[source.name] = {"schedule": describe_schedule(source), "next_poll_at": upcoming}
+    return rows
+
+
 def _cmd_status(args: argparse.Namespace, runtime: Runtime) -> int:
     from ambient.daemon.health import read_health
 
     settings, engine, ledger = runtime.settings, runtime.engine, runtime.ledger
     counts = ledger.counts()
+    ruled = ledger.pre_rule_counts()  # decided by a pre-rule, no model called (all time)
+    review = runtime.reviews.counts()
     sources = ledger.source_states()
     health = read_health(engine, runtime.clock)
     by_name = {state.name: state for state in sources}
+    schedules = _schedules(runtime, by_name, health.alive)
     if args.json:
         print_json(
             {
                 "states": counts.by_state,
+                "decided_without_model": {"total": sum(ruled.values()), "by_rule": ruled},
+                "review": {"unread": review.unread, "unreviewed": review.unreviewed},
                 "sources": {
                     name: _source_json(counts.by_source.get(name, {}), by_name.get(name))
-                    for name in sorted({*counts.by_source, *by_name})
+                    | schedules.get(name, {"schedule": None, "next_poll_at": None})
+                    for name in sorted({*counts.by_source, *by_name, *schedules})
                 },
                 "daemon": {
                     "alive": health.alive,
@@ -92,10 +113,24 @@ def _cmd_status(args: argparse.Namespace, runtime: Runtime) -> int:
     for state, count in counts.by_state.items():
         table.add_row(state, str(count))
     console.print(table)
+    rules = ", ".join(f"{name} {count}" for name, count in sorted(ruled.items()))
+    console.print(
+        f"decided without a model (pre-rules): {sum(ruled.values())}"
+        + (f" ({escape(rules)})" if rules else "")
+    )
+    console.print(
+        f"to read: {review.unread} notify item(s) (ambient items inbox); to review: "
+        f"{review.unreviewed} ignored (ambient items ignored)"
+    )
     table = Table("source", "items", "last poll", "last error")
     for source in sources:
         total = sum(counts.by_source.get(source.name, {}).values())
         table.add_row(source.name, str(total), when(source.last_poll_at), source.last_error or "")
+    console.print(table)
+    table = Table("source", "schedule", "next poll")
+    for name, planned in schedules.items():
+        upcoming = planned["next_poll_at"]
+        table.add_row(name, planned["schedule"], when(upcoming) if upcoming else "at start-up")
     console.print(table)
     return 0
 
@@ -169,6 +204,19 @@ def _print_item(item: dict[str, Any]) -> None:
         )
 
 
+def stored_message(runtime: Runtime, item_id: int) -> ParsedMessage | None:
+    """The item's stored email, parsed; None for an item that is not one (or has no bytes)."""
+    from ambient.core.errors import NotFoundError
+    from ambient.core.message import UnparseableMessage, parse_message
+
+    try:
+        if runtime.ledger.get(item_id).kind != "email":
+            return None
+        return parse_message(runtime.ledger.content(item_id))
+    except (NotFoundError, UnparseableMessage):
+        return None
+
+
 def _cmd_items(args: argparse.Namespace, runtime: Runtime) -> int:
     from ambient.core.items import ItemState
 
@@ -188,10 +236,12 @@ def _cmd_items(args: argparse.Namespace, runtime: Runtime) -> int:
             {"id": row.id, "kind": row.kind, "status": row.status.value}
             for row in runtime.queue.list(item_id=args.id)
         ]
+        message = stored_message(runtime, args.id)
         if args.json:
-            print_json(item)
+            print_json({**item, **message_json(message)})
         else:
             _print_item(item)
+            print_event(console, message)
         return 0
     states = [ItemState(args.state)] if args.state else None
     rows = [_item_summary(item) for item in ledger.items(states, limit=args.limit)]
@@ -248,4 +298,5 @@ def add_core_commands(subparsers: Any) -> None:
     retry = items_sub.add_parser("retry", help="queue failed or quarantined items again")
     retry.add_argument("ids", type=int, nargs="+")
     retry.add_argument("--json", action="store_true")
+    add_review_commands(items_sub)  # inbox, read, ignored, confirm, overturn: their own handlers
     items.set_defaults(handler=_cmd_items)

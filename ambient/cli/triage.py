@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 def _cmd_triage(args: argparse.Namespace, runtime: Runtime) -> int:
     from ambient.agent.dry_run import dry_run, render_text
 
-    report = asyncio.run(dry_run(Path(args.file), runtime.untraced_agent, runtime.policy))
+    agent, rules = runtime.untraced_agent, runtime.pre_rules
+    report = asyncio.run(dry_run(Path(args.file), agent, runtime.policy, rules))
     if args.json:
         print_json(report.as_json())
     else:

@@ -19,11 +19,14 @@ from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from dotenv import dotenv_values
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from ambient.core.errors import ConfigError
 from ambient.core.mcp_settings import McpServerList
+from ambient.core.rule_settings import PreRuleSettings, RuleList
+from ambient.core.schedule import cron_trigger, time_zone
 
 CONFIG_FILE_NAME = "ambient.toml"
 ENV_FILE_NAME = ".env"
@@ -33,6 +36,39 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _schedule_error(info: ValidationInfo, error: ValueError) -> PydanticCustomError:
+    name = info.data.get("name")
+    reason = f"source {name!r}: {error}" if name else str(error)
+    return PydanticCustomError("schedule", "{reason}", {"reason": reason})
+
+
+def _check_cron(value: str | None, info: ValidationInfo) -> str | None:
+    if value is not None:
+        try:
+            cron_trigger(value, "UTC")  # the zone changes when it fires, never whether it is valid
+        except ValueError as error:
+            raise _schedule_error(info, error) from None
+    return value
+
+
+def _check_time_zone(value: str | None, info: ValidationInfo) -> str | None:
+    if value is None:
+        return value
+    if "cron" in info.data and info.data["cron"] is None:
+        raise _schedule_error(info, ValueError("timezone is only used with cron: set cron too"))
+    try:
+        time_zone(value)
+    except ValueError as error:
+        raise _schedule_error(info, error) from None
+    return value
+
+
+# A source's poll schedule (ambient.core.schedule): polled at start-up, then on the crontab
+# expression in the zone (default: the system's) instead of every interval_seconds
+CronExpression = Annotated[str | None, AfterValidator(_check_cron)]
+TimeZoneName = Annotated[str | None, AfterValidator(_check_time_zone)]
+
+
 class MaildirSourceSettings(Section):
     """A local Maildir. The default one lives in the data dir and is owned by ambient."""
 
@@ -40,7 +76,12 @@ class MaildirSourceSettings(Section):
     name: str = "inbox"
     path: Path | None = None  # None: <data dir>/Maildir
     owned: bool = True  # owned: handled messages move new/ -> cur/; not owned: left untouched
+    # move_message without a folder (archive) moves to this Maildir++ folder (.Archive/) of an
+    # owned Maildir; None or "": no archive folder
+    archive_folder: str | None = "Archive"
     interval_seconds: float = Field(default=15.0, gt=0)
+    cron: CronExpression = None  # e.g. "*/5 8-18 * * 1-5": polled then, not every interval
+    timezone: TimeZoneName = None  # the cron's zone, e.g. "Europe/Berlin" (default: the system's)
 
 
 class SpoolSourceSettings(Section):
@@ -50,6 +91,8 @@ class SpoolSourceSettings(Section):
     name: str = "spool"
     path: Path | None = None  # None: <data dir>/spool
     interval_seconds: float = Field(default=10.0, gt=0)
+    cron: CronExpression = None  # e.g. "*/5 8-18 * * 1-5": polled then, not every interval
+    timezone: TimeZoneName = None  # the cron's zone, e.g. "Europe/Berlin" (default: the system's)
 
 
 class SmtpSettings(Section):
@@ -60,6 +103,10 @@ class SmtpSettings(Section):
     password_env: str | None = None  # name of the variable holding the password
     from_address: str | None = None
     timeout_seconds: float = 30.0
+
+
+# An IMAP keyword (an atom; `$` first for the conventional ones, like "$Ambient", "$Receipt")
+KEYWORD_PATTERN = r"^\$?[A-Za-z0-9_.-]+$"
 
 
 class ImapSourceSettings(Section):
@@ -77,11 +124,16 @@ class ImapSourceSettings(Section):
     idle: bool = True
     idle_renew_seconds: float = Field(default=24 * 60, gt=0)
     interval_seconds: float = Field(default=300.0, gt=0)
+    cron: CronExpression = None  # e.g. "*/5 8-18 * * 1-5": polled then, not every interval
+    timezone: TimeZoneName = None  # the cron's zone, e.g. "Europe/Berlin" (default: the system's)
     timeout_seconds: float = 30.0
     # e.g. "$Ambient": a keyword added once the ledger holds the message (an IMAP atom)
-    processed_keyword: str | None = Field(default=None, pattern=r"^\$?[A-Za-z0-9_.-]+$")
+    processed_keyword: str | None = Field(default=None, pattern=KEYWORD_PATTERN)
     mark_seen: bool = False
     sent_mailbox: str | None = "Sent"
+    # move_message without a folder (archive) moves here ("[Gmail]/All Mail" on Gmail); None
+    # or "": no archive folder
+    archive_folder: str | None = "Archive"
     verify_certificates: bool = True
     ca_file: Path | None = None
     smtp: SmtpSettings | None = None
@@ -135,6 +187,9 @@ class PolicySettings(Section):
     allowed_domains: list[str] = Field(default_factory=list)  # empty: any domain not denied
     denied_domains: list[str] = Field(default_factory=list)
     webhook_allowlist: list[str] = Field(default_factory=list)  # URL prefixes
+    # move_message: the folders a message may be moved to, besides each source's archive_folder
+    move_folders: list[str] = Field(default_factory=list)
+    create_folders: bool = False  # create a missing folder of those (false: the move fails)
     max_body_chars: int = Field(default=20_000, ge=1)
     max_attachments: int = Field(default=0, ge=0)
     max_recipients: int = Field(default=10, ge=1)
@@ -216,6 +271,9 @@ class Settings(BaseSettings):
     tracing: TracingSettings = Field(default_factory=TracingSettings)
     smtp: SmtpSettings | None = None  # for send_email/reply_email when the source has none
     mcp: McpServerList = Field(default_factory=list)  # [[mcp]] servers (ambient.core.mcp_settings)
+    # pre-rules (ambient.core.rule_settings): [[rules]] first, first match wins; then the built-ins
+    rules: RuleList = Field(default_factory=list)
+    prerules: PreRuleSettings = Field(default_factory=PreRuleSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -285,9 +343,9 @@ class Settings(BaseSettings):
 
 
 # Variables that hold a secret whatever the config says: a name with one of these words as one
-# of its `_`-separated parts, anywhere (LANGFUSE_SECRET_KEY, OPENAI_API_KEY_2, GITHUB_TOKEN_RO,
-# SMTP_PASSWORD_WORK, SMTP_AUTH, AZURE_CREDENTIALS, AWS_SESSION_TOKEN, …), or a part that ends
-# in a password word (PGPASSWORD).
+# of its `_`- or `-`-separated parts, anywhere (LANGFUSE_SECRET_KEY, OPENAI_API_KEY_2,
+# GITHUB_TOKEN_RO, SMTP_PASSWORD_WORK, SMTP_AUTH, AZURE_CREDENTIALS, AWS_SESSION_TOKEN,
+# X-Api-Key, …), or a part that ends in a password word (PGPASSWORD).
 SECRET_WORDS = frozenset(
     {
         "PASS", "PASSWD", "PASSWORD", "PASSPHRASE", "PW", "PWD",
@@ -296,22 +354,23 @@ SECRET_WORDS = frozenset(
     }
 )  # fmt: skip
 SECRET_WORD_ENDINGS = ("PASSWORD", "PASSWD", "PASSPHRASE", "APIKEY")
+NAME_PARTS = re.compile(r"[_-]")
 # ...but never one that names a place (PWD, OLDPWD, GITHUB_TOKEN_FILE, SSH_AUTH_SOCK hold paths),
 # a public key (LANGFUSE_PUBLIC_KEY goes out in every request header by design), or a desktop
 # session's ordinary variables (DESKTOP_SESSION=gnome must not redact the word "gnome")
 NOT_SECRET_NAME = re.compile(
-    r"^(OLD)?PWD$|_PUBLIC_KEY$"
-    r"|_(FILE|PATH|DIR|HOME|SOCK|SOCKET|URL|HOST|PORT|ADDRESS|USER|USERNAME|TYPE|TIMEOUT)$"
+    r"^(OLD)?PWD$|[_-]PUBLIC[_-]KEY$"
+    r"|[_-](FILE|PATH|DIR|HOME|SOCK|SOCKET|URL|HOST|PORT|ADDRESS|USER|USERNAME|TYPE|TIMEOUT)$"
     r"|^(DESKTOP_SESSION|SESSION_MANAGER|XDG_SESSION_(CLASS|DESKTOP))$",
     re.IGNORECASE,
 )
 
 
 def is_secret_name(name: str) -> bool:
-    """Whether a variable's name says it holds a secret (see SECRET_WORDS)."""
+    """Whether a variable's (or a header's) name says it holds a secret (see SECRET_WORDS)."""
     if NOT_SECRET_NAME.search(name):
         return False
-    parts = name.upper().split("_")
+    parts = NAME_PARTS.split(name.upper())
     return any(part in SECRET_WORDS or part.endswith(SECRET_WORD_ENDINGS) for part in parts)
 
 
@@ -322,6 +381,21 @@ def configured_secret_names(settings: Settings) -> set[str]:
     accounts += [getattr(source, "smtp", None) for source in settings.sources]
     names = {name for account in accounts if (name := getattr(account, "password_env", None))}
     return names.union(*(server.secret_names for server in settings.mcp))
+
+
+def literal_secrets(headers: Mapping[str, str], env: Mapping[str, str]) -> list[str]:
+    """The secrets written into ambient.toml itself for one ``[[mcp]]`` server: every literal
+    header value (a header carries a credential more often than not: Authorization, Cookie,
+    X-Api-Key), and each literal env value whose name looks secret (:func:`is_secret_name`)."""
+    return [*headers.values(), *(value for name, value in env.items() if is_secret_name(name))]
+
+
+def literal_secret_values(settings: Settings) -> list[str]:
+    """Every server's :func:`literal_secrets`: redacted from logs and traces like the values
+    of :func:`secret_names`."""
+    return [
+        value for server in settings.mcp for value in literal_secrets(server.headers, server.env)
+    ]
 
 
 def secret_names(settings: Settings, secrets: Secrets) -> set[str]:

@@ -23,6 +23,18 @@ class ItemState(StrEnum):
 FINAL_STATES = frozenset({ItemState.DONE, ItemState.QUARANTINED})
 
 
+class Review(StrEnum):
+    """Where the human is with an item the agent let pass (see :mod:`ambient.core.review`):
+    a "notify" item is unread until read; an "ignore" decision is unreviewed until the human
+    confirms it or overturns it (the item then runs again, as "act")."""
+
+    UNREAD = "unread"
+    READ = "read"
+    UNREVIEWED = "unreviewed"
+    CONFIRMED = "confirmed"
+    OVERTURNED = "overturned"
+
+
 @dataclass(frozen=True)
 class InboundItem:
     """What a source hands the ledger: a stable key and the raw bytes, nothing decided."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, or_, text
+from sqlalchemy import JSON, Connection, Engine, and_, cast, func, or_, text
 from sqlmodel import col, select
 
 from ambient.core.clock import Clock
@@ -28,8 +28,9 @@ from ambient.core.errors import DecisionError, NotFoundError
 from ambient.core.ids import trace_id_for_item
 from ambient.core.items import InboundItem, ItemState
 from ambient.core.leases import LEASE_ENDED, holder_is_dead
-from ambient.core.lineage import Lineage
-from ambient.core.message import UnparseableMessage, summarize_headers
+from ambient.core.lineage import PRE_RULE_FIRED_LIKE, Lineage
+from ambient.core.message import MatchKeys, UnparseableMessage, summarize_headers
+from ambient.core.review import Overturn, review_after
 from ambient.core.tables import Item, ItemContent, SourceState
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class ClaimedItem:
     attempts: int
     lease_owner: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    overturn: Overturn | None = None  # the human overturned its ignore: they want action
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,9 @@ def _describe(item: InboundItem) -> tuple[dict[str, Any], str | None]:
         return {}, item.parse_error
     if item.kind != "email":
         subject = str(item.metadata.get("subject", ""))[:2000]
-        return {"subject": subject, "sender": str(item.metadata.get("sender", ""))[:1000]}, None
+        sender = str(item.metadata.get("sender", ""))[:1000]
+        keys = MatchKeys.of_header(sender, subject)
+        return {"subject": subject, "sender": sender, **keys.columns()}, None
     try:
         headers = summarize_headers(item.raw)
     except UnparseableMessage as error:
@@ -117,6 +121,7 @@ def _describe(item: InboundItem) -> tuple[dict[str, Any], str | None]:
         "message_id": item.message_id or headers.message_id,
         "thread_key": headers.thread_key[:1000] if headers.thread_key else None,
         "received_at": item.received_at or headers.date,
+        **MatchKeys.of(headers.sender_address, headers.subject).columns(),
     }, None
 
 
@@ -265,6 +270,7 @@ class Ledger:
                         attempts=row.attempts,
                         lease_owner=owner,
                         metadata=json.loads(row.metadata_json or "{}"),
+                        overturn=Overturn.from_json(row.overturn_json),
                     )
                 )
         return claimed
@@ -345,6 +351,9 @@ class Ledger:
                     row.triage_json = json.dumps(done.triage, default=str)
                 if done.lineage is not None:
                     row.lineage_json = done.lineage.to_json()
+                review = review_after(row.review, done.state, done.triage)
+                if review != row.review:
+                    row.review, row.reviewed_at = review, None
                 session.add(row)
                 stored.append(True)
         return stored
@@ -463,6 +472,21 @@ class Ledger:
                 by_state[state_name] += count
                 by_source.setdefault(source, {})[state_name] = count
         return LedgerCounts(by_state=by_state, by_source=by_source)
+
+    def pre_rule_counts(self) -> dict[str, int]:
+        """Items a pre-rule decided without a model call, all time, by the rule's name (the
+        ``pre_rule`` of the lineage each keeps)."""
+        if is_sqlite(self.engine):
+            rule: Any = func.json_extract(col(Item.lineage_json), "$.pre_rule")
+        else:
+            rule = cast(col(Item.lineage_json), JSON)["pre_rule"].as_string()
+        with read_session(self.engine) as session:
+            rows = session.exec(
+                select(rule, func.count())
+                .where(col(Item.lineage_json).like(PRE_RULE_FIRED_LIKE))
+                .group_by(rule)
+            )
+            return {str(name): int(count) for name, count in rows if name}
 
     def known_keys(self, source: str, keys: Iterable[str]) -> set[str]:
         """Which of these keys of a source the ledger already holds."""

@@ -20,6 +20,10 @@ VERSION_CHARS = 12  # of a version hash
 SHORT_CHARS = 8  # of a hash or a commit, as describe() shows it
 EDITS_MARKER = "+edits"  # after a memory commit: the folder had edits not committed yet
 NO_MEMORY_COMMIT = "none"  # no git, or no memory history (yet)
+NO_MODEL = "none"  # the model of a decision a pre-rule made: no model was called
+# A stored lineage (to_json: sorted keys, no spaces) whose pre-rule fired, as a LIKE pattern:
+# what the ledger counts items decided without a model by
+PRE_RULE_FIRED_LIKE = '%"pre_rule":"%'
 
 
 def version_hash(value: Any) -> str:
@@ -37,8 +41,9 @@ def _short(version: str) -> str:
 class Lineage:
     """What produced one decision.
 
-    ``model``: the model string (AMBIENT_MODEL, with its fallback); ``prompt_version``: a hash
-    of the fixed instructions, the triage schema and the tool schemas; ``memory_commit``: the
+    ``model``: the model string (AMBIENT_MODEL, with its fallback; ``none`` when a pre-rule
+    decided); ``prompt_version``: a hash of the fixed instructions, the triage schema and the
+    tool schemas; ``memory_commit``: the
     memory folder's git commit, with ``+edits`` when it had uncommitted edits (``none``: no
     history); ``policy_version``: a hash of the effective policy; ``pre_rule``: the name of the
     deterministic pre-rule that decided without the model — None means no pre-rule fired;

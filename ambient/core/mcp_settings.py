@@ -6,8 +6,10 @@ the variables (environment or ``.env``) that hold them, as ``password_env`` does
 Per server, the tools the agent may call freely (``read_only``: their results reach it as
 untrusted data), the tools whose calls become drafts the human approves (``drafts``; ``"*"``:
 every tool that is not read-only), and the draft tools that are safe to run twice
-(``idempotent``: retried after a crash instead of ending "delivery uncertain"). A tool in neither
-list is never offered to the model. Every problem is a ConfigError that names the server::
+(``idempotent``: retried after a crash instead of ending "delivery uncertain"), and the draft
+tools whose calls may earn autonomy (``autonomous``, each named: the arguments are the model's;
+see ``ambient.approvals.autonomy``). A tool in neither read_only nor drafts is never offered to
+the model. Every problem is a ConfigError that names the server::
 
     [[mcp]]
     name = "memory"
@@ -30,10 +32,11 @@ from pydantic import (
     ConfigDict,
     Field,
     ModelWrapValidatorHandler,
-    ValidationError,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
+
+from ambient.core.named_entries import checked_entry, entry_problem
 
 ALL_TOOLS = "*"
 # The name goes into the model's tool names (`mcp_<name>_<tool>`): short, and no `_` in it, so
@@ -42,19 +45,7 @@ SERVER_NAME = r"^[a-z0-9][a-z0-9-]{0,19}$"
 
 
 def _problem(name: object, message: str) -> PydanticCustomError:
-    return PydanticCustomError("mcp_server", "mcp server {name}: {message}", {
-        "name": repr(name), "message": message,
-    })  # fmt: skip
-
-
-def _field_errors(error: ValidationError) -> str:
-    """`field: what is wrong; …` — never the value (an env value may be a secret)."""
-    parts = []
-    for detail in error.errors():
-        where = ".".join(str(part) for part in detail["loc"]) or "server"
-        message = "unknown setting" if detail["type"] == "extra_forbidden" else detail["msg"]
-        parts.append(f"{where}: {message}")
-    return "; ".join(parts)
+    return entry_problem("mcp server", name, message)
 
 
 class McpServerSettings(BaseModel):
@@ -74,6 +65,7 @@ class McpServerSettings(BaseModel):
     read_only: list[str] = Field(default_factory=list)
     drafts: list[str] = Field(default_factory=list)
     idempotent: list[str] = Field(default_factory=list)
+    autonomous: list[str] = Field(default_factory=list)  # draft tools that may earn autonomy
     start_timeout_seconds: float = Field(default=20.0, gt=0)  # starting it and listing its tools
     call_timeout_seconds: float = Field(default=60.0, gt=0)  # one tool call
     result_max_chars: int = Field(default=4_000, ge=200)  # a read-only result, as the model sees it
@@ -85,15 +77,7 @@ class McpServerSettings(BaseModel):
     def _checked(
         cls, data: Any, handler: ModelWrapValidatorHandler[McpServerSettings]
     ) -> McpServerSettings:
-        name = data.get("name", "(unnamed)") if isinstance(data, dict) else "(unnamed)"
-        try:
-            server = handler(data)
-        except ValidationError as error:
-            raise _problem(name, _field_errors(error)) from None
-        problem = server._problem()
-        if problem:
-            raise _problem(name, problem)
-        return server
+        return checked_entry("mcp server", data, handler)
 
     def _problem(self) -> str | None:
         if (self.command is None) == (self.url is None):
@@ -105,17 +89,19 @@ class McpServerSettings(BaseModel):
                 return "args, env, env_from and cwd are for a stdio `command`, not a `url`"
         elif self.headers or self.headers_from:
             return "headers and headers_from are for a `url`, not a stdio `command`"
-        tools = [*self.read_only, *self.drafts, *self.idempotent]
+        tools = [*self.read_only, *self.drafts, *self.idempotent, *self.autonomous]
         if any(not tool.strip() for tool in tools):
             return "a tool name is empty"
-        if ALL_TOOLS in self.read_only:
-            return 'read_only: name each tool; "*" is only for drafts'
+        for setting in ("read_only", "autonomous"):
+            if ALL_TOOLS in getattr(self, setting):
+                return f'{setting}: name each tool; "*" is only for drafts'
         both = sorted(set(self.read_only) & set(self.drafts))
         if both:
             return f"{both[0]!r} is in both read_only and drafts"
-        not_drafts = [tool for tool in self.idempotent if not self.drafts_tool(tool)]
-        if not_drafts:
-            return f"idempotent: {not_drafts[0]!r} is not one of its drafts"
+        for setting in ("idempotent", "autonomous"):
+            not_drafts = [tool for tool in getattr(self, setting) if not self.drafts_tool(tool)]
+            if not_drafts:
+                return f"{setting}: {not_drafts[0]!r} is not one of its drafts"
         return None
 
     # ---- what the agent may do with a tool -----------------------------------------------
@@ -132,6 +118,10 @@ class McpServerSettings(BaseModel):
 
     def is_idempotent(self, tool: str) -> bool:
         return ALL_TOOLS in self.idempotent or tool in self.idempotent
+
+    def is_autonomous(self, tool: str) -> bool:
+        """Whether calls of `tool` may earn autonomy (named in ``autonomous``, a draft tool)."""
+        return tool in self.autonomous and self.drafts_tool(tool)
 
     @property
     def secret_names(self) -> set[str]:

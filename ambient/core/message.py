@@ -1,7 +1,9 @@
-"""Parsing email bytes into what the rest of ambient reads: headers, text, attachments.
+"""Parsing email bytes into what the rest of ambient reads: headers, text, attachments, and the
+event of a calendar invite (:mod:`ambient.core.calendar`).
 
 Email is untrusted input: parsing never raises on odd bytes; what cannot be understood is
-reported in ``defects`` and the raw bytes stay available to the ledger.
+reported in ``defects`` (a calendar part: in ``part_problems``) and the raw bytes stay
+available to the ledger.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import getaddresses, parsedate_to_datetime
 
+from ambient.core.calendar import CalendarInvite, invite_in
 from ambient.core.clock import utc
 
 
@@ -49,6 +52,9 @@ class ParsedMessage:
     text: str
     attachments: list[Attachment] = field(default_factory=list)
     defects: list[str] = field(default_factory=list)
+    calendar: CalendarInvite | None = None  # the invite a text/calendar part holds
+    # parts that could not be read, one line each ("calendar part could not be read: …")
+    part_problems: list[str] = field(default_factory=list)
 
     @property
     def thread_key(self) -> str | None:
@@ -70,6 +76,48 @@ _SUBJECT_PREFIX = re.compile(r"^\s*((re|fwd?|aw|wg)\s*:\s*)+", re.IGNORECASE)
 
 def normalized_subject(subject: str) -> str:
     return _SUBJECT_PREFIX.sub("", subject).strip().lower()
+
+
+ADDRESS_CHARS = 320  # the longest address SMTP allows (RFC 5321: 64 + "@" + 255)
+DOMAIN_CHARS = 255
+TOPIC_CHARS = 300
+
+
+def subject_topic(subject: str) -> str:
+    """What a subject is about, to match mail on: without Re:/Fwd:/AW:/WG:, lower-case,
+    whitespace collapsed, cut to ``TOPIC_CHARS`` (the item table's column)."""
+    return " ".join(normalized_subject(subject).split())[:TOPIC_CHARS].rstrip()
+
+
+@dataclass(frozen=True)
+class MatchKeys:
+    """What a past item is found by when it is like a new one (the agent's few-shot examples),
+    normalised as the item table stores them: the sender's bare lower-case address, its domain,
+    the subject's topic ("" for what the message lacks)."""
+
+    address: str
+    domain: str
+    topic: str
+
+    @classmethod
+    def of(cls, address: str, subject: str) -> MatchKeys:
+        address = address.strip().lower()
+        domain = address.rsplit("@", 1)[1] if "@" in address else ""
+        return cls(address[:ADDRESS_CHARS], domain[:DOMAIN_CHARS], subject_topic(subject))
+
+    @classmethod
+    def of_header(cls, sender: str, subject: str) -> MatchKeys:
+        """From a From header as the ledger stores it ("Name <addr>")."""
+        addresses = _addresses_in(sender)
+        return cls.of(addresses[0] if addresses else "", subject)
+
+    def columns(self) -> dict[str, str | None]:
+        """The item row's columns (NULL for what is missing)."""
+        return {
+            "sender_address": self.address or None,
+            "sender_domain": self.domain or None,
+            "topic": self.topic or None,
+        }
 
 
 def thread_key(
@@ -195,6 +243,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
     message = email.message_from_bytes(raw, policy=email.policy.default)
     defects = [type(defect).__name__ for defect in message.defects]
     text, attachments = _body_and_attachments(message)
+    calendar, part_problems = invite_in(message)
     sender_header = _header(message, "From")
     senders = _addresses(message, "From")
     message_ids = _message_ids(_header(message, "Message-ID"))
@@ -213,6 +262,8 @@ def parse_message(raw: bytes) -> ParsedMessage:
         text=text,
         attachments=attachments,
         defects=defects,
+        calendar=calendar,
+        part_problems=part_problems,
     )
 
 
@@ -229,13 +280,16 @@ class HeaderSummary:
     message_id: str | None
     thread_key: str | None
     date: datetime | None
+    sender_address: str = ""  # bare lower-case address of the first From
 
 
 def _decoded(message: Message, name: str) -> str:
     wanted = name.lower()
     value = next((str(v) for k, v in message.raw_items() if k.lower() == wanted), None)
-    if value is None:
-        return ""
+    return "" if value is None else _decoded_value(value)
+
+
+def _decoded_value(value: str) -> str:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:  # raw 8-bit header bytes, kept as surrogates by compat32
@@ -251,14 +305,29 @@ def _decoded(message: Message, name: str) -> str:
     return " ".join(text.split())
 
 
-def summarize_headers(raw: bytes) -> HeaderSummary:
-    """Fast header-only parse for ingest; raises UnparseableMessage when it is not email."""
+def _header_block(raw: bytes) -> Message:
+    """The message's header lines only, parsed leniently (the body is never read)."""
     if not looks_like_email(raw):
         raise UnparseableMessage("not an email message: no header lines at the start")
     end = raw.find(b"\n\n")
     end_crlf = raw.find(b"\r\n\r\n")
     cut = min(x for x in (end, end_crlf, len(raw)) if x >= 0)
-    message = BytesHeaderParser(policy=compat32).parsebytes(raw[: cut + 4])
+    return BytesHeaderParser(policy=compat32).parsebytes(raw[: cut + 4])
+
+
+def header_fields(raw: bytes) -> dict[str, tuple[str, ...]]:
+    """Every header field by its lower-case name, each value decoded to one line (a field
+    may appear more than once); raises UnparseableMessage when the bytes are not email."""
+    fields: dict[str, tuple[str, ...]] = {}
+    for name, value in _header_block(raw).raw_items():
+        key = name.strip().lower()
+        fields[key] = (*fields.get(key, ()), _decoded_value(str(value)))
+    return fields
+
+
+def summarize_headers(raw: bytes) -> HeaderSummary:
+    """Fast header-only parse for ingest; raises UnparseableMessage when it is not email."""
+    message = _header_block(raw)
     message_ids = _message_ids(_decoded(message, "Message-ID"))
     references = _message_ids(_decoded(message, "References"))
     in_reply_to = _message_ids(_decoded(message, "In-Reply-To"))
@@ -266,12 +335,12 @@ def summarize_headers(raw: bytes) -> HeaderSummary:
     sender = _decoded(message, "From")
     senders = _addresses_in(sender)
     message_id = message_ids[0] if message_ids else None
+    address = senders[0] if senders else ""
     return HeaderSummary(
         subject=subject,
         sender=sender,
         message_id=message_id,
-        thread_key=thread_key(
-            references, in_reply_to, message_id, subject, senders[0] if senders else ""
-        ),
+        thread_key=thread_key(references, in_reply_to, message_id, subject, address),
         date=_date(message),
+        sender_address=address,
     )

@@ -8,7 +8,8 @@ from sqlalchemy import Column, Enum, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from ambient.core.db import UTCDateTime, enum_values
-from ambient.core.items import ItemState
+from ambient.core.items import ItemState, Review
+from ambient.core.message import ADDRESS_CHARS, DOMAIN_CHARS, TOPIC_CHARS
 
 
 class Item(SQLModel, table=True):
@@ -17,7 +18,12 @@ class Item(SQLModel, table=True):
         UniqueConstraint("source", "key", name="uq_item_source_key"),
         Index("ix_item_state_next_attempt", "state", "next_attempt_at"),
         Index("ix_item_message_id", "message_id"),
-        Index("ix_item_thread_key", "thread_key"),
+        # the few-shot lookups: one sender, thread, domain or topic, newest first
+        Index("ix_item_thread_key", "thread_key", "id"),
+        Index("ix_item_sender_address", "sender_address", "id"),
+        Index("ix_item_sender_domain", "sender_domain", "id"),
+        Index("ix_item_topic", "topic", "id"),
+        Index("ix_item_review", "review", "id"),  # the inbox, the ignored, their counts
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -32,6 +38,10 @@ class Item(SQLModel, table=True):
     thread_key: str | None = Field(default=None, max_length=1000)
     subject: str = Field(default="", max_length=2000)
     sender: str = Field(default="", max_length=1000)
+    # the sender and subject normalised (core.message.MatchKeys); NULL where there is none
+    sender_address: str | None = Field(default=None, max_length=ADDRESS_CHARS)
+    sender_domain: str | None = Field(default=None, max_length=DOMAIN_CHARS)
+    topic: str | None = Field(default=None, max_length=TOPIC_CHARS)
     received_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
@@ -45,6 +55,14 @@ class Item(SQLModel, table=True):
     metadata_json: str = "{}"
     # what produced the triage (see core.lineage); NULL on rows from before lineage
     lineage_json: str | None = Field(default=None, sa_type=Text)
+    # the human's review of a notify or ignore decision (see core.review); NULL: none asked
+    review: Review | None = Field(
+        default=None,
+        sa_type=Enum(Review, native_enum=False, length=20, values_callable=enum_values),
+    )
+    reviewed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    overturn_json: str | None = Field(default=None, sa_type=Text)  # what was overturned, why
+    reflected_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # memory learned
 
 
 class ItemContent(SQLModel, table=True):

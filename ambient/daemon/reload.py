@@ -4,8 +4,9 @@ Nothing in flight is dropped: everything new is built first (off the event loop)
 runtime of the new configuration on the same database and tracing (``DaemonRuntime.reloaded``),
 and only a configuration that loads and builds completely is applied; a broken one is logged
 with its error and the running configuration stays. Applied live: sources (added, removed,
-changed — unchanged ones keep their connection), worker settings (concurrency, intervals,
-backoff), the item processor (model, agent, policy, secrets; rebuilt only when those changed),
+changed — unchanged ones keep their connection, and so do ones whose schedule alone changed:
+their poll job gets the new trigger), worker settings (concurrency, intervals, backoff), the
+item processor (model, agent, policy, secrets; rebuilt only when those changed),
 the log level, and the memory folder, which is re-read and summarised in the log. The database
 location needs a restart (logged).
 """
@@ -18,10 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel
+
 from ambient.core.config import Secrets, Settings
 from ambient.core.errors import AmbientError
 from ambient.core.ledger import ClaimedItem
 from ambient.core.processing import ItemOutcome, ItemProcessor
+from ambient.core.schedule import SCHEDULE_SETTINGS
 from ambient.daemon.notify import Notifier
 from ambient.daemon.parts import DaemonRuntime
 from ambient.daemon.service import Daemon
@@ -91,7 +95,7 @@ class Reloader:
         to_build = [
             config
             for config in settings.sources
-            if old_configs.get(config.name) != config
+            if _connection_of(old_configs.get(config.name)) != _connection_of(config)
             or config.name not in running
             or _secret_of(config, secrets) != _secret_of(config, self.runtime.secrets)
         ]
@@ -122,6 +126,12 @@ class Reloader:
 
 def _processor_inputs(settings: Settings) -> dict[str, Any]:
     return settings.model_dump(exclude=_NOT_FOR_PROCESSOR)
+
+
+def _connection_of(config: BaseModel | None) -> dict[str, Any] | None:
+    """A source's settings but its schedule: a new schedule keeps the source (and its
+    connection) and only replaces its poll job's trigger (Daemon.reload)."""
+    return None if config is None else config.model_dump(exclude=set(SCHEDULE_SETTINGS))
 
 
 def _secret_of(config: object, secrets: Secrets) -> str | None:

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ambient.approvals.outbox import reclaim_dead_leases as reclaim_dead_actions
-from ambient.core.config import Secrets, Settings, load_settings
+from ambient.core.config import Secrets, Settings, literal_secret_values, load_settings
 from ambient.core.db import is_sqlite
 from ambient.core.errors import AmbientError
 from ambient.core.processing import ItemProcessor
@@ -110,6 +110,7 @@ class LoggingOptions:
             redact=[
                 database_password(settings.database_url),
                 *(secrets.get(name) for name in secret_names(settings, secrets)),
+                *literal_secret_values(settings),
             ],
             environ=self.environ,
         )

@@ -17,12 +17,14 @@ from datetime import datetime
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.base import BaseTrigger
 
 from ambient.core.clock import Clock
 from ambient.core.config import Settings
 from ambient.core.items import InboundItem
 from ambient.core.ledger import IngestResult, Ledger
 from ambient.core.processing import describe_error, warm_up
+from ambient.core.schedule import Schedule, poll_trigger, schedule_of
 from ambient.daemon.health import HeartbeatRecorder
 from ambient.daemon.worker import Worker
 from ambient.sources.base import PushSource, Source
@@ -255,12 +257,11 @@ class Daemon:
             )
 
     def _schedule_poll(self, scheduler: AsyncIOScheduler, source: Source) -> None:
+        """Poll at once (a daemon started at 19:00 reads what came in), then on the schedule."""
         scheduler.add_job(
             self._guarded,
-            "interval",
+            _poll_trigger(self.settings, source.name),
             args=[f"poll:{source.name}", _bind(self.poll, source)],
-            seconds=_interval(self.settings, source.name),
-            jitter=int(self.settings.worker.poll_jitter_seconds) or None,
             id=f"poll:{source.name}",
             next_run_time=self.clock.now(),
             max_instances=1,
@@ -353,14 +354,21 @@ class Daemon:
         """Switch to new settings and sources on the live scheduler, without dropping work.
 
         ``sources`` is the whole new list: a source object already running keeps its poll job
-        (and its connection); removed or replaced ones stop being polled and are closed once a
-        poll in progress ends; new ones poll at once. In-flight items and other jobs go on.
+        (and its connection; a changed schedule replaces the job's trigger); removed or replaced
+        ones stop being polled and are closed once a poll in progress ends; new ones poll at
+        once. In-flight items and other jobs go on.
         """
         current = {id(source) for source in self.sources}
         wanted = {id(source) for source in sources}
         removed = [source for source in self.sources if id(source) not in wanted]
         added = [source for source in sources if id(source) not in current]
         old_interval = self.settings.worker.interval_seconds
+        rescheduled = [
+            source
+            for source in sources
+            if id(source) in current
+            and _poll_timing(self.settings, source.name) != _poll_timing(settings, source.name)
+        ]
         self.settings = settings
         self.worker.settings = settings.worker
         self.ledger.settings = settings.worker
@@ -375,6 +383,9 @@ class Daemon:
         if scheduler is not None and scheduler.running:
             for source in added:
                 self._schedule_poll(scheduler, source)
+            for source in rescheduled:  # the next poll on the new schedule, none at once
+                trigger = _poll_trigger(settings, source.name)
+                scheduler.reschedule_job(f"poll:{source.name}", trigger=trigger)
             self._start_push(added)
             if settings.worker.interval_seconds != old_interval:
                 scheduler.reschedule_job(
@@ -408,8 +419,15 @@ def _bind(
     return call
 
 
-def _interval(settings: Settings, name: str) -> float:
+def _poll_timing(settings: Settings, name: str) -> tuple[Schedule, float]:
+    """The named source's schedule (one built in code, not configured: every minute), jitter."""
+    jitter = settings.worker.poll_jitter_seconds
     for source in settings.sources:
         if source.name == name:
-            return source.interval_seconds
-    return 60.0
+            return schedule_of(source), jitter
+    return Schedule(interval_seconds=60.0), jitter
+
+
+def _poll_trigger(settings: Settings, name: str) -> BaseTrigger:
+    schedule, jitter = _poll_timing(settings, name)
+    return poll_trigger(schedule, jitter=jitter)

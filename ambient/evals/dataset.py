@@ -45,7 +45,7 @@ from ambient.core.message import parse_message as parse_email
 
 SCHEMA_VERSION = 1
 ACCEPTED_DECISIONS = ("approved", "edited")
-DECLINED_DECISIONS = ("rejected", "ignored", "feedback")
+DECLINED_DECISIONS = ("rejected", "ignored", "feedback", "answered")
 TriageDecision = Literal["ignore", "notify", "act"]
 
 
@@ -94,7 +94,7 @@ class ExpectedTriage(_Strict):
 
 class ExpectedAction(_Strict):
     kind: str
-    decision: Literal["approved", "edited", "rejected", "ignored", "feedback"]
+    decision: Literal["approved", "edited", "rejected", "ignored", "feedback", "answered"]
     arguments: dict[str, Any] = Field(default_factory=dict)
     drafted_arguments: dict[str, Any] | None = None
     feedback: str | None = None

@@ -2,7 +2,8 @@
 
 The same rule as the ledger's :class:`~ambient.agent.examples.LedgerExamples`: only rows with
 a smaller item id than the item replayed, ranked by how they are alike (same sender address,
-then the same thread, the sender's domain, the same subject without Re:/Fwd:), rows with
+then the same thread, the sender's domain unless a public webmail one, the same subject
+without Re:/Fwd:), on the same keys (:func:`~ambient.agent.examples.match_keys`), rows with
 decisions on drafted actions before the triage a human let stand, newest first within each.
 """
 
@@ -11,31 +12,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ambient.agent.deps import AgentItem
-from ambient.agent.examples import MATCHES, PastAction, PastDecision
+from ambient.agent.examples import (
+    MATCHES,
+    NOT_SIMILAR,
+    PastAction,
+    PastDecision,
+    match_keys,
+    rank_of,
+)
 from ambient.approvals.kinds import KINDS
-from ambient.core.message import normalized_subject
 from ambient.evals.dataset import ExpectedAction, ExpectedOutput
 from ambient.evals.replay import Case
 
 
-def _domain(address: str) -> str:
-    return address.rsplit("@", 1)[1] if "@" in address else ""
-
-
 def match_rank(new: AgentItem, past: AgentItem) -> int | None:
     """How `past` is like `new` (an index into MATCHES), None: not alike."""
-    one, other = new.message, past.message
-    sender = one.sender_address.lower()
-    if sender and sender == other.sender_address.lower():
-        return 0
-    if one.thread_key and one.thread_key == other.thread_key:
-        return 1
-    if _domain(sender) and _domain(sender) == _domain(other.sender_address.lower()):
-        return 2
-    topic = normalized_subject(one.subject)
-    if topic and topic == normalized_subject(other.subject):
-        return 3
-    return None
+    rank = rank_of(match_keys(new.message), match_keys(past.message))
+    return None if rank == NOT_SIMILAR else rank
 
 
 def _past_action(action: ExpectedAction) -> PastAction:

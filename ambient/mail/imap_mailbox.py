@@ -29,6 +29,7 @@ class MailboxStatus:
     uidvalidity: int
     uidnext: int | None
     exists: int
+    permanent_flags: tuple[str, ...] = ()  # what STORE may set for good ("\\*": new keywords)
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ def select(client: IMAPClient, mailbox: str, *, readonly: bool = True) -> Mailbo
         uidvalidity=int(response[b"UIDVALIDITY"]),
         uidnext=int(uidnext) if uidnext is not None else None,
         exists=int(response.get(b"EXISTS", 0)),
+        permanent_flags=tuple(_flags(response.get(b"PERMANENTFLAGS"))),
     )
 
 
@@ -153,3 +155,20 @@ def summaries(client: IMAPClient, uids: list[int]) -> list[MessageSummary]:
                 )
             )
     return found
+
+
+def message_ids(client: IMAPClient, uids: list[int]) -> dict[int, str | None]:
+    """The Message-ID of each of these UIDs still in the mailbox (headers only)."""
+    if not uids:
+        return {}
+    response = client.fetch(uids, ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
+    found: dict[int, str | None] = {}
+    for uid, parts in response.items():
+        header = parts.get(_HEADER_FIELD)
+        found[int(uid)] = message_id_of(header) if isinstance(header, bytes) else None
+    return found
+
+
+def flags_of(client: IMAPClient, uid: int) -> list[str]:
+    """The flags and keywords of one UID (none if it is gone)."""
+    return _flags(client.get_flags([uid]).get(uid))

@@ -8,6 +8,7 @@ listing its tools are bounded by ``start_timeout_seconds``, every call by
 down (:class:`McpUnavailable`, naming it, with the tail of its stderr, logged once), left out
 for ``retry_seconds`` (doubling up to ``retry_max_seconds``), and tried again after that by the
 next run that wants it. A stdio server's stderr goes to ``<data dir>/mcp/<name>.stderr.log``.
+Its secrets never reach an error, a log line or a stderr tail (:meth:`McpServer.hidden`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pydantic_ai.exceptions import ApprovalRequired, CallDeferred, ModelRetry, T
 from pydantic_ai.mcp import MCPToolset
 
 from ambient.core.clock import Clock
-from ambient.core.config import Secrets, is_secret_name
+from ambient.core.config import Secrets, literal_secrets
 from ambient.core.mcp_settings import McpServerSettings
 from ambient.mcp.catalog import ToolCatalog
 from ambient.mcp.errors import McpUnavailable, describe
@@ -39,18 +40,27 @@ GRACE_SECONDS = 2.0  # between ambient's timeouts and the MCP client's (ambient'
 STDERR_TAIL_LINES = 8
 STDERR_TAIL_BYTES = 4096
 STDERR_MAX_BYTES = 1 << 20  # the log starts again from empty past this, when the server starts
+MIN_SECRET_CHARS = 4  # shorter values would hide ordinary words
+REDACTED = "[redacted]"
 # what a server or a tool answered (the model sees it), not a sign that the server is down
 ANSWERS = (ToolError, McpError, ToolFailed, ModelRetry, ApprovalRequired, CallDeferred)
 BROKEN = frozenset({mcp_types.CONNECTION_CLOSED, mcp_types.REQUEST_TIMEOUT})  # gone, or no answer
+
+
+def error_code(error: BaseException) -> int | None:
+    """The JSON-RPC error code of an MCP error (None: not one)."""
+    if not isinstance(error, McpError):
+        return None
+    code = getattr(error, "code", None)  # the SDK's v2 has `code`, v1 `error.code`
+    return code if isinstance(code, int) else getattr(getattr(error, "error", None), "code", None)
 
 
 def is_answer(error: BaseException) -> bool:
     """Whether the server answered (a tool error, a refused request) rather than broke."""
     if isinstance(error, BaseExceptionGroup):
         return all(is_answer(inner) for inner in error.exceptions)
-    if isinstance(error, McpError):  # the SDK's v2 has `code`, v1 `error.code`
-        code = getattr(error, "code", None) or getattr(getattr(error, "error", None), "code", None)
-        return code not in BROKEN
+    if isinstance(error, McpError):
+        return error_code(error) not in BROKEN
     return isinstance(error, ANSWERS)
 
 
@@ -76,7 +86,9 @@ class McpServer:
         self._toolset: MCPToolset[Any] | None = None
         self._listed: object = None  # the listing last saved to the catalog
         self._stderr_from = 0
-        self._hidden: list[str] = []  # values that never reach a log line (its secrets)
+        # values that never reach a log line or an error: its secrets, those written in the
+        # file first (every literal header, secret-looking env values), then those read
+        self._hidden: list[str] = literal_secrets(config.headers, config.env)
 
     # ---- the toolset ---------------------------------------------------------------------
     @property
@@ -100,7 +112,6 @@ class McpServer:
         toolset_id = f"mcp-{self.name}"
         if config.url is not None:
             headers = {**config.headers, **self._from_environment(config.headers_from, "headers")}
-            self._hidden += [v for k, v in config.headers.items() if is_secret_name(k)]
             return MCPToolset(
                 config.url,
                 id=toolset_id,
@@ -111,7 +122,6 @@ class McpServer:
             )
         assert config.command is not None
         env = {**config.env, **self._from_environment(config.env_from, "env_from")}
-        self._hidden += [value for key, value in config.env.items() if is_secret_name(key)]
         self.folder.mkdir(parents=True, exist_ok=True)
         transport = StdioTransport(
             config.command,
@@ -138,14 +148,14 @@ class McpServer:
         """Record that the server is down (logged, with its stderr tail); the error to raise.
         Runs that see the same failure at once count it, and report it, once."""
         if not self.available():
-            return McpUnavailable(self.name, self.last_error or reason)
+            return McpUnavailable(self.name, self.last_error or self.hidden(reason))
         self.failures += 1
         delay = min(
             self.config.retry_seconds * 2 ** (self.failures - 1), self.config.retry_max_seconds
         )
         self.retry_at = self.clock.now() + timedelta(seconds=delay)
         tail = self.stderr_tail()
-        self.last_error = reason + (f"; stderr: {tail}" if tail else "")
+        self.last_error = self.hidden(reason) + (f"; stderr: {tail}" if tail else "")
         log.warning(
             "mcp server=%s unavailable (failure %d), its tools left out for %.0fs: %s",
             self.name,
@@ -172,12 +182,16 @@ class McpServer:
                 text = handle.read().decode("utf-8", "replace")
         except OSError:
             return ""
-        lines = [line.strip()[:300] for line in text.splitlines() if line.strip()]
-        tail = " | ".join(lines[-STDERR_TAIL_LINES:])
-        for secret in self._hidden:
-            if len(secret) >= 4:
-                tail = tail.replace(secret, "[redacted]")
-        return tail
+        lines = [line.strip()[:300] for line in self.hidden(text).splitlines() if line.strip()]
+        return " | ".join(lines[-STDERR_TAIL_LINES:])
+
+    def hidden(self, text: str) -> str:
+        """`text` with this server's secrets (read from the environment, or written in the
+        file: every literal header, secret-looking env values) replaced by ``[redacted]``."""
+        for secret in sorted(self._hidden, key=len, reverse=True):
+            if len(secret) >= MIN_SECRET_CHARS:
+                text = text.replace(secret, REDACTED)
+        return text
 
     def _mark_stderr(self) -> None:
         """Where this start's stderr begins (the log is emptied first when it grew large)."""

@@ -17,6 +17,7 @@ from ambient.approvals.tables import Approval, Decision
 from ambient.core.config import Settings
 from ambient.core.db import read_session
 from ambient.core.diffs import text_diff
+from ambient.core.review import Overturn
 from ambient.core.tables import Item
 from ambient.memory.store import MemoryStore
 from ambient.memory.tables import MemoryReproposal
@@ -61,8 +62,16 @@ def _decision_text(approval: Approval) -> str:
     if approval.decision == Decision.REJECTED:
         said = f"Their reason:\n<human>{_clip(message)}</human>" if message else "No reason given."
         return f"The human REJECTED the draft. {said}"
+    if approval.decision == Decision.ANSWERED:  # a fact the memory did not hold: worth keeping
+        return f"The human ANSWERED the question:\n<human>{_clip(message)}</human>"
     decided = approval.decision.value if approval.decision else approval.status.value
     return f"The human decided: {decided}. {message}".strip()
+
+
+def _drafted(approval: Approval) -> str:
+    if approval.decision == Decision.ANSWERED:
+        return f"asked the user a question instead of guessing ({approval.kind})"
+    return f"drafted a {approval.kind} action"
 
 
 def _item_text(engine: Engine, item_id: int) -> str:
@@ -86,10 +95,30 @@ def decision_prompt(
     return (
         f"A correction to learn from (approval {approval.id}, item {approval.item_id}).\n\n"
         f"The email the draft was for:\n{_item_text(engine, approval.item_id)}\n\n"
-        f"The assistant drafted a {approval.kind} action:\n<draft>\n"
+        f"The assistant {_drafted(approval)}:\n<draft>\n"
         f"{describe_args(approval.args)}\n</draft>\n"
         f"Its rationale: {_clip(approval.rationale, 1000) or '(none)'}\n\n"
         f"{_decision_text(approval)}\n\n{memory}"
+    )
+
+
+def overturn_prompt(
+    engine: Engine, item_id: int, overturn: Overturn, store: MemoryStore, settings: Settings
+) -> str:
+    """The human overturned the assistant's decision to ignore an item: they wanted action."""
+    memory = store.prompt_context(
+        settings.memory.reflection_budget_tokens, settings.memory.inline_file_max_tokens
+    )
+    said = (
+        f"Their words:\n<human>{_clip(overturn.note)}</human>" if overturn.note else "No words."
+    )
+    return (
+        f"A correction to learn from (item {item_id}).\n\n"
+        f"The email:\n{_item_text(engine, item_id)}\n\n"
+        f"The assistant decided to {overturn.decision.upper()} it (nothing for the user).\n"
+        f"Its reason: {_clip(overturn.reason, 1000) or '(none)'}\n\n"
+        "The human OVERTURNED that decision: they want this kind of mail acted on, not "
+        f"ignored. {said}\n\n{memory}"
     )
 
 

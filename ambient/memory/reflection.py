@@ -1,8 +1,10 @@
 """The Reflector: a daemon job that turns human corrections into small memory changes.
 
 Each tick it takes (1) approvals decided with edit, feedback or reject that memory has not
-learned from, (2) feedback on its own memory_update proposals, and (3) approved changes that no
-longer applied because the user edited the file meanwhile. For each it runs the reflection
+learned from, (2) feedback on its own memory_update proposals, (3) approved changes that no
+longer applied because the user edited the file meanwhile, and (4) ignore decisions the human
+overturned (``core.review``; one a pre-rule made is the rule's to change, not memory's: it is
+logged and settled without a model). For each it runs the reflection
 agent; a proposed diff becomes a ``memory_update`` approval (or, with ``memory.auto_apply``, a
 commit right away) unless the file or an open proposal already makes that change (see
 proposals.py: such a proposal is dropped, and the log says which one covers it). A failure
@@ -33,10 +35,17 @@ from ambient.core.db import read_session
 from ambient.core.diffs import ChangeLimits, already_applied, sha256_text
 from ambient.core.errors import AmbientError
 from ambient.core.processing import describe_error
+from ambient.core.review import ItemReview, Overturn
+from ambient.core.tables import Item
 from ambient.memory.audit import MemoryAudit
-from ambient.memory.causes import cause_id, commit_subject, describe_cause
+from ambient.memory.causes import cause_id, commit_subject, describe_cause, overturn_cause
 from ambient.memory.changes import MemoryChanges
-from ambient.memory.prompts import decision_prompt, reproposal_prompt, revision_prompt
+from ambient.memory.prompts import (
+    decision_prompt,
+    overturn_prompt,
+    reproposal_prompt,
+    revision_prompt,
+)
 from ambient.memory.proposals import Comparison, close_applied, compare
 from ambient.memory.reflection_agent import (
     MemoryChangeProposal,
@@ -80,6 +89,7 @@ class Reflector:
             store.folder, audit=MemoryAudit(engine, clock, ACTOR)
         )
         self.reproposals = reproposals or ReproposalQueue(engine, clock)
+        self.reviews = ItemReview(engine, clock)
         self.agent = build_reflection_agent(model)
         self.limits = ChangeLimits(max_changed_lines=settings.memory.max_changed_lines)
         self.batch = batch
@@ -102,6 +112,10 @@ class Reflector:
         for row in await asyncio.to_thread(self.reproposals.pending, window):
             if self._is_due(f"re-proposal of approval {row.approval_id}"):
                 finished += await self._guarded_reproposal(row)
+        overturned = await asyncio.to_thread(self.reviews.pending_reflections, window)
+        due = [row for row in overturned if self._is_due(f"overturn of item {row.id}")]
+        for item in due[: self.batch]:
+            finished += await self._guarded_overturn(item)
         return finished
 
     def _due(self, rows: list[Approval], what: str) -> list[Approval]:
@@ -166,7 +180,22 @@ class Reflector:
         self._retry_at.pop(what, None)
         return 1
 
-    # ---- the three kinds of work --------------------------------------------------------
+    async def _guarded_overturn(self, item: Item) -> int:
+        assert item.id is not None
+        what = f"overturn of item {item.id}"
+        try:
+            await self._learn_overturn(item)
+        except Exception as error:  # noqa: BLE001 - one row's failure; the job goes on
+            await self._trace(item.id, "memory reflection", {"what": what}, str(error))
+            if self._record_failure(what, item.id, item.trace_id or "", error):
+                await asyncio.to_thread(self.reviews.mark_reflected, item.id)
+            return 0
+        await self._trace(item.id, "memory reflection", {"what": what}, None)
+        self._failures.pop(what, None)
+        self._retry_at.pop(what, None)
+        return 1
+
+    # ---- the kinds of work ----------------------------------------------------------------
     async def _reflect(self, approval: Approval) -> None:
         """Learn from a human's edit, feedback or rejection of a draft."""
         assert approval.id is not None
@@ -187,6 +216,29 @@ class Reflector:
                 output, deps, approval.item_id, approval.trace_id, cause, None, key=cause
             )
         await asyncio.to_thread(self.queue.mark_reflected, approval.id)
+
+    async def _learn_overturn(self, item: Item) -> None:
+        """Learn from an ignore the human overturned, so such mail is not ignored again."""
+        assert item.id is not None
+        overturn = Overturn.from_json(item.overturn_json)
+        cause = overturn_cause(item.id)
+        if overturn is None:
+            log.warning("memory: item=%s is overturned without its record; skipped", item.id)
+        elif overturn.pre_rule:
+            log.info(
+                "memory: item=%s was ignored by the pre-rule %r: memory cannot change a rule; "
+                "edit it in ambient.toml to stop it ignoring such mail",
+                item.id, overturn.pre_rule,
+            )  # fmt: skip
+        elif await asyncio.to_thread(self._already_proposed, cause, 0):
+            log.info("memory: item=%s's overturn was already reflected on", item.id)
+        else:
+            prompt = await asyncio.to_thread(
+                overturn_prompt, self.engine, item.id, overturn, self.store, self.settings
+            )
+            output, deps = await self._run(prompt)
+            await self._deliver(output, deps, item.id, item.trace_id or "", cause, None, key=cause)
+        await asyncio.to_thread(self.reviews.mark_reflected, item.id)
 
     async def _revise(self, approval: Approval) -> None:
         """The human sent a memory proposal back with feedback: propose it again, changed."""

@@ -87,6 +87,16 @@ class Tracing:
             destinations.append(OtlpDestination(self.otlp, timeout))
         return destinations
 
+    def retire_other_destinations(self) -> None:
+        """The daemon at start-up: the spool keeps rows only for the destinations configured
+        here; any other's cursor (an endpoint removed from the configuration, another
+        process's) is retired, so it cannot hold rows forever."""
+        self.spool.retire_others(
+            (destination.name, kind)
+            for destination in self.destinations()
+            for kind in destination.kinds
+        )
+
     def forwarder(self) -> SpanForwarder | None:
         """The daemon job that sends the spool to every destination (None when tracing is off)."""
         destinations = self.destinations()

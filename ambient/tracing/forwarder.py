@@ -49,7 +49,7 @@ class SpanForwarder:
         self.settings = settings
         self.clock = clock
         self.lanes = [Lane(destination) for destination in destinations]
-        # who reads each kind: a row goes once all of them have it
+        # who reads each kind here: a row goes once they and every other cursor have it
         self.readers = {
             kind: [lane.destination.name for lane in self.lanes if kind in lane.destination.kinds]
             for kind in SpoolKind

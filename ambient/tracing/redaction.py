@@ -1,6 +1,8 @@
 """What never leaves the machine in a trace: secret values and the configured patterns.
 
-Secret values are those of the variables named as secrets and every OTLP header value.
+Secret values are those of the variables named as secrets, the secrets written in ambient.toml
+itself (an ``[[mcp]]`` server's literal headers and secret-looking env values) and every OTLP
+header value.
 Redaction runs on the serialized OTLP request (every string attribute, event, status message
 and span name of every span, whichever library made it) and on score comments, once, before the
 spool: nothing reaches the spool, let alone any destination, unredacted.
@@ -17,7 +19,7 @@ from typing import Any
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from ambient.core.config import Secrets, Settings
+from ambient.core.config import Secrets, Settings, literal_secret_values
 from ambient.core.config import secret_names as secret_names  # the one rule of what is secret
 from ambient.core.errors import ConfigError
 from ambient.tracing.otlp import header_values
@@ -60,7 +62,8 @@ class Redactor:
                 log.warning("tracing: %s is too short to redact reliably from traces", name)
                 continue
             values.append(value)
-        return cls([*values, *header_values(secrets)], settings.tracing.redact_patterns)
+        literal = literal_secret_values(settings)  # written in ambient.toml ([[mcp]] headers)
+        return cls([*values, *literal, *header_values(secrets)], settings.tracing.redact_patterns)
 
     def text(self, value: str) -> str:
         if self._pattern is None or not value:

@@ -8,7 +8,9 @@ from typing import Any, Protocol
 
 from ambient.core.ids import trace_id_for_item
 
-DECISIONS = frozenset({"approved", "edited", "feedback", "rejected", "ignored", "delivered"})
+DECISIONS = frozenset(
+    {"approved", "edited", "feedback", "rejected", "ignored", "delivered", "answered"}
+)
 """The human decisions a trace records (the Langfuse score's categories), as plain words:
 tracing sits below the approvals that define them."""
 _DECISION_VERBS = {

@@ -47,6 +47,7 @@ class SpoolCursor(SQLModel, table=True):
     kind: SpoolKind = Field(primary_key=True, sa_type=_kind_type())
     delivered_id: int = 0  # every row of this kind up to this id was accepted (or refused)
     lease_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # sending now
+    lease_owner: str | None = Field(default=None, max_length=32)  # the claim's token
     failures: int = 0  # failed attempts since the last delivery
     last_error: str | None = None
 

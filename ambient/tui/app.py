@@ -124,6 +124,11 @@ class AmbientApp(App[None]):
 
         self.push_screen(AutonomyScreen())
 
+    def action_review(self) -> None:
+        from ambient.tui.screens.inbox import ReviewScreen
+
+        self.push_screen(ReviewScreen())
+
 
 class AmbientScreen(Screen[None]):
     """A full screen of this app; `ambient` is the app with its backend, clock and settings."""
@@ -182,6 +187,7 @@ def make_app(
         actor=runtime.actor,
         trace_url_base=trace_base_url(settings, runtime.secrets),
         autonomy=runtime.autonomy,
+        reviews=runtime.reviews,
     )
     edits = EditStore(settings.data_dir / "tui" / "edits")
     warm_up = getattr(runtime.approval_events, "warm", None) if warm_up_tracing else None

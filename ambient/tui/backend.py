@@ -20,12 +20,14 @@ from ambient.approvals.kinds import KINDS
 from ambient.approvals.policy import PolicyReport
 from ambient.approvals.queue import ApprovalQueue
 from ambient.approvals.tables import Approval
+from ambient.core.calendar_text import event_lines
 from ambient.core.clock import Clock
 from ambient.core.config import Secrets, Settings
 from ambient.core.errors import DecisionError, NotFoundError
 from ambient.core.ledger import Ledger
 from ambient.core.lineage import describe_stored_lines
 from ambient.core.message import UnparseableMessage, parse_message
+from ambient.core.review import ItemReview, Overturn, ReviewEntry, ReviewOutcome
 from ambient.daemon.health import read_health
 from ambient.memory.history import MemoryCommit, MemoryHistory
 from ambient.memory.store import MemoryFile, MemoryFileStatus, MemoryStore
@@ -85,6 +87,7 @@ class Backend:
         actor: str,
         trace_url_base: str | None = None,
         autonomy: Autonomy | None = None,
+        reviews: ItemReview | None = None,
     ) -> None:
         self.engine = engine
         self.clock = clock
@@ -95,7 +98,8 @@ class Backend:
         self.memory_history = memory_history
         self.actor = actor
         self.trace_url_base = trace_url_base
-        self.autonomy = autonomy or Autonomy(engine, clock, settings.autonomy)
+        self.autonomy = autonomy or Autonomy(engine, clock, settings)
+        self.reviews = reviews or ItemReview(engine, clock)
 
     # ---- reads ---------------------------------------------------------------------------
     def queue_token(self, queue_filter: QueueFilter) -> tuple[Any, ...]:
@@ -121,6 +125,7 @@ class Backend:
             for state in self.ledger.source_states()
         )
         pending = queries.queue_token(self.engine, QueueFilter())[0]
+        review = self.reviews.counts()
         return StatusSnapshot(
             health=health,
             sources=sources,
@@ -128,6 +133,9 @@ class Backend:
             pending=int(pending or 0),
             model=health.model or self.settings.model_name,
             now=self.clock.now(),
+            decided_by_rules=sum(self.ledger.pre_rule_counts().values()),
+            to_read=review.unread,
+            to_review=review.unreviewed,
         )
 
     def approval_view(self, approval_id: int) -> ApprovalView:
@@ -180,6 +188,8 @@ class Backend:
         text = ""
         attachments: tuple[str, ...] = ()
         problem = None
+        event: tuple[tuple[str, str], ...] = ()
+        part_problems: tuple[str, ...] = ()
         if item.kind == "email" and raw:
             try:
                 parsed = parse_message(raw)
@@ -197,6 +207,8 @@ class Backend:
                 attachments = tuple(
                     f"{a.filename} ({a.content_type}, {a.size} bytes)" for a in parsed.attachments
                 )
+                event = tuple(event_lines(parsed.calendar)) if parsed.calendar else ()
+                part_problems = tuple(parsed.part_problems)
         elif raw:
             text = raw[:ITEM_TEXT_MAX_CHARS].decode("utf-8", errors="replace")
         return ItemView(
@@ -208,6 +220,8 @@ class Backend:
             attachments=attachments,
             triage=triage if isinstance(triage, dict) else None,
             problem=problem,
+            event=event,
+            part_problems=part_problems,
         )
 
     # ---- decisions ----------------------------------------------------------------------
@@ -244,6 +258,14 @@ class Backend:
     def feedback(self, approval_id: int, shown_hash: str, message: str) -> DecisionReport:
         self.queue.feedback(approval_id, shown_hash=shown_hash, message=message, actor=self.actor)
         return DecisionReport("sent back to redraft", (approval_id,))
+
+    def answer(
+        self, approval_id: int, shown_hash: str, text: str | None, choice: int | None
+    ) -> DecisionReport:
+        self.queue.answer(
+            approval_id, shown_hash=shown_hash, actor=self.actor, text=text, choice=choice
+        )
+        return DecisionReport("answered", (approval_id,))
 
     def check_edit(self, approval_id: int, args: dict[str, Any]) -> PolicyReport:
         """What the policy gate will say about the edited arguments (before deciding)."""
@@ -295,6 +317,23 @@ class Backend:
     def mark_delivered(self, approval_id: int) -> DecisionReport:
         self.queue.mark_delivered(approval_id, self.actor)
         return DecisionReport("closed as delivered", (approval_id,))
+
+    # ---- review of notify items and ignore decisions (core.review) --------------------------
+    def review_entries(self, ignored: bool) -> list[ReviewEntry]:
+        """The notify items (the inbox), or the ignore decisions."""
+        return self.reviews.ignored() if ignored else self.reviews.inbox()
+
+    def item_view(self, item_id: int) -> ItemView | None:
+        return self._item_view(item_id)
+
+    def read_items(self, item_ids: Sequence[int]) -> list[ReviewOutcome]:
+        return self.reviews.read(item_ids)
+
+    def confirm_items(self, item_ids: Sequence[int]) -> list[ReviewOutcome]:
+        return self.reviews.confirm(item_ids)
+
+    def overturn(self, item_id: int, note: str) -> Overturn:
+        return self.reviews.overturn(item_id, note)
 
     # ---- earned autonomy ------------------------------------------------------------------
     def autonomy_status(self) -> AutonomyStatus:

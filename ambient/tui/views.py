@@ -78,6 +78,8 @@ class ItemView:
     attachments: tuple[str, ...] = ()
     triage: dict[str, Any] | None = None
     problem: str | None = None  # why the bytes could not be read, if they could not
+    event: tuple[tuple[str, str], ...] = ()  # a calendar invite's (label, value) lines
+    part_problems: tuple[str, ...] = ()  # parts that could not be read ("calendar part …")
 
 
 @dataclass(frozen=True)

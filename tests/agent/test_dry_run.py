@@ -80,9 +80,12 @@ def test_cli_triage_json_has_stable_keys_and_queues_nothing(eml, settings, scrip
         "triage",
         "drafts",
         "prompt",
+        "pre_rule",
+        "model_called",
         "queued",
     }
     assert output["queued"] is False
+    assert output["pre_rule"] is None and output["model_called"] is True
     assert output["triage"]["decision"] == "act"
     assert [draft["kind"] for draft in output["drafts"]] == ["reply_email", "send_email"]
     assert set(output["drafts"][0]) == {"kind", "args", "rationale", "policy", "findings"}

@@ -10,10 +10,10 @@ import pytest
 from pydantic_ai import DeferredToolResults, ToolDenied
 from pydantic_ai.messages import ModelMessage, ModelRequest, UserPromptPart
 from pydantic_ai.models.function import AgentInfo
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 
 from ambient.agent.deps import AgentItem
-from ambient.agent.examples import LedgerExamples, PastAction, PastDecision
+from ambient.agent.examples import MATCHES, WEBMAIL, LedgerExamples, PastAction, PastDecision
 from ambient.agent.processor import AgentProcessor
 from ambient.agent.prompt import instructions, plan_prompt, render_example, render_examples
 from ambient.agent.runner import TriageAgent
@@ -24,6 +24,7 @@ from ambient.core.db import write_session
 from ambient.core.items import InboundItem, ItemState
 from ambient.core.ledger import Ledger
 from ambient.core.tables import Item
+from ambient.evals.dataset_examples import match_rank
 from ambient.memory.store import MemoryStore
 from ambient.models.conversation import estimate_tokens
 from ambient.models.demo.triage import read_email
@@ -222,6 +223,112 @@ def test_a_rejected_decision_shows_as_rejected_with_its_feedback(
     assert "The user's words: never commit to a date" in prompt
     assert "Text as drafted (not used):\nFriday at 10 works." in prompt
     assert "sent back with the user's feedback" in prompt
+
+
+def test_a_stranger_on_a_webmail_domain_gets_no_replies_to_other_contacts_there(
+    engine: Engine, past: Past
+) -> None:
+    past.item(sender="Ann <ann@gmail.com>", subject="Dinner", approvals=[{}])
+    past.item(sender="bob@GMail.com", subject="Flat", approvals=[{}])
+    same_topic = past.item(sender="carl@gmail.com", subject="Re: Invoice 7", approvals=[{}])
+    source = LedgerExamples(engine)
+
+    stranger = new_item(sender="Eve <eve@gmail.com>", subject="Hello")
+    assert source.similar(stranger, 10) == []
+    about_invoice = new_item(sender="eve@gmail.com", subject="Fwd: invoice 7")
+    assert [(e.item_id, e.match) for e in source.similar(about_invoice, 10)] == [
+        (same_topic, "same subject")
+    ]
+    ann_again = new_item(sender="ann@gmail.com", subject="Hello")  # the same sender still is
+    assert [e.match for e in source.similar(ann_again, 10)] == ["same sender"]
+    assert {"gmail.com", "outlook.com", "proton.me", "gmx.de"} <= WEBMAIL
+
+
+def test_subjects_match_without_reply_prefixes_case_or_extra_spaces(
+    engine: Engine, past: Past
+) -> None:
+    alike = past.item(
+        sender="kim@one.example", subject="AW: WG:  Quarterly   Report", approvals=[{}]
+    )
+    past.item(sender="lou@two.example", subject="Quarterly Report draft", approvals=[{}])
+
+    item = new_item(sender="max@three.example", subject="Re: Fwd: quarterly report")
+    assert [(e.item_id, e.match) for e in LedgerExamples(engine).similar(item, 10)] == [
+        (alike, "same subject")
+    ]
+
+
+def test_the_ledger_stores_each_items_sender_address_domain_and_topic_normalised(
+    engine: Engine, ledger: Ledger
+) -> None:
+    raw = email_bytes("Re: FWD:  Budget \t plans", sender='"Dana, CFO" <Dana@Example.COM>')
+    mail = ledger.ingest(InboundItem("inbox", "mail", raw)).item_id
+    note = ledger.ingest(
+        InboundItem(
+            "spool", "n.json", b"{}", kind="task",
+            metadata={"sender": "Ops <OPS@Build.Example>", "subject": "Re: Nightly"},
+        )
+    ).item_id  # fmt: skip
+    bare = ledger.ingest(InboundItem("inbox", "bare", email_bytes("", sender="nobody"))).item_id
+
+    stored = {item_id: ledger.get(item_id) for item_id in (mail, note, bare)}
+    columns = {
+        item_id: (row.sender_address, row.sender_domain, row.topic)
+        for item_id, row in stored.items()
+    }
+    assert columns == {
+        mail: ("dana@example.com", "example.com", "budget plans"),
+        note: ("ops@build.example", "build.example", "nightly"),
+        bare: (None, None, None),
+    }
+
+
+def test_each_lookup_reads_one_index_never_the_whole_item_table(engine: Engine, past: Past) -> None:
+    past.item(references="<root@x>", approvals=[{}])
+    statements: list[tuple[str, Any]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        LedgerExamples(engine).similar(new_item(headers="References: <root@x>\r\n"), 3)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+    with engine.connect() as connection:
+        explained = [connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", args).all()
+                     for sql, args in statements]  # fmt: skip
+    plans = [" | ".join(str(row[3]) for row in rows) for rows in explained]
+    lookups = [plan for plan in plans if "INDEX ix_item_" in plan]
+    assert len(lookups) == 4  # same sender, thread, domain, subject
+    assert all("=? AND id<?)" in plan and "TEMP B-TREE" not in plan for plan in lookups)
+    assert not any("SCAN item" in plan or "SCAN approval" in plan for plan in plans)
+
+
+def test_the_dataset_replay_ranks_past_items_as_the_ledger_does(
+    engine: Engine, past: Past, ledger: Ledger
+) -> None:
+    pasts = [
+        past.item(sender="Dana <dana@example.com>", subject="Lunch", approvals=[{}]),
+        past.item(sender="pat@elsewhere.example", references="<root@x>", approvals=[{}]),
+        past.item(sender="lee@example.com", subject="Offsite", approvals=[{}]),
+        past.item(sender="ann@gmail.com", subject="Offsite", approvals=[{}]),
+        past.item(sender="bob@gmail.com", subject="Re: budget", approvals=[{}]),
+        past.item(sender="zed@unrelated.example", subject="Other", approvals=[{}]),
+    ]
+    source = LedgerExamples(engine)
+    for item in (
+        new_item(headers="References: <root@x>\r\n"),
+        new_item(sender="Ann <ann@gmail.com>", subject="Offsite"),
+        new_item(sender="eve@gmail.com", subject="Budget"),
+    ):
+        from_ledger = {e.item_id: e.match for e in source.similar(item, 10)}
+        stored = [AgentItem.from_raw(n, "0" * 32, ledger.content(n)) for n in pasts]
+        ranks = {other.item_id: match_rank(item, other) for other in stored}
+        from_dataset = {n: MATCHES[rank] for n, rank in ranks.items() if rank is not None}
+        assert from_dataset == from_ledger
 
 
 # ---- the prompt ---------------------------------------------------------------------------

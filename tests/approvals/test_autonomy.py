@@ -14,6 +14,8 @@ from ambient.approvals.autonomy import autonomy_class
 from ambient.approvals.autonomy_status import Autonomy, ClassEvidence
 from ambient.approvals.drafts import DraftedAction
 from ambient.approvals.events import TracedApprovals
+from ambient.approvals.executors import ExecutionError, ExecutionResult
+from ambient.approvals.journal import DeliveryJournal
 from ambient.approvals.kinds.write_note import NotesExecutor
 from ambient.approvals.outbox import Outbox
 from ambient.approvals.policy import PolicyGate
@@ -24,6 +26,7 @@ from ambient.core.db import open_database
 from ambient.core.errors import NotFoundError
 from ambient.core.items import InboundItem
 from ambient.core.ledger import Ledger
+from ambient.core.mcp_settings import McpServerSettings
 from ambient.tracing.assembly import Tracing
 from tests.approvals.conftest import (
     THREAD_START,
@@ -51,7 +54,7 @@ def earned_autonomy(settings: Settings) -> Settings:
 
 @pytest.fixture
 def trust(engine: Engine, clock: FrozenClock, settings: Settings) -> Autonomy:
-    return Autonomy(engine, clock, settings.autonomy)
+    return Autonomy(engine, clock, settings)
 
 
 def evidence(trust: Autonomy, name: str = DANA) -> ClassEvidence:
@@ -441,7 +444,7 @@ def test_on_postgres_the_evidence_and_the_switch_work_the_same(
     try:
         ledger = Ledger(engine, clock, settings.worker)
         queue = ApprovalQueue(engine, clock, settings, PolicyGate.from_settings(settings))
-        trust = Autonomy(engine, clock, settings.autonomy)
+        trust = Autonomy(engine, clock, settings)
 
         def queued() -> Approval:
             item_id = ledger.ingest(InboundItem("inbox", f"pg-{next(keys)}", THREAD_START)).item_id
@@ -463,3 +466,236 @@ def test_on_postgres_the_evidence_and_the_switch_work_the_same(
         assert AuditLog(engine).verify_chain().ok
     finally:
         engine.dispose()
+
+
+# ---- before it runs: the outbox asks again -------------------------------------------------
+class FlakyExecutor:
+    """Records each call; while `down`, every try fails as a mail server that is down would."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self.calls: list[int] = []
+
+    async def execute(self, approval: Approval, idempotency_key: str) -> ExecutionResult:
+        self.calls.append(approval.id or 0)
+        if self.down:
+            raise ExecutionError("the server is down")
+        return ExecutionResult("done")
+
+
+@pytest.fixture
+def executor() -> FlakyExecutor:
+    return FlakyExecutor()
+
+
+@pytest.fixture
+def outbox(
+    engine: Engine,
+    clock: FrozenClock,
+    settings: Settings,
+    secrets: Secrets,
+    policy: PolicyGate,
+    executor: FlakyExecutor,
+) -> Outbox:
+    return Outbox(engine, clock, settings, secrets, policy, {"write_note": executor})
+
+
+@pytest.fixture
+async def in_backoff(
+    queue: ApprovalQueue,
+    queue_for: Queue,
+    trust: Autonomy,
+    outbox: Outbox,
+    executor: FlakyExecutor,
+) -> tuple[Approval, Approval]:
+    """A note the rule approved whose first try failed (it waits in backoff), and a sibling
+    in its class still waiting for the human (queued before the class earned autonomy)."""
+    (sibling,) = queue_for(note("projects/draft.md"))
+    approve_clean(queue, queue_for, *[note(f"projects/{n}.md") for n in range(STREAK)])
+    (automatic,) = queue_for(note("projects/auto.md"))
+    assert automatic.decided_by == f"autonomy:{PROJECTS}"
+    executor.down = True
+    await outbox.run_until_idle()
+    assert queue.get(automatic.id).status == ApprovalStatus.FAILED
+    executor.down = False
+    executor.calls.clear()
+    return automatic, sibling
+
+
+def _switch_off(
+    queue: ApprovalQueue, trust: Autonomy, settings: Settings, sibling: Approval
+) -> None:
+    trust.switch(False, "cli:me")
+
+
+def _off_in_config(
+    queue: ApprovalQueue, trust: Autonomy, settings: Settings, sibling: Approval
+) -> None:
+    settings.autonomy.enabled = False
+
+
+def _sibling_rejected(
+    queue: ApprovalQueue, trust: Autonomy, settings: Settings, sibling: Approval
+) -> None:
+    queue.reject(sibling.id, shown_hash=sibling.shown_hash, reason="not now", actor="cli:me")
+
+
+def _kind_no_longer_allowed(
+    queue: ApprovalQueue, trust: Autonomy, settings: Settings, sibling: Approval
+) -> None:
+    settings.autonomy.kinds = ["reply_email"]
+
+
+@pytest.mark.parametrize(
+    ("revoke", "reason"),
+    [
+        (_switch_off, "autonomy was switched off by cli:me"),
+        (_off_in_config, "autonomy is off in ambient.toml"),
+        (_sibling_rejected, f"{PROJECTS} is demoted: rejected #{{sibling}} by cli:me: not now"),
+        (_kind_no_longer_allowed, "write_note is not in autonomy.kinds"),
+    ],
+    ids=["kill-switch", "config", "demotion", "kinds"],
+)
+async def test_an_automatic_approval_waiting_to_run_goes_back_to_the_human_once_revoked(
+    queue: ApprovalQueue,
+    trust: Autonomy,
+    settings: Settings,
+    outbox: Outbox,
+    executor: FlakyExecutor,
+    clock: FrozenClock,
+    engine: Engine,
+    in_backoff: tuple[Approval, Approval],
+    revoke: Callable[[ApprovalQueue, Autonomy, Settings, Approval], None],
+    reason: str,
+) -> None:
+    automatic, sibling = in_backoff
+    revoke(queue, trust, settings, sibling)
+    clock.advance(hours=2)  # past the backoff: the mail server is back
+
+    await outbox.run_until_idle()
+
+    back = queue.get(automatic.id)
+    assert automatic.id not in executor.calls  # never run again
+    assert (back.status, back.decision, back.decided_by) == (ApprovalStatus.PENDING, None, None)
+    assert back.review_round == automatic.review_round + 1
+    assert back.shown_hash != automatic.shown_hash
+    said = reason.format(sibling=sibling.id)
+    assert back.stale_reason == f"approved by rule but not run: {said}; re-queued for review"
+    entries = AuditLog(engine).entries(approval_id=automatic.id, newest_first=False)
+    assert (entries[-1].event, entries[-1].details["reason"]) == ("requeued", back.stale_reason)
+    assert entries[-1].details["approved_by"] == f"autonomy:{PROJECTS}"
+    assert AuditLog(engine).verify_chain().ok
+    # what the human approved themselves still runs; the held one runs once they approve it
+    assert len(queue.list([ApprovalStatus.EXECUTED])) == STREAK
+    queue.approve(back.id, shown_hash=back.shown_hash, actor="cli:me")
+    assert await outbox.run_until_idle() == 1 and executor.calls[-1] == automatic.id
+
+
+@pytest.mark.parametrize("rule", ["warn", "block"])
+async def test_an_automatic_approval_the_gate_now_finds_fault_with_goes_back_unrun(
+    queue: ApprovalQueue,
+    queue_for: Queue,
+    settings: Settings,
+    outbox: Outbox,
+    executor: FlakyExecutor,
+    rule: str,
+) -> None:
+    approve_clean(queue, queue_for, *[note(f"projects/{n}.md") for n in range(STREAK)])
+    await outbox.run_until_idle()
+    (automatic,) = queue_for(note())
+    assert automatic.status == ApprovalStatus.APPROVED
+    (settings.notes_dir / "projects" / "plan.md").parent.mkdir(parents=True, exist_ok=True)
+    (settings.notes_dir / "projects" / "plan.md").write_text("written since\n")
+    settings.policy.rules = {"note_exists": rule}
+
+    assert await outbox.run_until_idle() == 0
+
+    back = queue.get(automatic.id)
+    assert automatic.id not in executor.calls
+    assert back.decided_by is None
+    if rule == "warn":
+        assert back.status == ApprovalStatus.PENDING
+        assert back.warnings and back.warnings[0].startswith("note_exists: ")
+        assert back.stale_reason is not None and "the policy gate warns: note_exists: " in (
+            back.stale_reason
+        )
+    else:
+        assert back.status == ApprovalStatus.BLOCKED
+        assert (back.block_reason or "").startswith("at execution: note_exists: ")
+
+
+async def test_an_automatic_approval_whose_delivery_began_is_not_held_back(
+    queue: ApprovalQueue,
+    trust: Autonomy,
+    outbox: Outbox,
+    executor: FlakyExecutor,
+    clock: FrozenClock,
+    engine: Engine,
+    in_backoff: tuple[Approval, Approval],
+) -> None:
+    automatic, _ = in_backoff
+    DeliveryJournal(engine, clock).mark(automatic.idempotency_key or "", "sending")
+    trust.switch(False, "cli:me")
+    clock.advance(hours=2)
+
+    await outbox.run_until_idle()
+
+    assert executor.calls.count(automatic.id) == 1  # its executor decides what a repeat does
+    assert queue.get(automatic.id).status == ApprovalStatus.EXECUTED
+
+
+# ---- which kinds earn it ---------------------------------------------------------------------
+def webhook_call(path: str = "deploy", **payload: object) -> DraftedAction:
+    url = f"https://hooks.example.com/ambient/{path}"
+    return DraftedAction("call_webhook", f"hook-{path}", {"url": url, "payload": payload}, "r")
+
+
+def mcp_call(tool: str, text: str = "renewal") -> DraftedAction:
+    args = {"server": "crm", "tool": tool, "arguments": {"text": text}}
+    return DraftedAction("mcp_call", f"mcp-{tool}", args, "r")
+
+
+def test_a_webhook_earns_autonomy_only_when_autonomy_kinds_names_it(
+    queue: ApprovalQueue, queue_for: Queue, trust: Autonomy, settings: Settings
+) -> None:
+    settings.policy.webhook_allowlist = ["https://hooks.example.com/ambient/"]
+    endpoint = "call_webhook:https://hooks.example.com/ambient/deploy"
+    approve_clean(queue, queue_for, *[webhook_call(build=n) for n in range(STREAK + 1)])
+    (row,) = queue_for(webhook_call(build="injected"))
+    assert row.status == ApprovalStatus.PENDING
+    held = evidence(trust, endpoint)
+    assert (held.level, held.streak, held.acting) == ("learning", STREAK + 1, False)
+    assert held.note == "call_webhook earns autonomy only when autonomy.kinds names it"
+    summary = trust.status().summary()
+    assert all(kind in summary for kind in ("reply_email", "send_email", "write_note"))
+    assert "call_webhook" not in summary
+
+    settings.autonomy.kinds = ["call_webhook"]
+    (automatic,) = queue_for(webhook_call(build="next"))
+    assert automatic.decided_by == f"autonomy:{endpoint}"
+
+
+def test_an_mcp_call_earns_autonomy_only_for_the_tools_its_server_lists_as_autonomous(
+    queue: ApprovalQueue, queue_for: Queue, trust: Autonomy, settings: Settings
+) -> None:
+    settings.mcp = [
+        McpServerSettings(
+            name="crm", command="crm-server", drafts=["record", "tag"], autonomous=["tag"]
+        )
+    ]
+    approve_clean(queue, queue_for, *[mcp_call("tag") for _ in range(STREAK)])
+    (not_named,) = queue_for(mcp_call("tag"))
+    assert not_named.status == ApprovalStatus.PENDING  # mcp_call is not in autonomy.kinds
+    assert evidence(trust, "mcp_call:crm/tag").note == (
+        "mcp_call earns autonomy only when autonomy.kinds names it"
+    )
+
+    settings.autonomy.kinds = ["mcp_call"]
+    approve_clean(queue, queue_for, *[mcp_call("record") for _ in range(STREAK)])
+    (record,) = queue_for(mcp_call("record", "anything at all"))
+    assert record.status == ApprovalStatus.PENDING
+    held = evidence(trust, "mcp_call:crm/record")
+    assert (held.level, held.streak) == ("learning", STREAK)
+    assert held.note == "'record' is not in autonomous of the MCP server 'crm'"
+    (tag,) = queue_for(mcp_call("tag"))
+    assert tag.decided_by == "autonomy:mcp_call:crm/tag"

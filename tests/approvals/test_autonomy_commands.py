@@ -43,7 +43,7 @@ def test_list_shows_each_class_with_its_level_streak_and_reason(
     assert evidence["eval_agreement"] is None and evidence["changed_at"]
 
     code, out = cli.run("autonomy", "list")
-    assert code == 0 and "autonomy is on for every kind with a scope" in out
+    assert code == 0 and "autonomy is on for the kinds safe by default" in out
     assert DANA in out and "autonomous" in out and "2/2" in out
 
 

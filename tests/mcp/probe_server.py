@@ -9,6 +9,7 @@ Environment: PROBE_CALLS (the file each `record` call appends one JSON line to),
 exits at start with a message on stderr), PROBE_TOKEN (over HTTP, `lookup` wants it as a bearer
 token), PROBE_START=hang (it never answers), PROBE_BLOCK (a
 file: `record` writes its call, then waits while the file exists — a call a test can kill).
+`fail` answers with each kind of error, before or after it recorded the call.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import sys
 import time
 from pathlib import Path
 
+from mcp import types
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.shared.exceptions import MCPError
 
 app = MCPServer("probe")
 
@@ -45,6 +48,18 @@ def record(text: str, priority: int = 1) -> str:
     while block and Path(block).exists():
         time.sleep(0.05)
     return f"recorded {text!r}"
+
+
+@app.tool()
+def fail(text: str, how: str) -> str:
+    """Record a note, and fail: `refuse` before recording anything (invalid params), `protocol`
+    after recording it (an internal error), `tool` after recording it (an error result)."""
+    if how == "refuse":
+        raise MCPError(code=types.INVALID_PARAMS, message="text: not a note this system takes")
+    record(text)
+    if how == "protocol":
+        raise MCPError(code=types.INTERNAL_ERROR, message="the database went away mid-write")
+    raise ValueError("half of the note was written")  # the SDK answers: "Error executing tool"
 
 
 @app.tool()

@@ -282,3 +282,60 @@ class TestACallWhoseAmbientProcessIsKilled:
             "server 'crm' was running"
         )
         assert len(recorded(calls)) == 1
+
+
+# ---- a call the server answers with an error -------------------------------------------------
+class TestACallAnsweredWithAnError:
+    @pytest.fixture
+    def mcp_tables(self, calls: Path) -> list[dict[str, Any]]:
+        return [probe_table(calls, drafts=["record", "fail"])]
+
+    @pytest.mark.parametrize(
+        ("how", "ran", "said"),
+        [
+            (
+                "refuse",
+                [],
+                "fail on the MCP server 'crm' was refused, so nothing ran: MCPError: text: not a "
+                "note this system takes",
+            ),
+            (
+                "protocol",
+                ["half"],
+                "fail on the MCP server 'crm' answered with an error, after it may have partly "
+                "run: MCPError: the database went away mid-write — check what it did before "
+                "`ambient approvals retry {id}` calls it again",
+            ),
+            (
+                "tool",
+                ["half"],
+                "fail on the MCP server 'crm' answered with an error, after it may have partly "
+                "run: Error executing tool fail — check what it did before `ambient approvals "
+                "retry {id}` calls it again",
+            ),
+        ],
+    )
+    async def test_is_dead_and_says_whether_anything_may_have_run(
+        self,
+        runtime: Runtime,
+        run_item: RunItem,
+        calls: Path,
+        clock: FrozenClock,
+        how: str,
+        ran: list[str],
+        said: str,
+    ) -> None:
+        draft = call("mcp_crm_fail", text="half", how=how, rationale="asked")
+        item_id, _ = await run_item(Script(respond(draft)))
+        (row,) = runtime.queue.list(item_id=item_id)
+        approve(runtime, row)
+
+        assert await runtime.outbox.run_until_idle() == 0
+
+        dead = runtime.queue.get(row.id or 0)
+        assert dead.status == ApprovalStatus.DEAD
+        assert dead.last_error == "PermanentExecutionError: " + said.format(id=row.id)
+        assert [entry["text"] for entry in recorded(calls)] == ran
+        clock.advance(hours=2)
+        assert await runtime.outbox.run_until_idle() == 0  # never called again on its own
+        assert [entry["text"] for entry in recorded(calls)] == ran

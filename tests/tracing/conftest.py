@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import Engine
 
 from ambient.core.config import Secrets, Settings
+from ambient.core.db import open_database
 from ambient.core.items import InboundItem
 from ambient.core.ledger import ClaimedItem, Ledger
 from ambient.tracing.assembly import Tracing, open_tracing
@@ -26,6 +27,17 @@ def tracing_settings(settings: Settings) -> Settings:
     settings.tracing.spool_interval_seconds = 0.05
     settings.tracing.redact_patterns = [r"\b\d{4}-\d{4}-\d{4}-\d{4}\b"]  # card numbers
     return settings
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def spool_engine(request: pytest.FixtureRequest, engine: Engine) -> Iterator[Engine]:
+    """The test's SQLite database, or a fresh PostgreSQL one (several daemons share it)."""
+    if request.param == "sqlite":
+        yield engine
+        return
+    postgres = open_database(request.getfixturevalue("postgres_url"))
+    yield postgres
+    postgres.dispose()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 
 import pytest
 from pydantic_ai import Agent
@@ -12,7 +11,6 @@ from pydantic_ai.models.test import TestModel
 from sqlalchemy import Engine
 
 from ambient.core.config import Secrets, Settings
-from ambient.core.db import open_database
 from ambient.core.ids import trace_id_for_item
 from ambient.tracing.assembly import Tracing
 from ambient.tracing.forwarder import SpanForwarder
@@ -91,17 +89,6 @@ def test_a_full_spool_drops_new_rows_with_a_warning_and_keeps_the_old_ones(
     assert (spool.counts().rows, spool.counts().spans, spool.dropped) == (10, 30, 9)
     (warning,) = [record.getMessage() for record in caplog.records]
     assert "tracing spool full (10 rows, tracing.spool_max_rows=10)" in warning
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def spool_engine(request: pytest.FixtureRequest, engine: Engine) -> Iterator[Engine]:
-    """The test's SQLite database, or a fresh PostgreSQL one (several daemons share it)."""
-    if request.param == "sqlite":
-        yield engine
-        return
-    postgres = open_database(request.getfixturevalue("postgres_url"))
-    yield postgres
-    postgres.dispose()
 
 
 def test_each_destination_reads_the_spool_in_order_with_its_own_cursor_and_lease(

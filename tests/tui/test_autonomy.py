@@ -41,7 +41,7 @@ def on_autonomy(app: AmbientApp) -> Callable[[], bool]:
 
 
 def level_of(daemon: DaemonStandIn, settings: Settings) -> Callable[[], tuple[str, int]]:
-    trust = Autonomy(daemon.engine, daemon.clock, settings.autonomy)
+    trust = Autonomy(daemon.engine, daemon.clock, settings)
 
     def level() -> tuple[str, int]:
         (evidence,) = trust.status().classes
@@ -60,7 +60,7 @@ async def test_capital_a_shows_each_class_and_r_resets_one(
         await wait_for(pilot, on_autonomy(app))
         lines = squeezed(screen_text(app))
         assert f"▸ {ALICE} autonomous 2/2 - now" in lines, lines
-        assert "autonomy is on for every kind with a scope" in " ".join(lines)
+        assert "autonomy is on for the kinds safe by default" in " ".join(lines)
         assert "approved by rule 1" in screen_text(app)
         assert "2 approvals in a row without an edit" in screen_text(app)
 
@@ -77,7 +77,7 @@ async def test_capital_a_shows_each_class_and_r_resets_one(
 async def test_o_turns_the_kill_switch_off_and_on(
     daemon: DaemonStandIn, settings: Settings, earned: Approval, tui: Callable[..., AmbientApp]
 ) -> None:
-    trust = Autonomy(daemon.engine, daemon.clock, settings.autonomy)
+    trust = Autonomy(daemon.engine, daemon.clock, settings)
     app = tui()
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, QueueScreen))

@@ -217,7 +217,7 @@ def test_autonomy_screen(
         clock.advance(minutes=10)
     lunch = daemon.draft(raw=email_bytes(subject="Lunch on Friday?", message_id="<lunch@x>"))
     daemon.queue.reject(lunch.id, shown_hash=lunch.shown_hash, reason="too curt", actor="tui:me")
-    Autonomy(daemon.engine, clock, settings.autonomy).record_eval_agreement(
+    Autonomy(daemon.engine, clock, settings).record_eval_agreement(
         "call_webhook:https://hooks.example.com/ambient/deploy", 0.8, 12
     )
     clock.advance(minutes=5)

@@ -4,8 +4,9 @@ Each is idempotent by the approval's idempotency key, so the outbox may call it 
 crash; each action kind's module (``ambient.approvals.kinds``) builds its executor and says how
 (SMTP records a durable delivery stage and uses a Message-ID derived from the key; notes leave a
 marker file; webhooks send the key as the ``Idempotency-Key`` header; an MCP call keeps the
-delivery stage too, ``mcp``). Here: what every executor shares, the SMTP delivery both email
-kinds use (``smtp``, ``mail``) and the MCP call (``mcp``).
+delivery stage too, ``mcp``; a mailbox action looks at the message first, and a move keeps the
+delivery stage, ``mailbox``). Here: what every executor shares, the SMTP delivery both email
+kinds use (``smtp``, ``mail``), the MCP call (``mcp``) and the mailbox kinds' (``mailbox``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Building the email an approved reply_email/send_email sends, and choosing the account.
+"""Building the email an approved reply_email/send_email sends (its headers: also a calendar
+reply's), and choosing the account.
 
 A reply is threaded from the item's stored raw message (In-Reply-To = its Message-ID,
 References = its References + its Message-ID, a ``Re:`` subject), never from anything the model
@@ -94,6 +95,36 @@ def read_attachments(notes_dir: Path, paths: list[str]) -> list[tuple[str, bytes
     return files
 
 
+def new_email(
+    *,
+    to: list[str],
+    cc: list[str],
+    subject: str,
+    idempotency_key: str,
+    account: SendingAccount,
+    sender_name: str | None,
+    now: datetime,
+    original: ParsedMessage | None,
+) -> EmailMessage:
+    """An email's headers: From, To, Cc, Subject, threading under `original` (if any), Date
+    and the Message-ID derived from the idempotency key."""
+    message = EmailMessage()
+    message["From"] = formataddr((sender_name or "", account.from_address))
+    message["To"] = ", ".join(to)
+    if cc:
+        message["Cc"] = ", ".join(cc)
+    message["Subject"] = subject
+    if original is not None:
+        in_reply_to, references = thread_headers(original)
+        if in_reply_to:
+            message["In-Reply-To"] = in_reply_to
+        if references:
+            message["References"] = " ".join(references)
+    message["Date"] = format_datetime(now)
+    message["Message-ID"] = message_id_for(idempotency_key, account.from_address)
+    return message
+
+
 def build_email(
     action: EmailAction,
     *,
@@ -104,22 +135,19 @@ def build_email(
     original: ParsedMessage | None,
     attachments: list[tuple[str, bytes]],
 ) -> EmailMessage:
-    message = EmailMessage()
-    message["From"] = formataddr((sender_name or "", account.from_address))
-    message["To"] = ", ".join(action.to)
-    if action.cc:
-        message["Cc"] = ", ".join(action.cc)
+    subject = action.subject
     if original is not None:
-        message["Subject"] = reply_subject(action.subject, original.subject)
-        in_reply_to, references = thread_headers(original)
-        if in_reply_to:
-            message["In-Reply-To"] = in_reply_to
-        if references:
-            message["References"] = " ".join(references)
-    else:
-        message["Subject"] = action.subject
-    message["Date"] = format_datetime(now)
-    message["Message-ID"] = message_id_for(idempotency_key, account.from_address)
+        subject = reply_subject(action.subject, original.subject)
+    message = new_email(
+        to=action.to,
+        cc=action.cc,
+        subject=subject,
+        idempotency_key=idempotency_key,
+        account=account,
+        sender_name=sender_name,
+        now=now,
+        original=original,
+    )
     message.set_content(action.body)
     for name, content in attachments:
         content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"

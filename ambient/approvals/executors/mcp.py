@@ -9,7 +9,10 @@ does around DATA:
    schema — nothing was called yet: a server that is down is retried with backoff, a missing
    tool or arguments it does not accept are final (dead);
 2. stage ``sending`` is committed, then the call; any answer ends the uncertainty: ``sent`` on
-   success, cleared when the tool answered with an error or the server refused the request;
+   success, cleared when the tool answered with an error or the server refused the request
+   (dead either way, for the human: only a refusal that comes before any tool runs — an
+   unknown tool, invalid arguments — says "nothing ran"; any other error may come after the
+   tool partly ran, and says so);
 3. a crash (of ambient, or of the server, or no answer in time) while the call is in flight
    leaves ``sending``: ambient **does not call it again** on its own — the action is dead with
    "delivery uncertain" and the human checks, then ``ambient approvals delivered ID`` (it
@@ -23,6 +26,8 @@ import asyncio
 import json
 from typing import Any
 
+from mcp import types as mcp_types
+
 from ambient.approvals.executors import (
     DeliveryUncertain,
     ExecutionError,
@@ -35,9 +40,15 @@ from ambient.approvals.kinds.mcp_call import KIND, McpCall
 from ambient.approvals.tables import Approval
 from ambient.mcp.catalog import describe_problems, mcp_dir, schema_problems
 from ambient.mcp.errors import McpUnavailable, describe
-from ambient.mcp.servers import McpServer, McpServers, tool_entry
+from ambient.mcp.servers import McpServer, McpServers, error_code, tool_entry
 
 RESULT_CHARS = 2_000
+# JSON-RPC errors that come before a tool runs (MCP: an unknown tool or invalid arguments is
+# INVALID_PARAMS); any other error, or a result marked as one, may come after it partly ran.
+NOTHING_RAN = frozenset(
+    {mcp_types.PARSE_ERROR, mcp_types.INVALID_REQUEST, mcp_types.METHOD_NOT_FOUND,
+     mcp_types.INVALID_PARAMS}
+)  # fmt: skip
 
 
 def build_mcp_executor(parts: ExecutorParts) -> McpExecutor:
@@ -64,6 +75,21 @@ def _uncertain(approval_id: int | None, what: str, how: str) -> DeliveryUncertai
         f"delivery uncertain: {how} while {what} was running; ambient will not call it again "
         f"on its own — check whether it happened, then `ambient approvals delivered "
         f"{approval_id}` if it did, or `ambient approvals retry {approval_id}` to call it again"
+    )
+
+
+def proves_nothing_ran(error: BaseException) -> bool:
+    """Whether the server's error says the call never started: a request it could not read,
+    a method it lacks, a tool it does not have or arguments it does not take."""
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    return error_code(error) in NOTHING_RAN
+
+
+def _may_have_run(approval_id: int | None, what: str, said: str) -> PermanentExecutionError:
+    return PermanentExecutionError(
+        f"{what} answered with an error, after it may have partly run: {said} — check what it "
+        f"did before `ambient approvals retry {approval_id}` calls it again"
     )
 
 
@@ -136,12 +162,17 @@ class McpExecutor:
                 await asyncio.to_thread(self.journal.clear, key)
                 raise ExecutionError(str(error)) from None
             raise _uncertain(approval_id, what, f"the call broke off ({error.reason})") from None
-        except Exception as error:  # noqa: BLE001 - the server refused the request: nothing ran
+        except Exception as error:  # noqa: BLE001 - the server's answer: an error
             await asyncio.to_thread(self.journal.clear, key)
-            raise PermanentExecutionError(f"{what} was refused: {describe(error)}") from None
+            said = server.hidden(describe(error))
+            if proves_nothing_ran(error):
+                raise PermanentExecutionError(
+                    f"{what} was refused, so nothing ran: {said}"
+                ) from None
+            raise _may_have_run(approval_id, what, said) from None
         text = result_text(result)
         if getattr(result, "is_error", False):
             await asyncio.to_thread(self.journal.clear, key)
-            raise PermanentExecutionError(f"{what} answered with an error: {text[:300]}")
+            raise _may_have_run(approval_id, what, server.hidden(text[:300]))
         await asyncio.to_thread(self.journal.mark, key, SENT)
         return text

@@ -17,6 +17,9 @@ that file sent mail themselves) it counts as sent; otherwise ambient **does not 
 ``ambient approvals delivered ID`` closes it as sent (it arrived) or ``ambient approvals retry
 ID`` sends it (same Message-ID). That window is at-most-once: it spans only the DATA transfer,
 and it is shown, never silent.
+
+What is sent is :meth:`SmtpExecutor.compose`'s; a kind that sends another email (calendar_reply:
+an iTIP reply) subclasses the executor and composes its own, and is sent the same way.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ import asyncio
 import email.policy
 import smtplib
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.message import EmailMessage
 
 from sqlalchemy import Engine
 
@@ -62,6 +67,16 @@ def _answer(step: str, code: int, reply: bytes | str) -> ExecutionError:
     return PermanentExecutionError(message) if code >= 500 else ExecutionError(message)
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """An email ready to send: the message, its recipients and what the result adds."""
+
+    message: EmailMessage
+    to: list[str]
+    cc: list[str]
+    details: dict[str, object] = field(default_factory=dict)
+
+
 def build_smtp_executor(parts: ExecutorParts) -> SmtpExecutor:
     """The executor of both email kinds (one per process: they share it)."""
     journal = DeliveryJournal(parts.engine, parts.clock)
@@ -86,25 +101,39 @@ class SmtpExecutor:
         self.sent_folder = sent_folder
 
     async def execute(self, approval: Approval, idempotency_key: str) -> ExecutionResult:
+        source, raw = await asyncio.to_thread(self._item, approval.item_id)
+        account = resolve_account(self.settings, self.secrets, source)
+        outgoing = self.compose(approval, raw, account, idempotency_key)
+        return await self._deliver(approval, idempotency_key, account, outgoing)
+
+    def compose(
+        self, approval: Approval, raw: bytes | None, account: SendingAccount, idempotency_key: str
+    ) -> Outgoing:
+        """The email an approval of an email kind sends (a reply: threaded under `raw`); a
+        subclass composes another kind's (calendar_reply: an iTIP reply)."""
         kind = KINDS.of(approval.kind)
         action = kind.parse(approval.effective_args)
         assert isinstance(kind, EmailKind) and isinstance(action, EmailAction)
-        source, raw = await asyncio.to_thread(self._item, approval.item_id)
-        account = resolve_account(self.settings, self.secrets, source)
-        original = self._original(raw) if kind.in_thread else None
+        original = self.original(raw) if kind.in_thread else None
         attachments = read_attachments(self.settings.notes_dir, action.attachments)
-        now = self.clock.now()
         message = build_email(
             action,
             idempotency_key=idempotency_key,
             account=account,
             sender_name=self.settings.user_name,
-            now=now,
+            now=self.clock.now(),
             original=original,
             attachments=attachments,
         )
+        return Outgoing(message, action.to, action.cc)
+
+    async def _deliver(
+        self, approval: Approval, idempotency_key: str, account: SendingAccount, outgoing: Outgoing
+    ) -> ExecutionResult:
+        """Send it once (the delivery stage), then file the Sent copy."""
+        message = outgoing.message
         message_id = str(message["Message-ID"])
-        outgoing = message.as_bytes(policy=email.policy.SMTP)
+        sent_bytes = message.as_bytes(policy=email.policy.SMTP)
         folder = None
         if account.imap is not None:
             folder = self.sent_folder(account.imap, self.secrets.get(account.imap.password_env))
@@ -123,20 +152,23 @@ class SmtpExecutor:
         elif stage == SENT:
             recovered = "already accepted by the server"
         else:
-            recipients = [*action.to, *action.cc]
-            await asyncio.to_thread(self._transmit, account, recipients, outgoing, idempotency_key)
+            recipients = [*outgoing.to, *outgoing.cc]
+            await asyncio.to_thread(
+                self._transmit, account, recipients, sent_bytes, idempotency_key
+            )
         details: dict[str, object] = {
             "message_id": message_id,
-            "to": action.to,
-            "cc": action.cc,
+            "to": outgoing.to,
+            "cc": outgoing.cc,
             "subject": str(message["Subject"]),
             "in_reply_to": message["In-Reply-To"],
+            **outgoing.details,
         }
         if recovered:
             details["recovered"] = recovered
         if folder is not None:
-            details["sent_copy"] = await self._save_copy(folder, outgoing)
-        return ExecutionResult(f"sent {message_id} to {', '.join(action.to)}", details)
+            details["sent_copy"] = await self._save_copy(folder, sent_bytes)
+        return ExecutionResult(f"sent {message_id} to {', '.join(outgoing.to)}", details)
 
     def _item(self, item_id: int) -> tuple[str, bytes | None]:
         """The item's source (whose account sends) and its raw bytes (what a reply threads to)."""
@@ -147,7 +179,8 @@ class SmtpExecutor:
             raise NotFoundError(f"item {item_id} does not exist")
         return item.source, content.raw if content is not None else None
 
-    def _original(self, raw: bytes | None) -> ParsedMessage:
+    def original(self, raw: bytes | None) -> ParsedMessage:
+        """The item's message, parsed (what a reply threads to)."""
         if raw is None:
             raise PermanentExecutionError("cannot reply: the item's message is not stored")
         try:

@@ -11,7 +11,7 @@ still shows, as its raw arguments, and is blocked: :class:`UnregisteredKind`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -22,7 +22,13 @@ from sqlalchemy import Engine
 
 from ambient.approvals.executors import Executor
 from ambient.approvals.kinds import text_form
-from ambient.approvals.provenance import Provenance
+from ambient.approvals.provenance import (
+    MEMORY_PASSAGE_CHARS,
+    Provenance,
+    excerpt,
+    shared_passages,
+)
+from ambient.core.calendar import CalendarInvite
 from ambient.core.clock import Clock
 from ambient.core.config import PolicySettings, Secrets, Settings
 from ambient.core.errors import DecisionError
@@ -42,11 +48,20 @@ class ActionKind(StrEnum):
     CALL_WEBHOOK = "call_webhook"
     MEMORY_UPDATE = "memory_update"
     MCP_CALL = "mcp_call"
+    ASK_USER = "ask_user"
+    MOVE_MESSAGE = "move_message"
+    FLAG_MESSAGE = "flag_message"
+    TAG_MESSAGE = "tag_message"
+    MARK_READ = "mark_read"
+    CALENDAR_REPLY = "calendar_reply"
 
 
 RuleAction = Literal["block", "warn"]
 
 RATIONALE_HELP = "Why this action, in one sentence; the user reads it before approving."
+# What `private_memory_in_draft` is about: the memory in the prompt, the memory tools' results
+# and the MCP servers' read-only tools' results (files, a knowledge base) a run saw.
+PRIVATE_TEXT = "private text the agent read (memory or a tool result)"
 
 
 class ActionArguments(BaseModel):
@@ -84,6 +99,23 @@ class DraftItem(Protocol):
         """`Re: <the item's subject>`."""
         ...
 
+    @property
+    def calendar(self) -> CalendarInvite | None:
+        """The calendar invite the message carries, if any (what calendar_reply answers)."""
+        ...
+
+
+def string_values(value: Any) -> Iterator[str]:
+    """Every string in a JSON value (what a payload or a tool's arguments send out)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for inner in value.values():
+            yield from string_values(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from string_values(inner)
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -117,6 +149,14 @@ class PolicyCheck:
 
     def add(self, rule: str, message: str) -> None:
         self.findings.append(Finding(rule, self.rules[rule], message))
+
+    def copied_private_text(self, texts: Iterable[str]) -> str | None:
+        """The start of the first passage of `texts` (quoted) that repeats, word for word,
+        private text the run read (:data:`PRIVATE_TEXT`), or None: what
+        ``private_memory_in_draft`` looks for."""
+        passages = self.provenance.memory_passages if self.provenance is not None else ()
+        copied = shared_passages(texts, passages, MEMORY_PASSAGE_CHARS) if passages else []
+        return excerpt(copied[0]) if copied else None
 
     def size(self, size: int, what: str) -> None:
         """``body_too_large`` when a text is over ``policy.max_body_chars``."""
@@ -165,6 +205,13 @@ class Kind(ABC, Generic[ArgsT]):
     sends_email: ClassVar[bool] = False  # runs only with an SMTP account configured
     holds_item: ClassVar[bool] = True  # its approvals keep their item open until final
     thread_bound: ClassVar[bool] = True  # a newer message in the thread makes it stale
+    # a question to the user (ask_user): answered, never approved, edited or run; its tool is
+    # deferred as a Pydantic AI question and the answer is the call's result on the resumed run
+    asks: ClassVar[bool] = False
+    # Whether it may earn autonomy while `autonomy.kinds` is empty: only for a kind whose scope
+    # bounds what a draft can do (an email to one contact, a note into one folder); any other
+    # earns it only when `autonomy.kinds` names it (see ambient.approvals.autonomy).
+    autonomy_by_default: ClassVar[bool] = False
 
     # ---- arguments -----------------------------------------------------------------------
     def parse(self, args: dict[str, Any]) -> ArgsT:
@@ -201,6 +248,19 @@ class Kind(ABC, Generic[ArgsT]):
     def approved(self, args: dict[str, Any]) -> str:
         """What an approved call says on a resumed run: the facts, in a few words."""
 
+    def answer(self, args: dict[str, Any], text: str | None, choice: int | None) -> str:
+        """A question's answer as the human gave it (`choice`: a choice's number, from 1);
+        DecisionError when it is none, or when this kind asks nothing."""
+        raise DecisionError(f"{self.name} is not a question: approve, edit or reject it")
+
+    def answered(self, args: dict[str, Any], answer: str) -> str:
+        """What the agent's question call returns on the resumed run: the human's answer."""
+        raise DecisionError(f"{self.name} is not a question")
+
+    def choices(self, args: dict[str, Any]) -> list[str]:
+        """A question's choices, in the order their numbers count from 1 (none by default)."""
+        return []
+
     # ---- how it reads --------------------------------------------------------------------
     @abstractmethod
     def concerns(self, args: dict[str, Any]) -> str:
@@ -226,6 +286,12 @@ class Kind(ABC, Generic[ArgsT]):
         """Within what an action of this kind may earn autonomy (one contact, one folder, one
         endpoint): its action class is ``<kind>:<scope>``. None, the default: never (the
         action is not narrow enough to trust by rule; see ``ambient.approvals.autonomy``)."""
+        return None
+
+    def autonomy_refusal(self, scope: str, settings: Settings) -> str | None:
+        """Why a class of this kind within `scope` may not be approved by rule under these
+        settings, beyond ``autonomy.kinds`` (e.g. a tool its server does not list as
+        autonomous); None, the default: nothing more to ask."""
         return None
 
     def shown_headers(self, args: dict[str, Any]) -> list[tuple[str, str]]:

@@ -7,6 +7,7 @@ it as TOML. Exactly once as far as the receiver allows: redirects are not follow
 leave the allow-list); a 2xx is done; 408, 425, 429, 5xx and network errors are retried with the
 same ``Idempotency-Key`` header, so a receiver that honours it acts once even when ambient sends
 twice (a timeout after the receiver acted is the case that needs it); other answers are final.
+A payload that repeats private text the run read (``private_memory_in_draft``) is a warning.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ambient.approvals.executors import (
     PermanentExecutionError,
 )
 from ambient.approvals.kinds.base import (
+    PRIVATE_TEXT,
     RATIONALE_HELP,
     ActionArguments,
     ActionKind,
@@ -34,6 +36,7 @@ from ambient.approvals.kinds.base import (
     ExecutorParts,
     Kind,
     PolicyCheck,
+    string_values,
 )
 from ambient.approvals.shown import canonical_json
 from ambient.approvals.tables import Approval
@@ -98,7 +101,11 @@ class CallWebhookKind(Kind[CallWebhook]):
     description = "Draft a POST of a JSON payload to an allow-listed URL. Runs only after approval."
     prompt_hint = "only allow-listed URLs"
     body_field = "payload"
-    rules = {"webhook_not_allowed": "block", "body_too_large": "block"}
+    rules = {
+        "webhook_not_allowed": "block",
+        "body_too_large": "block",
+        "private_memory_in_draft": "warn",
+    }
 
     def check_draft(self, draft: CallWebhook, item: DraftItem, settings: Settings) -> None:
         allowlist = settings.policy.webhook_allowlist
@@ -123,8 +130,12 @@ class CallWebhookKind(Kind[CallWebhook]):
     def headline(self, args: dict[str, Any]) -> str:
         return f"POST {args.get('url', '')}"
 
+    def outgoing_texts(self, args: dict[str, Any]) -> list[str]:
+        return list(string_values(args.get("payload") or {}))
+
     def autonomy_scope(self, args: dict[str, Any]) -> str | None:
-        """The endpoint: scheme, host, port and path (never the query, which may vary)."""
+        """The endpoint: scheme, host, port and path (never the query, which may vary). The
+        payload is the model's, so it earns autonomy only when ``autonomy.kinds`` names it."""
         try:
             url = urlsplit(str(args.get("url", "")))
             port = url.port
@@ -139,6 +150,12 @@ class CallWebhookKind(Kind[CallWebhook]):
         if not url_allowed(action.url, check.policy.webhook_allowlist):
             check.add("webhook_not_allowed", f"{action.url!r} is not on policy.webhook_allowlist")
         check.size(len(canonical_json(action.payload)), "payload")
+        copied = check.copied_private_text(string_values(action.payload))
+        if copied:
+            check.add(
+                "private_memory_in_draft",
+                f"posts {PRIVATE_TEXT} word for word ({copied}) to {action.url}",
+            )
 
     def build_executor(self, parts: ExecutorParts) -> Executor:
         return WebhookExecutor(parts.settings.outbox.webhook_timeout_seconds)

@@ -10,7 +10,8 @@ editing are not "outside the thread". Three more look at where the addressee and
 came from (the draft's :class:`~ambient.approvals.provenance.Provenance`):
 ``reply_to_mismatch``, a reply to someone other than the message's ``From`` (its ``Reply-To``,
 or another domain than the sender's; a classic spoof); ``private_memory_in_draft``, an email to
-anyone but the user that repeats 40+ characters of private memory the run read; and
+anyone but the user that repeats 40+ characters of private text the run read (memory, or what
+an MCP server's read-only tool returned); and
 ``copied_from_message``, an email other than a plain reply to the sender that repeats 80+
 characters of the incoming message's own text (a "notice" the message dictates). The user's own
 addresses (``user_email``, the accounts') are never "anyone but the user".
@@ -25,6 +26,7 @@ from typing import Annotated, Any, ClassVar, TypeVar
 from pydantic import Field, field_validator
 
 from ambient.approvals.kinds.base import (
+    PRIVATE_TEXT,
     RATIONALE_HELP,
     ActionArguments,
     Kind,
@@ -33,7 +35,6 @@ from ambient.approvals.kinds.base import (
 )
 from ambient.approvals.kinds.text_form import first_line
 from ambient.approvals.provenance import (
-    MEMORY_PASSAGE_CHARS,
     MESSAGE_PASSAGE_CHARS,
     Provenance,
     excerpt,
@@ -143,6 +144,7 @@ class EmailKind(Kind[EmailT]):
     body_field = "body"
     body_ends_with_newline = False
     sends_email = True
+    autonomy_by_default = True  # its scope is one contact (autonomy_scope)
 
     # ---- how it reads --------------------------------------------------------------------
     def concerns(self, args: dict[str, Any]) -> str:
@@ -171,104 +173,113 @@ class EmailKind(Kind[EmailT]):
 
     # ---- policy --------------------------------------------------------------------------
     def check(self, action: EmailT, check: PolicyCheck) -> None:
-        recipients = [address.lower() for address in action.recipients]
-        in_thread = {address.lower() for address in check.thread_addresses}
-        typed = {address.lower() for address in check.human_recipients}
-        outside = sorted({a for a in recipients if a not in in_thread and a not in typed})
-        if outside:
-            check.add(self.outside_thread_rule, f"not in the thread: {', '.join(outside)}")
-        allowed = [domain.lower().lstrip("@") for domain in check.policy.allowed_domains]
-        denied = [domain.lower().lstrip("@") for domain in check.policy.denied_domains]
-        for address in sorted(set(recipients)):
-            domain = address_domain(address)
-            if any(in_domain(domain, listed) for listed in denied):
-                check.add("denied_domain", f"{address}: domain {domain} is denied")
-            elif allowed and not any(in_domain(domain, listed) for listed in allowed):
-                check.add("domain_not_allowed", f"{address}: domain {domain} not allowed")
-        limit = check.policy.max_recipients
-        if len(recipients) > limit:
-            check.add(
-                "too_many_recipients",
-                f"{len(recipients)} recipients (policy.max_recipients = {limit})",
-            )
-        check.size(len(action.body), "body")
-        self._check_attachments(action.attachments, check)
-        if check.provenance is not None:
-            self._check_provenance(action, check.provenance, check)
+        check_email(
+            action, check, in_thread=self.in_thread, outside_thread_rule=self.outside_thread_rule
+        )
 
-    def _check_attachments(self, attachments: list[str], check: PolicyCheck) -> None:
-        if not attachments:
-            return
-        policy = check.policy
-        if len(attachments) > policy.max_attachments:
-            check.add(
-                "attachments",
-                f"{len(attachments)} attachment(s) (policy.max_attachments = "
-                f"{policy.max_attachments})",
-            )
-        total = 0
-        for relative in attachments:
-            try:
-                path = resolve_inside(check.notes_dir, relative, follow_links=False)
-            except UnsafePath as error:
-                check.add("note_path_outside", f"attachment {error}")
-                continue
-            if not path.is_file():
-                check.add("attachments", f"{relative!r}: no such note to attach")
-                continue
-            total += path.stat().st_size
-        limit = policy.max_attachment_bytes
-        if total > limit:
-            check.add(
-                "attachments",
-                f"attachments total {total} bytes (policy.max_attachment_bytes = {limit})",
-            )
 
-    def _check_provenance(
-        self, action: EmailAction, provenance: Provenance, check: PolicyCheck
-    ) -> None:
-        recipients = sorted({address.lower() for address in action.recipients})
-        others = [address for address in recipients if address not in check.own_addresses]
-        sender = provenance.sender
-        typed = {address.lower() for address in check.human_recipients}
-        elsewhere = [
-            f"{address} ({why})"
-            for address in others
-            if address != sender
-            and address not in typed
-            and (why := _why_not_the_sender(address, provenance, reply=self.in_thread))
-        ]
-        if elsewhere:
-            what = "the reply" if self.in_thread else "the email"
-            to_whom = f"the sender {sender}" if sender else "a sender with a readable address"
+def check_email(
+    action: EmailAction, check: PolicyCheck, *, in_thread: bool, outside_thread_rule: str
+) -> None:
+    """The email rules on one email (also a calendar reply's: its organizer, its comment);
+    `in_thread`: a reply, threaded under the item; `outside_thread_rule`: the rule for a
+    recipient who was not in the thread."""
+    recipients = [address.lower() for address in action.recipients]
+    thread = {address.lower() for address in check.thread_addresses}
+    typed = {address.lower() for address in check.human_recipients}
+    outside = sorted({a for a in recipients if a not in thread and a not in typed})
+    if outside:
+        check.add(outside_thread_rule, f"not in the thread: {', '.join(outside)}")
+    allowed = [domain.lower().lstrip("@") for domain in check.policy.allowed_domains]
+    denied = [domain.lower().lstrip("@") for domain in check.policy.denied_domains]
+    for address in sorted(set(recipients)):
+        domain = address_domain(address)
+        if any(in_domain(domain, listed) for listed in denied):
+            check.add("denied_domain", f"{address}: domain {domain} is denied")
+        elif allowed and not any(in_domain(domain, listed) for listed in allowed):
+            check.add("domain_not_allowed", f"{address}: domain {domain} not allowed")
+    limit = check.policy.max_recipients
+    if len(recipients) > limit:
+        check.add(
+            "too_many_recipients",
+            f"{len(recipients)} recipients (policy.max_recipients = {limit})",
+        )
+    check.size(len(action.body), "body")
+    _check_attachments(action.attachments, check)
+    if check.provenance is not None:
+        _check_provenance(action, check.provenance, check, in_thread=in_thread)
+
+
+def _check_attachments(attachments: list[str], check: PolicyCheck) -> None:
+    if not attachments:
+        return
+    policy = check.policy
+    if len(attachments) > policy.max_attachments:
+        check.add(
+            "attachments",
+            f"{len(attachments)} attachment(s) (policy.max_attachments = {policy.max_attachments})",
+        )
+    total = 0
+    for relative in attachments:
+        try:
+            path = resolve_inside(check.notes_dir, relative, follow_links=False)
+        except UnsafePath as error:
+            check.add("note_path_outside", f"attachment {error}")
+            continue
+        if not path.is_file():
+            check.add("attachments", f"{relative!r}: no such note to attach")
+            continue
+        total += path.stat().st_size
+    limit = policy.max_attachment_bytes
+    if total > limit:
+        check.add(
+            "attachments",
+            f"attachments total {total} bytes (policy.max_attachment_bytes = {limit})",
+        )
+
+
+def _check_provenance(
+    action: EmailAction, provenance: Provenance, check: PolicyCheck, *, in_thread: bool
+) -> None:
+    recipients = sorted({address.lower() for address in action.recipients})
+    others = [address for address in recipients if address not in check.own_addresses]
+    sender = provenance.sender
+    typed = {address.lower() for address in check.human_recipients}
+    elsewhere = [
+        f"{address} ({why})"
+        for address in others
+        if address != sender
+        and address not in typed
+        and (why := _why_not_the_sender(address, provenance, reply=in_thread))
+    ]
+    if elsewhere:
+        what = "the reply" if in_thread else "the email"
+        to_whom = f"the sender {sender}" if sender else "a sender with a readable address"
+        check.add(
+            "reply_to_mismatch",
+            f"{what} goes to {', '.join(elsewhere)}, not to {to_whom}",
+        )
+    copied = check.copied_private_text([action.subject, action.body]) if others else None
+    if copied:
+        check.add(
+            "private_memory_in_draft",
+            f"repeats {PRIVATE_TEXT} word for word ({copied}) to {', '.join(others)}",
+        )
+    # a plain reply: to the sender (and perhaps the user), no one else
+    plain_reply = in_thread and sender in recipients and set(others) == {sender}
+    if not plain_reply and provenance.message_passages:
+        # a reply may quote the message: only the draft's own lines count as copied (memory
+        # text counts quoted or not: quoting it back is still sending it)
+        body = _unquoted(action.body) if in_thread else action.body
+        own = [action.subject, body]
+        passages = shared_passages(own, provenance.message_passages, MESSAGE_PASSAGE_CHARS)
+        if passages:
+            length = sum(len(passage) for passage in passages)
             check.add(
-                "reply_to_mismatch",
-                f"{what} goes to {', '.join(elsewhere)}, not to {to_whom}",
+                "copied_from_message",
+                f"repeats {length} characters of the incoming message's own text "
+                f"({excerpt(passages[0])}); did the message dictate it?",
             )
-        texts = [action.subject, action.body]
-        if others and provenance.memory_passages:
-            copied = shared_passages(texts, provenance.memory_passages, MEMORY_PASSAGE_CHARS)
-            if copied:
-                check.add(
-                    "private_memory_in_draft",
-                    f"repeats your private memory word for word ({excerpt(copied[0])}) "
-                    f"to {', '.join(others)}",
-                )
-        # a plain reply: to the sender (and perhaps the user), no one else
-        plain_reply = self.in_thread and sender in recipients and set(others) == {sender}
-        if not plain_reply and provenance.message_passages:
-            # a reply may quote the message: only the draft's own lines count as copied (memory
-            # text counts quoted or not: quoting it back is still sending it)
-            body = _unquoted(action.body) if self.in_thread else action.body
-            own = [action.subject, body]
-            copied = shared_passages(own, provenance.message_passages, MESSAGE_PASSAGE_CHARS)
-            if copied:
-                length = sum(len(passage) for passage in copied)
-                check.add(
-                    "copied_from_message",
-                    f"repeats {length} characters of the incoming message's own text "
-                    f"({excerpt(copied[0])}); did the message dictate it?",
-                )
 
 
 def in_domain(domain: str, listed: str) -> bool:

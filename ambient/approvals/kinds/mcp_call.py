@@ -8,26 +8,29 @@ configured server's draft tools, and checks the arguments against the tool's inp
 its listing is known (``ambient.mcp.catalog``). The outbox calls it at most once: a crash (of
 ambient, or of the server) while the call is in flight leaves it dead as "delivery uncertain"
 for the human, unless the server's config declares the tool ``idempotent``, which is retried.
+A call earns autonomy only when ``autonomy.kinds`` names ``mcp_call`` and the server's
+``autonomous`` names the tool: the arguments are the model's, which an email can steer.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 from pydantic import Field
 
 from ambient.approvals.executors import Executor
 from ambient.approvals.kinds.base import (
+    PRIVATE_TEXT,
     ActionArguments,
     ActionKind,
     ExecutorParts,
     Kind,
     PolicyCheck,
+    string_values,
 )
-from ambient.approvals.provenance import MEMORY_PASSAGE_CHARS, excerpt, shared_passages
 from ambient.approvals.shown import canonical_json
+from ambient.core.config import Settings
 from ambient.core.mcp_settings import SERVER_NAME
 from ambient.mcp.catalog import ToolCatalog, describe_problems, mcp_dir, schema_problems
 
@@ -38,18 +41,6 @@ class McpCall(ActionArguments):
     server: str = Field(pattern=SERVER_NAME, description="The MCP server, as named in [[mcp]].")
     tool: str = Field(min_length=1, max_length=128, description="The server's tool.")
     arguments: dict[str, Any] = Field(default_factory=dict, description="The tool's arguments.")
-
-
-def string_values(value: Any) -> Iterator[str]:
-    """Every string in a JSON value (what a call sends out)."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for inner in value.values():
-            yield from string_values(inner)
-    elif isinstance(value, list):
-        for inner in value:
-            yield from string_values(inner)
 
 
 class McpCallKind(Kind[McpCall]):
@@ -91,8 +82,18 @@ class McpCallKind(Kind[McpCall]):
         return list(string_values(args.get("arguments") or {}))
 
     def autonomy_scope(self, args: dict[str, Any]) -> str | None:
-        """One tool of one server."""
+        """One tool of one server (``crm/add_note``); its arguments are the model's, so only
+        a tool the server's ``autonomous`` names is ever approved by rule."""
         return f"{args.get('server', '')}/{args.get('tool', '')}"
+
+    def autonomy_refusal(self, scope: str, settings: Settings) -> str | None:
+        server_name, _, tool = scope.partition("/")  # a server's name has no `/`
+        server = next((server for server in settings.mcp if server.name == server_name), None)
+        if server is None:
+            return f"the MCP server {server_name!r} is not configured"
+        if not server.is_autonomous(tool):
+            return f"{tool!r} is not in autonomous of the MCP server {server_name!r}"
+        return None
 
     def check(self, action: McpCall, check: PolicyCheck) -> None:
         settings = check.settings
@@ -124,15 +125,13 @@ class McpCallKind(Kind[McpCall]):
                 if problems:
                     check.add("mcp_arguments_invalid", describe_problems(problems))
         check.size(len(canonical_json(action.arguments)), "arguments")
-        if check.provenance is not None and check.provenance.memory_passages:
-            texts = list(string_values(action.arguments))
-            copied = shared_passages(texts, check.provenance.memory_passages, MEMORY_PASSAGE_CHARS)
-            if copied:
-                check.add(
-                    "private_memory_in_draft",
-                    f"sends your private memory word for word ({excerpt(copied[0])}) to the "
-                    f"MCP server {action.server!r}",
-                )
+        copied = check.copied_private_text(string_values(action.arguments))
+        if copied:
+            check.add(
+                "private_memory_in_draft",
+                f"sends {PRIVATE_TEXT} word for word ({copied}) to the MCP server "
+                f"{action.server!r}",
+            )
 
     def build_executor(self, parts: ExecutorParts) -> Executor | None:
         """Its own servers when built alone; the runtime hands in the executor that shares the

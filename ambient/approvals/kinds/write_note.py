@@ -60,6 +60,7 @@ class WriteNoteKind(Kind[WriteNote]):
     prompt_hint = "a markdown note in the user's notes folder"
     body_field = "content"
     rules = {"note_path_outside": "block", "note_exists": "warn", "body_too_large": "block"}
+    autonomy_by_default = True  # its scope is one folder (autonomy_scope)
 
     def check_draft(self, draft: WriteNote, item: DraftItem, settings: Settings) -> None:
         try:

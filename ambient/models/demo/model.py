@@ -9,8 +9,9 @@ through the same tools and output types:
   notify; a memory line naming the sender can say ignore or never reply. When the memory is
   not in the instructions whole, it first searches the memory for the sender's address.
   Feedback on a draft gets the draft again with the feedback applied;
-- the reflection agent (``ambient.models.demo.reflection``): after feedback or a rejection with
-  a reason, one bullet in the memory file it belongs to, recording the user's words.
+- the reflection agent (``ambient.models.demo.reflection``): after feedback, a rejection with
+  a reason or an answer to a question, one bullet in the memory file it belongs to, recording
+  the user's words.
 
 Each response reports usage as a provider would count it: every request sends the
 instructions, the tool definitions and the whole conversation so far (input tokens); the

@@ -9,6 +9,8 @@ own tools and outputs: it reads the file with ``read_file``, then proposes a dif
 - a rejection with a reason, of a reply: ``- ADDRESS: notify me, do not draft a reply ("…").``
   in contacts.md, under the sender's own line or in "Senders" (the demo triage then notifies
   instead of drafting for that sender); of another kind: a line in triage_rules.md;
+- an answer to the agent's question: ``- Asked "…": "…".`` at the end of contacts.md (or the
+  first memory file), so the agent need not ask again;
 - a rejection without a reason, or an edit: nothing to change;
 - feedback on its own proposal: the same place, with the user's words as the bullet ("no" or
   "don't" asks for no change); a change that no longer applies: its lines again, where they fit.
@@ -42,6 +44,8 @@ _KIND = re.compile(r"The assistant drafted an? (\S+) action")
 _FROM = re.compile(r"<untrusted_email_metadata>\nFrom: (.*)\nSubject: (.*)\n")
 _FEEDBACK = re.compile(r"BACK WITH FEEDBACK:\n<human>(.*?)</human>", re.S)
 _REJECTED = re.compile(r"REJECTED the draft\. Their reason:\n<human>(.*?)</human>", re.S)
+_ANSWERED = re.compile(r"ANSWERED the question:\n<human>(.*?)</human>", re.S)
+_QUESTION = re.compile(r"^question: (.*)$", re.M)
 _REVISION = re.compile(r"^You proposed this change to (\S+) \(reason:")
 _REPROPOSAL = re.compile(r"^A change to (\S+) was approved but no longer applies")
 _HUMAN = re.compile(r"<human>(.*?)</human>", re.S)
@@ -136,6 +140,17 @@ def _plan_rejection(files: list[str], kind: str, address: str, words: str) -> Pl
     return Plan(file, bullet, f"You rejected a drafted {what}.", sections=("act",))
 
 
+def _plan_answer(prompt: str, files: list[str], words: str) -> Plan | str:
+    """An answer to the agent's question: the question and the answer, as a fact to keep."""
+    file = _pick(files, "contacts.md", "profile.md")
+    if file is None:
+        return NO_FILES
+    asked = _QUESTION.search(_between(prompt, "draft"))
+    question = _words(asked.group(1)) if asked else "a question"
+    bullet = f'- Asked "{question}": "{words}".'
+    return Plan(file, bullet, f'You answered "{words}"; remembered, so I need not ask again.')
+
+
 def _plan_decision(prompt: str) -> Plan | str:
     """A decision on a draft: feedback or a rejection with a reason teaches one bullet."""
     files = _FILES.findall(prompt)
@@ -144,6 +159,9 @@ def _plan_decision(prompt: str) -> Plan | str:
     sender = _FROM.search(prompt)
     address = parseaddr(sender.group(1))[1].lower() if sender else ""
     feedback, rejected = _FEEDBACK.search(prompt), _REJECTED.search(prompt)
+    answered = _ANSWERED.search(prompt)
+    if answered is not None and _words(answered.group(1)):
+        return _plan_answer(prompt, files, _words(answered.group(1)))
     if feedback is not None and _words(feedback.group(1)):
         file = _pick(files, "writing_style.md")
         if file is None:
@@ -159,7 +177,7 @@ def _plan_decision(prompt: str) -> Plan | str:
         return f'A one-word reason ("{words}") teaches nothing general.'
     if "REJECTED" in prompt:
         return "No reason given: nothing general to learn from one rejection."
-    return "The demo model (AMBIENT_MODEL=test) learns from feedback and rejections only."
+    return "The demo model (AMBIENT_MODEL=test) learns from feedback, rejections and answers."
 
 
 def plan(prompt: str) -> Plan | str:

@@ -8,13 +8,20 @@ from typing import TYPE_CHECKING
 
 from textual import work
 
+from ambient.approvals.kinds import KINDS
 from ambient.tui.app import AmbientScreen
 from ambient.tui.backend import Backend, DecisionReport
 from ambient.tui.edit_flow import EditFlow
+from ambient.tui.screens.answer import AnswerPrompt, question_text, read_answer
 from ambient.tui.screens.prompt import Confirm, TextPrompt
 from ambient.tui.views import ApprovalView, QueueEntry
 from ambient.tui.widgets.detail import DetailPane
 from ambient.tui.widgets.row_list import RowList
+
+
+def asks(kind: str) -> bool:
+    """Whether rows of this kind are the agent's questions (answered, never approved)."""
+    return KINDS.of(kind).asks
 
 
 def done_text(ids: tuple[int, ...]) -> str:
@@ -49,6 +56,12 @@ class DecidingScreen(AmbientScreen):
             return None
         return view
 
+    def is_question(self, approval_id: int, kind: str) -> bool:
+        """True (and says which key answers it) when the row is the agent's question."""
+        if asks(kind):
+            self.notify(f"#{approval_id} is the agent's question: n answers it.", severity="error")
+        return asks(kind)
+
     def targets(self) -> list[tuple[int, str]]:
         """Marked rows (each with the hash of its row as listed), else the highlighted one."""
         row_list = self.query_one(RowList)
@@ -67,6 +80,8 @@ class DecidingScreen(AmbientScreen):
             return
         ids = tuple(approval_id for approval_id, _ in targets)
         entries = [self.entries[i] for i, _ in targets if i in self.entries]
+        if any(self.is_question(entry.id, entry.kind) for entry in entries):
+            return
         blocked = [entry.id for entry in entries if entry.status == "blocked"]
         if blocked:
             self.notify(
@@ -111,7 +126,7 @@ class DecidingScreen(AmbientScreen):
             self.notify("Feedback is for one draft at a time (x clears marks).", severity="warning")
             return
         view = self.shown_view()
-        if view is None:
+        if view is None or self.is_question(view.id, view.kind):
             return
 
         def answered(message: str | None) -> None:
@@ -127,8 +142,30 @@ class DecidingScreen(AmbientScreen):
             self.notify("Edit one draft at a time (x clears the marks).", severity="warning")
             return
         view = self.shown_view()
-        if view is not None:
+        if view is not None and not self.is_question(view.id, view.kind):
             EditFlow(self.ambient, view, self.decide).start()
+
+    def action_answer(self) -> None:
+        """Answer the agent's question: in words, or a choice by its number."""
+        if self.query_one(RowList).marked:
+            self.notify("Answer one question at a time (x clears marks).", severity="warning")
+            return
+        view = self.shown_view()
+        if view is None:
+            return
+        if not asks(view.kind):
+            self.notify(f"#{view.id} is a draft, not a question.", severity="warning")
+            return
+        kind = KINDS.of(view.kind)
+        choices = len(kind.choices(view.args))
+
+        def answered(typed: str | None) -> None:
+            if typed:
+                text, choice = read_answer(typed, choices)
+                self.decide(lambda b: b.answer(view.id, view.shown_hash, text, choice), (view.id,))
+
+        prompt = AnswerPrompt(view.id, question_text(kind, view.args), choices)
+        self.app.push_screen(prompt, answered)
 
     def action_undo(self) -> None:
         if not self.undo_stack:

@@ -36,7 +36,7 @@ SECTIONS: tuple[tuple[str, tuple[tuple[tuple[str, ...], str], ...]], ...] = (
         (
             (("approve",), "approve (asks first when the policy warned)"),
             (("edit",), "edit the draft ($EDITOR or in the app), see the diff, approve"),
-            (("feedback",), "feedback: tell the agent what to change; it drafts again"),
+            (("feedback",), "feedback: the agent drafts again · {answer}: answer its question"),
             (("reject",), "reject, with an optional reason"),
             (("ignore",), "ignore: nothing is sent, nothing learned"),
             (("undo",), "undo the last decision (while it has not run)"),
@@ -62,6 +62,7 @@ SECTIONS: tuple[tuple[str, tuple[tuple[tuple[str, ...], str], ...]], ...] = (
         (
             (("filter",), "search and filter (source, sender, kind, status)"),
             (("history",), "history: decided and executed actions; retry a failed one"),
+            (("review",), "review: notify items to read, ignore decisions to confirm/overturn"),
             (
                 ("memory",),
                 "memory: files, changes, undo · {autonomy}: autonomy, the kill switch",

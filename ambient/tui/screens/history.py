@@ -33,7 +33,8 @@ HISTORY_COLUMNS = (
 def history_row(entry: QueueEntry) -> Row:
     status = (
         entry.decision
-        if entry.status == "approved" and entry.decision == "edited"
+        if (entry.status == "approved" and entry.decision == "edited")
+        or entry.decision == "answered"  # a question, back with the agent
         else entry.status
     )
     by = "auto" if is_automatic(entry.decided_by) else ""  # an earned rule decided, not a human

@@ -11,7 +11,7 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Footer, Static
 
 from ambient.tui.listing import Listing, sync
-from ambient.tui.screens.deciding import DecidingScreen
+from ambient.tui.screens.deciding import DecidingScreen, asks
 from ambient.tui.screens.filter import FilterDialog
 from ambient.tui.views import ApprovalView, QueueEntry, QueueFilter
 from ambient.tui.widgets.detail import DetailPane
@@ -26,6 +26,7 @@ QUEUE_COLUMNS = (
     Column("!", 1),
 )
 FULL_CHECK_EVERY = 15  # polls; a safety net under the change token
+ANSWERING = frozenset({"answer", "approve", "edit", "feedback"})  # which depends on the row
 
 
 class QueueScreen(DecidingScreen):
@@ -33,6 +34,7 @@ class QueueScreen(DecidingScreen):
         Binding("a", "approve", "Approve"),
         Binding("e", "edit", "Edit"),
         Binding("f", "feedback", "Feedback"),
+        Binding("n", "answer", "Answer"),  # shown on the agent's question only
         Binding("r", "reject", "Reject"),
         Binding("i", "ignore", "Ignore"),
         Binding("u", "undo", "Undo"),
@@ -41,6 +43,7 @@ class QueueScreen(DecidingScreen):
         Binding("h", "history", "History", show=False),
         Binding("m", "memory", "Memory", show=False),
         Binding("A", "autonomy", "Autonomy", show=False),
+        Binding("v", "review", "Review", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("ctrl+l", "refresh", "Refresh", show=False),
         Binding("q", "app.quit", "Quit"),
@@ -160,6 +163,7 @@ class QueueScreen(DecidingScreen):
         current = row_list.current_key
         if current is None:
             detail.show(None, self.ambient.clock.now(), self._empty_text())
+            self.refresh_bindings()
         elif (
             detail.view is None
             or detail.view.id != current
@@ -186,14 +190,28 @@ class QueueScreen(DecidingScreen):
         self.query_one("#queue-header", Static).update(header)
 
     # ---- the detail -----------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """On the agent's question n answers it, and a, e and f are not offered (a question is
+        answered, never approved); with rows marked, the bulk keys are, n is not."""
+        if action not in ANSWERING:
+            return True
+        rows, details = self.query(RowList), self.query(DetailPane)
+        if not rows or not details or rows.first().marked:
+            return action != "answer"
+        view = details.first().view
+        question = view is not None and asks(view.kind)
+        return question if action == "answer" else not question
+
     def on_row_list_highlighted(self, event: RowList.Highlighted) -> None:
         if event.key is None:
             self.query_one(DetailPane).show(None, self.ambient.clock.now(), self._empty_text())
+            self.refresh_bindings()
         else:
             self.load_detail(event.key)
 
     def on_row_list_marks_changed(self, event: RowList.MarksChanged) -> None:
         self._update_header()
+        self.refresh_bindings()
 
     @work(exclusive=True, thread=True, group="detail")
     def load_detail(self, approval_id: int) -> None:
@@ -207,6 +225,7 @@ class QueueScreen(DecidingScreen):
     def _show_detail(self, view: ApprovalView) -> None:
         if self.query_one(RowList).current_key == view.id:
             self.query_one(DetailPane).show(view, self.ambient.clock.now())
+            self.refresh_bindings()
 
     # ---- other screens -----------------------------------------------------------------------
     def action_filter(self) -> None:
@@ -233,3 +252,6 @@ class QueueScreen(DecidingScreen):
 
     def action_autonomy(self) -> None:
         self.ambient.action_autonomy()
+
+    def action_review(self) -> None:
+        self.ambient.action_review()

@@ -82,6 +82,19 @@ def _item(text: Text, item: ItemView) -> None:
     text.append("\n" + body + "\n")
 
 
+def _event(text: Text, item: ItemView) -> None:
+    """The item's calendar invite (what, when, where, who) right below the draft, so that an
+    answer to it is read with the event; and the parts of the message that could not be read."""
+    if not item.event and not item.part_problems:
+        return
+    _section(text, "calendar")
+    for problem in item.part_problems:
+        text.append(f"⚠ {problem}\n", style="yellow")
+    for name, value in item.event:
+        text.append(f"{name}: ", style="bold")
+        text.append(value + "\n")
+
+
 def _triage(text: Text, view: ApprovalView) -> None:
     triage = view.item.triage if view.item else None
     if not view.rationale and not triage:
@@ -140,8 +153,11 @@ def detail_text(view: ApprovalView, now: datetime) -> Text:
     for warning in view.warnings:
         text.append(f"⚠ {warning}\n", style="bold yellow")
     _outcome(text, view, now)  # a decided action: what became of it comes first
-    _section(text, "draft" if not view.decision else "action")
+    asks = KINDS.of(view.kind).asks  # the agent's question: answered, not a draft
+    _section(text, "question" if asks else ("draft" if not view.decision else "action"))
     _args(text, view)
+    if view.item is not None:
+        _event(text, view.item)
     _triage(text, view)
     _lineage(text, view)
     if view.item is not None:

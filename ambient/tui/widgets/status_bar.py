@@ -37,11 +37,15 @@ class StatusSnapshot:
     pending: int
     model: str
     now: datetime
+    decided_by_rules: int = 0  # items a pre-rule decided without a model, all time
+    to_read: int = 0  # notify items not read yet (core.review)
+    to_review: int = 0  # ignore decisions not confirmed or overturned yet
 
 
-# When the line is too narrow, the lowest rank goes first: the done count, the other counts,
-# the sources' poll ages, the model; problems (failed items, a source in error) and the number
-# waiting for you stay longest; the daemon's state always stays.
+# When the line is too narrow, the lowest rank goes first: the done count, the other counts
+# (and how many a pre-rule decided), the sources' poll ages, the model; problems (failed
+# items, a source in error) and what waits for you (to decide, to read, to review) stay
+# longest; the daemon's state always stays.
 DAEMON, TO_DECIDE, PROBLEM, MODEL, SOURCE, COUNT, DONE_COUNT = 7, 6, 5, 4, 3, 2, 1
 
 
@@ -65,6 +69,9 @@ def status_parts(snapshot: StatusSnapshot) -> list[Part]:
         polled = Text(f"{source.name}{marker} {age(source.last_poll_at, snapshot.now)}", style)
         parts.append(Part(PROBLEM if source.last_error else SOURCE, separated(polled)))
     parts.append(Part(TO_DECIDE, separated(Text(f"{snapshot.pending} to decide", "bold"))))
+    for waiting, label in ((snapshot.to_read, "to read"), (snapshot.to_review, "to review")):
+        if waiting:
+            parts.append(Part(TO_DECIDE, Text(f" · {waiting} {label}", "bold")))
     for state, label in STATE_LABELS.items():
         count = snapshot.item_counts.get(state)
         if not count:
@@ -72,6 +79,8 @@ def status_parts(snapshot: StatusSnapshot) -> list[Part]:
         problem = state in ("failed", "quarantined")
         rank = PROBLEM if problem else (DONE_COUNT if state == "done" else COUNT)
         parts.append(Part(rank, Text(f" {label} {count}", "red" if problem else ""), "items"))
+    if snapshot.decided_by_rules:
+        parts.append(Part(COUNT, Text(f" by rule {snapshot.decided_by_rules}"), "items"))
     return parts
 
 
