@@ -3,8 +3,8 @@
 The user's ``[[rules]]`` come first, in order, first match wins (``ambient.core.rule_settings``
 says how they match); then the built-ins, each of which ``[prerules]`` turns off or changes:
 ``bounce`` (From ``MAILER-DAEMON@``/``postmaster@``, or a ``multipart/report`` delivery
-report) notifies; ``auto_reply`` (``Auto-Submitted`` other than ``no``, ``X-Autoreply``,
-``X-Autorespond``) and ``bulk`` (``List-Unsubscribe``, ``List-Id``, ``Precedence:
+report) notifies; ``auto_reply`` (``Auto-Submitted: auto-replied``, ``X-Autoreply``,
+``X-Autorespond``; an ``auto-generated`` notice is not a reply and goes to the model) and ``bulk`` (``List-Unsubscribe``, ``List-Id``, ``Precedence:
 bulk|list|junk``) ignore. The built-ins are defaults that know nothing of the user: an
 automatic message from someone in the user's contacts, or list mail the memory says to act on,
 needs a user rule (``decision = "act"`` sends it to the model) or the built-in turned off.
@@ -169,8 +169,10 @@ def _bounce(message: RuleInput) -> str | None:
 
 def _auto_reply(message: RuleInput) -> str | None:
     for value in message.headers.get("auto-submitted", ()):
-        if value.partition(";")[0].strip().lower() not in ("", "no"):
-            return f"an automatic message ({_quoted('Auto-Submitted', value)})"
+        # RFC 3834: "auto-replied" answers a message (out of office, vacation); an
+        # "auto-generated" notice (a sign-in alert, a report) may matter and goes to the model
+        if value.partition(";")[0].strip().lower() == "auto-replied":
+            return f"an automatic reply ({_quoted('Auto-Submitted', value)})"
     for name in ("X-Autoreply", "X-Autorespond"):
         found = message.first(name)
         if found is not None:

@@ -97,7 +97,7 @@ def test_bulk_and_list_mail_is_ignored(header: str) -> None:
     "header",
     [
         "Auto-Submitted: auto-replied\r\n",
-        "Auto-Submitted: auto-generated; owner-email=it@example.com\r\n",
+        "Auto-Submitted: Auto-Replied; owner-email=it@example.com\r\n",
         "X-Autoreply: yes\r\n",
         "X-Autorespond: vacation\r\n",
     ],
@@ -108,6 +108,12 @@ def test_auto_replies_are_ignored(header: str) -> None:
 
 def test_mail_a_person_wrote_fires_no_rule() -> None:
     assert fired(mail("Auto-Submitted: no\r\nPrecedence: first-class\r\n")) is None
+    assert fired(meeting_email()) is None
+
+
+def test_an_automatic_notice_is_not_a_reply_and_goes_to_the_model() -> None:
+    # a sign-in alert or a report says auto-generated (RFC 3834): it may matter to the user
+    assert fired(mail("Auto-Submitted: auto-generated; owner-email=it@example.com\r\n")) is None
     assert fired(meeting_email()) is None
 
 
