@@ -4,10 +4,11 @@ The user's ``[[rules]]`` come first, in order, first match wins (``ambient.core.
 says how they match); then the built-ins, each of which ``[prerules]`` turns off or changes:
 ``bounce`` (From ``MAILER-DAEMON@``/``postmaster@``, or a ``multipart/report`` delivery
 report) notifies; ``auto_reply`` (``Auto-Submitted: auto-replied``, ``X-Autoreply``,
-``X-Autorespond``; an ``auto-generated`` notice is not a reply and goes to the model) and ``bulk`` (``List-Unsubscribe``, ``List-Id``, ``Precedence:
-bulk|list|junk``) ignore. The built-ins are defaults that know nothing of the user: an
-automatic message from someone in the user's contacts, or list mail the memory says to act on,
-needs a user rule (``decision = "act"`` sends it to the model) or the built-in turned off.
+``X-Autorespond``; an ``auto-generated`` notice is not a reply and goes to the model) and
+``bulk`` (``List-Unsubscribe``, ``List-Id``, ``Precedence: bulk|list|junk``) ignore. The
+built-ins are defaults that know nothing of the user: an automatic message from someone in the
+user's contacts, or list mail the memory says to act on, needs a user rule (``decision =
+"act"`` sends it to the model) or the built-in turned off.
 
 A rule that fires decides the item without the model (a :class:`FiredRule` that
 :attr:`~FiredRule.decides`): a triage whose reason names the rule, or the rule's drafted action

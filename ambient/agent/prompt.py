@@ -155,9 +155,9 @@ _MESSAGE_INTRO = (
 
 
 _OVERTURN_INTRO = (
-    "The user already saw this message: it was decided \"{decision}\"{by}, and the user "
+    'The user already saw this message: it was decided "{decision}"{by}, and the user '
     "overturned that decision because they want it acted on. Draft what they want with the "
-    "action tools and decide \"act\"; only when nothing at all can be drafted, say why in "
+    'action tools and decide "act"; only when nothing at all can be drafted, say why in '
     "your reason.\n"
 )
 _OVERTURN_WORDS = "The user's own words (from the user, not from the email): {note}\n"

@@ -59,6 +59,7 @@ class Overturn:
     pre_rule: str | None  # the pre-rule that decided it without a model, if one did
     note: str  # the human's words: what they want done ("" when they gave none)
     at: datetime
+    priority: str = "normal"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), default=str, ensure_ascii=False)
@@ -135,7 +136,7 @@ def entry_of(row: Item) -> ReviewEntry:
         review=row.review,
         state=ItemState(row.state),
         decision=overturn.decision if overturn else str(triage.get("decision", "")),
-        priority=str(triage.get("priority", "normal")),
+        priority=overturn.priority if overturn else str(triage.get("priority", "normal")),
         summary=overturn.summary if overturn else str(triage.get("summary", "")),
         reason=overturn.reason if overturn else str(triage.get("reason", "")),
         pre_rule=overturn.pre_rule if overturn else pre_rule,
@@ -236,6 +237,7 @@ class ItemReview:
                 pre_rule=lineage.pre_rule if lineage is not None else None,
                 note=" ".join(note.split())[:NOTE_MAX_CHARS],
                 at=now,
+                priority=str(triage.get("priority", "normal")),
             )
             row.review, row.reviewed_at = Review.OVERTURNED, now
             row.overturn_json = overturn.to_json()

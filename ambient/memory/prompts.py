@@ -109,9 +109,7 @@ def overturn_prompt(
     memory = store.prompt_context(
         settings.memory.reflection_budget_tokens, settings.memory.inline_file_max_tokens
     )
-    said = (
-        f"Their words:\n<human>{_clip(overturn.note)}</human>" if overturn.note else "No words."
-    )
+    said = f"Their words:\n<human>{_clip(overturn.note)}</human>" if overturn.note else "No words."
     return (
         f"A correction to learn from (item {item_id}).\n\n"
         f"The email:\n{_item_text(engine, item_id)}\n\n"

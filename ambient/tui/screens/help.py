@@ -61,8 +61,10 @@ SECTIONS: tuple[tuple[str, tuple[tuple[tuple[str, ...], str], ...]], ...] = (
         "Screens",
         (
             (("filter",), "search and filter (source, sender, kind, status)"),
-            (("history",), "history: decided and executed actions; retry a failed one"),
-            (("review",), "review: notify items to read, ignore decisions to confirm/overturn"),
+            (
+                ("history",),
+                "history of decided actions · {review}: review notify and ignored items",
+            ),
             (
                 ("memory",),
                 "memory: files, changes, undo · {autonomy}: autonomy, the kill switch",

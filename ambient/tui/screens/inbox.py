@@ -15,7 +15,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Static
 
-from ambient.core.items import Review
+from ambient.core.items import ItemState, Review
 from ambient.core.review import Overturn, ReviewEntry, ReviewOutcome
 from ambient.tui.app import AmbientScreen
 from ambient.tui.backend import Backend
@@ -71,8 +71,10 @@ def entry_text(entry: ReviewEntry, item: ItemView | None, now_text: str) -> Text
         if value:
             text.append(f"{label}: ", style="bold")
             text.append(value + "\n")
-    if entry.review == Review.OVERTURNED:
-        text.append(f"It ran again as act (now {entry.state.value}).\n", style="italic")
+    if entry.review == Review.OVERTURNED and entry.state == ItemState.NEW:
+        text.append("It runs again, as act, when the daemon next works.\n", style="italic")
+    elif entry.review == Review.OVERTURNED:
+        text.append(f"It ran again, as act: now {entry.state.value}.\n", style="italic")
     if item is not None:
         _item(text, item)
     return text[1:]  # the first section's leading blank line

@@ -135,6 +135,8 @@ class QueueScreen(DecidingScreen):
         self.app.call_from_thread(self._show_status, snapshot)
 
     def _show_status(self, snapshot: StatusSnapshot) -> None:
+        if not self.query(StatusBar):  # the app closed while the snapshot was read
+            return
         self.query_one(StatusBar).show(snapshot)
         self.query_one(RowList).refresh()  # the rows' ages move on with the status bar's
 
