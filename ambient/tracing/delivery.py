@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from typing import Any, ClassVar, Protocol
 
@@ -68,7 +69,7 @@ def unique_spans(payloads: Iterable[bytes]) -> bytes:
     return bytes(request.SerializeToString())
 
 
-class HttpDestination:
+class HttpDestination(ABC):
     """The HTTP client and the error handling both destinations share."""
 
     refused: ClassVar[str]  # what a 401/403 means, and what to check
@@ -88,8 +89,9 @@ class HttpDestination:
         except httpx.HTTPError as error:
             raise DeliveryError(f"{type(error).__name__}: {error}".rstrip(": ")) from error
 
+    @abstractmethod
     async def _send(self, batch: SpooledBatch) -> None:
-        raise NotImplementedError
+        """Post the batch the destination's way (each subclass says how)."""
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> None:
         response = await self.client().post(url, content=body, headers=headers)
