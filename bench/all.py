@@ -1,4 +1,5 @@
-"""Run every benchmark and print their figures (not part of the test run).
+"""Run every benchmark, print their figures, then one table of the headline figures and goals
+(not part of the test run).
 
 .venv/bin/python bench/all.py [--quick]
 """
@@ -6,16 +7,42 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+RESULTS = Path(tempfile.mkstemp(prefix="ambient-bench-", suffix=".jsonl")[1])
 
 
 def run(script: str, *args: str) -> None:
     print(f"\n$ bench/{script} {' '.join(args)}", flush=True)
-    subprocess.run([sys.executable, str(BENCH / script), *args], check=True)
+    # bench.results.report() appends its rows to RESULTS; `bench` is importable from the root
+    environ = {**os.environ, "AMBIENT_BENCH_RESULTS": str(RESULTS)}
+    environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), environ.get("PYTHONPATH")]))
+    completed = subprocess.run([sys.executable, str(BENCH / script), *args], env=environ)
+    if completed.returncode != 0:
+        print(f"bench/{script} failed (exit {completed.returncode}); going on", flush=True)
+
+
+def table() -> None:
+    """The headline figures of every benchmark that ran, with their goals."""
+    rows = [json.loads(line) for line in RESULTS.read_text().splitlines() if line.strip()]
+    RESULTS.unlink(missing_ok=True)
+    if not rows:
+        return
+    print("\n== ambient benchmarks: headline figures ==")
+    width = max(len(row["what"]) for row in rows)
+    for row in rows:
+        value = row["value"]
+        shown = f"{value:,.3g}" if isinstance(value, float) else str(value)
+        met = {True: "met", False: "NOT MET", None: ""}[row["met"]]
+        figure = f"{shown} {row['unit']}".strip()
+        print(f"{row['what']:<{width}}  {figure:>14}  {row['goal'] or '':<12} {met}")
 
 
 def main() -> None:
@@ -49,6 +76,7 @@ def main() -> None:
     else:
         run("evals.py", "--messages", "120", "--local-limit", "12")
     run("prerules.py", "--messages", "40" if args.quick else "120")
+    table()
 
 
 if __name__ == "__main__":
