@@ -39,7 +39,9 @@ def table() -> None:
     width = max(len(row["what"]) for row in rows)
     for row in rows:
         value = row["value"]
-        shown = f"{value:,.3g}" if isinstance(value, float) else str(value)
+        shown = str(value)
+        if isinstance(value, float):
+            shown = f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
         met = {True: "met", False: "NOT MET", None: ""}[row["met"]]
         figure = f"{shown} {row['unit']}".strip()
         print(f"{row['what']:<{width}}  {figure:>14}  {row['goal'] or '':<12} {met}")
