@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from ambient.core.ledger import Ledger
     from ambient.core.processing import ItemProcessor
     from ambient.core.review import ItemReview
+    from ambient.daemon.alerts.dispatcher import AlertDispatcher
     from ambient.daemon.service import Daemon, PeriodicJob
     from ambient.mcp.servers import McpServers
     from ambient.memory.audit import MemoryAudit
@@ -352,6 +353,19 @@ class Runtime:
         """Sends the span spool to Langfuse and/or the OTLP endpoint (None: tracing is off)."""
         return self.tracing.forwarder()
 
+    # ---- alerts ---------------------------------------------------------------------------
+    @cached_property
+    def alerts(self) -> AlertDispatcher:
+        """Tells the user what waits, through the channels [alerts] turns on (each traced)."""
+        from ambient.daemon.alerts.channels import build_channels
+        from ambient.daemon.alerts.dispatcher import AlertDispatcher
+        from ambient.daemon.alerts.trace import TracedAlerts
+
+        settings = self.settings
+        channels = build_channels(settings, self.secrets, self.clock, self.secrets.values)
+        trace = TracedAlerts(self.tracer)
+        return AlertDispatcher(settings.alerts, self.engine, self.clock, channels, trace)
+
     # ---- the daemon -----------------------------------------------------------------------
     def sources_for(self, configs: Sequence[SourceSettings]) -> list[Source]:
         """A source for each configuration (a reload builds only the changed ones)."""
@@ -407,6 +421,8 @@ class Runtime:
         if self.forwarder is not None:
             interval = settings.tracing.forward_interval_seconds
             jobs.append(PeriodicJob("tracing-forwarder", interval, self.forwarder.tick))
+        if self.alerts.active:
+            jobs.append(PeriodicJob("alerts", settings.alerts.interval_seconds, self.alerts.tick))
         return jobs
 
     @cached_property

@@ -1,7 +1,7 @@
 """Run every benchmark, print their figures, then one table of the headline figures and goals
 (not part of the test run).
 
-.venv/bin/python bench/all.py [--quick]
+.venv/bin/python bench/all.py [--quick] [--first-run]
 """
 
 from __future__ import annotations
@@ -54,6 +54,11 @@ def main() -> None:
         action="store_true",
         help="smaller runs, 10 s idle sample, evals without the offline model",
     )
+    parser.add_argument(
+        "--first-run",
+        action="store_true",
+        help="also the cold first run (fresh clone, empty pip cache: minutes of compiling)",
+    )
     args = parser.parse_args()
     messages = "500" if args.quick else "2000"
     run(
@@ -78,6 +83,10 @@ def main() -> None:
     else:
         run("evals.py", "--messages", "120", "--local-limit", "12")
     run("prerules.py", "--messages", "40" if args.quick else "120")
+    run("alerts.py", "--bursts", *(["200"] if args.quick else ["200", "1000"]))
+    run("tokens.py", "--messages", "40" if args.quick else "120")
+    if args.first_run:
+        run("firstrun.py")
     table()
 
 

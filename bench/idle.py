@@ -3,7 +3,8 @@
     .venv/bin/python bench/idle.py [--seconds 60]
 
 Starts `ambient run` on embedded defaults (AMBIENT_MODEL=test, empty inbox) in a temporary
-AMBIENT_HOME, waits until it has polled, then samples /proc for --seconds.
+AMBIENT_HOME, waits until it has polled, then samples /proc for --seconds; with --runs N, N
+daemons one after the other, and the median of each figure. Target: RSS under 100 MB.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -18,6 +20,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.results import report  # noqa: E402
+
 TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -34,6 +40,7 @@ def rss_mb(pid: int) -> float:
 def measure(seconds: float) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as home:
         environ = {**os.environ, "AMBIENT_HOME": home, "AMBIENT_MODEL": "test"}
+        environ.pop("PYTHONDONTWRITEBYTECODE", None)  # installed code has its bytecode
         ambient = [sys.executable, "-m", "ambient"]
         subprocess.run(
             [*ambient, "init", "--no-samples"], env=environ, check=True, capture_output=True
@@ -74,13 +81,20 @@ def measure(seconds: float) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--runs", type=int, default=1, help="daemons measured (median)")
     args = parser.parse_args()
-    figures = measure(args.seconds)
+    runs = [measure(args.seconds) for _ in range(max(args.runs, 1))]
+    figures = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+    over = f" (median of {len(runs)})" if len(runs) > 1 else ""
     print(
-        f"idle daemon over {args.seconds:.0f}s: start-to-alive {figures['ready_s']:.1f}s, "
-        f"RSS {figures['rss_mb']:.0f} MB (peak {figures['peak_rss_mb']:.0f} MB), "
-        f"CPU {figures['cpu_percent']:.2f}%"
+        f"idle daemon over {args.seconds:.0f}s{over}: start-to-alive {figures['ready_s']:.1f}s, "
+        f"RSS {figures['rss_mb']:.0f} MB (peak {figures['peak_rss_mb']:.0f} MB; target "
+        f"< 100 MB), CPU {figures['cpu_percent']:.2f}%"
     )
+    rss = figures["rss_mb"]
+    report("idle daemon RSS", rss, "MB", "< 100 MB", rss < 100)
+    report("idle daemon CPU", figures["cpu_percent"], "%")
+    report("idle daemon start to alive", figures["ready_s"], "s")
 
 
 if __name__ == "__main__":

@@ -1,27 +1,47 @@
 """Pipeline benchmark: N messages through Maildir -> ledger -> worker -> agent (FunctionModel).
 
     .venv/bin/python bench/pipeline.py [--messages 2000] [--concurrency 1 4 16] [--model-ms 0 200]
+                                       [--processor ambient|bare] [--profile]
 
-Prints, per (model latency, concurrency): items/s for a backlog of N messages, and the p50/p95
-of arrival-to-processed for messages trickling in while the daemon runs. Everything runs in a
-temporary AMBIENT_HOME on SQLite (or --database-url).
+Prints, per (model latency, concurrency): items/s for a backlog of N messages, the CPU the whole
+process spent per item on that backlog, and the p50/p95 of arrival-to-processed for messages
+trickling in while the daemon runs. Everything runs in a temporary AMBIENT_HOME on SQLite (or
+--database-url).
+
+The processor is, by default, ambient's own (``--processor ambient``): the runtime's traced
+agent processor with its pre-rules, few-shot examples from the ledger, memory, trace log and
+approvals queue, on a FunctionModel that triages most messages and drafts a reply to every
+``--drafts-every``-th (queued through the policy gate). ``--processor bare`` runs a plain
+Pydantic AI agent instead (what the first figures of issue 16 measured). The "no agent" row is
+ambient's own overhead: the worker finishes each item without any Pydantic AI run.
+
+``--profile`` profiles the instant-model run at the highest concurrency (cProfile on the event
+loop and on every worker thread, timed by each thread's CPU clock) and prints the top entries by
+cumulative CPU per item.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import logging
 import os
+import pstats
 import statistics
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel
 from pydantic_ai import Agent
-from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart
+from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart, UserPromptPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -30,9 +50,17 @@ from ambient.core.config import load_settings  # noqa: E402
 from ambient.core.items import ItemState  # noqa: E402
 from ambient.core.ledger import ClaimedItem  # noqa: E402
 from ambient.core.message import parse_message  # noqa: E402
-from ambient.core.processing import ItemOutcome  # noqa: E402
+from ambient.core.processing import (  # noqa: E402
+    ItemOutcome,
+    ItemProcessor,
+    concurrency_limit,
+    warm_up,
+)
 from ambient.runtime import Runtime  # noqa: E402
 from ambient.sources.maildir import deliver  # noqa: E402
+from bench.results import report  # noqa: E402
+
+SPEED_UP_GOAL = 0.9  # of the concurrency: 16 concurrent runs of a 200 ms model ≥ 14.4× one
 
 
 class Triage(BaseModel):
@@ -40,7 +68,7 @@ class Triage(BaseModel):
     summary: str
 
 
-def model(delay_seconds: float) -> FunctionModel:
+def bare_model(delay_seconds: float) -> FunctionModel:
     async def respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
         if delay_seconds:
             await asyncio.sleep(delay_seconds)
@@ -50,30 +78,75 @@ def model(delay_seconds: float) -> FunctionModel:
     return FunctionModel(respond)
 
 
-class BenchProcessor:
-    """A real Pydantic AI agent on a FunctionModel; `agent=False` measures ambient alone."""
+def ambient_model(delay_seconds: float, drafts_every: int) -> FunctionModel:
+    """Triages each message as notify, except every `drafts_every`-th: a drafted reply."""
+
+    async def respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        if delay_seconds:
+            await asyncio.sleep(delay_seconds)
+        prompt = next(
+            (
+                part.content
+                for message in messages
+                for part in getattr(message, "parts", [])
+                if isinstance(part, UserPromptPart) and isinstance(part.content, str)
+            ),
+            "",
+        )
+        number = prompt.rsplit("Message body number ", 1)[-1].split(".", 1)[0]
+        if drafts_every and number.isdigit() and int(number) % drafts_every == 0:
+            args = {"body": "Yes, Tuesday works.", "rationale": "they asked to meet"}
+            return ModelResponse(parts=[ToolCallPart(tool_name="reply_email", args=args)])
+        args = {"decision": "notify", "reason": "a question", "summary": "bench"}
+        return ModelResponse(parts=[ToolCallPart(tool_name=info.output_tools[0].name, args=args)])
+
+    return FunctionModel(respond)
+
+
+class BareProcessor:
+    """A plain Pydantic AI agent on a FunctionModel; `agent=False` measures ambient alone."""
 
     def __init__(self, delay_seconds: float, agent: bool = True) -> None:
-        self.agent = Agent(model(delay_seconds), output_type=Triage) if agent else None
-        self.finished: dict[str, float] = {}
+        self.agent = Agent(bare_model(delay_seconds), output_type=Triage) if agent else None
 
     async def process(self, item: ClaimedItem) -> ItemOutcome:
-        message = parse_message(item.raw)
         if self.agent is None:
-            triage = {"decision": "notify", "summary": "bench"}
-        else:
-            result = await self.agent.run(f"<untrusted_email>{message.text}</untrusted_email>")
-            triage = result.output.model_dump()
-        self.finished[message.subject] = time.perf_counter()
-        return ItemOutcome(ItemState.DONE, triage)
+            return ItemOutcome(ItemState.DONE, {"decision": "notify", "summary": "bench"})
+        message = parse_message(item.raw)
+        result = await self.agent.run(f"<untrusted_email>{message.text}</untrusted_email>")
+        return ItemOutcome(ItemState.DONE, result.output.model_dump())
+
+
+class Finishing:
+    """The processor under test, noting when each message (by Message-ID) was processed."""
+
+    def __init__(self, processor: ItemProcessor) -> None:
+        self.processor = processor
+        self.finished: dict[str, float] = {}
+
+    @property
+    def max_concurrency(self) -> int | None:
+        return concurrency_limit(self.processor)
+
+    async def warm_up(self) -> None:
+        await warm_up(self.processor)
+
+    async def process(self, item: ClaimedItem) -> ItemOutcome:
+        outcome = await self.processor.process(item)
+        self.finished[(item.message_id or "").strip("<>")] = time.perf_counter()
+        return outcome
 
 
 def message(index: int) -> bytes:
     return (
         f"From: Sender {index} <s{index}@example.com>\r\nTo: me@example.com\r\n"
-        f"Subject: bench-{index}\r\nMessage-ID: <bench-{index}@example.com>\r\n\r\n"
+        f"Subject: bench-{index}\r\nMessage-ID: <{message_id(index)}>\r\n\r\n"
         f"Message body number {index}. Can we meet next week?\r\n"
     ).encode()
+
+
+def message_id(index: int) -> str:
+    return f"bench-{index}@example.com"
 
 
 async def wait_until(condition, timeout: float) -> None:  # type: ignore[no-untyped-def]
@@ -84,9 +157,84 @@ async def wait_until(condition, timeout: float) -> None:  # type: ignore[no-unty
         await asyncio.sleep(0.005)
 
 
+@dataclass(frozen=True)
+class Run:
+    rate: float  # items/s on the backlog
+    cpu_ms: float  # process CPU per item on the backlog (every thread)
+    p50: float  # arrival to processed under a trickle, seconds
+    p95: float
+
+
+class Profiler:
+    """cProfile on the event loop's thread and on each thread the loop hands work to, each
+    timed by its own thread's CPU clock; merged into one set of statistics at the end."""
+
+    def __init__(self) -> None:
+        self.profiles: list[cProfile.Profile] = []
+        self.lock = threading.Lock()
+
+    def start_thread(self) -> None:
+        profile = cProfile.Profile(time.thread_time)
+        with self.lock:
+            self.profiles.append(profile)
+        profile.enable()
+
+    def executor(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(thread_name_prefix="bench", initializer=self.start_thread)
+
+    @contextmanager
+    def main_thread(self) -> Iterator[None]:
+        profile = cProfile.Profile(time.thread_time)
+        profile.enable()
+        try:
+            yield
+        finally:
+            profile.disable()
+            with self.lock:
+                self.profiles.append(profile)
+
+    def print_top(self, items: int, top: int = 30) -> None:
+        with self.lock:
+            profiles = list(self.profiles)
+        stats = pstats.Stats(profiles[0])
+        for profile in profiles[1:]:
+            stats.add(profile)
+        rows = stats.stats  # type: ignore[attr-defined]
+        total = sum(tt for _cc, _nc, tt, _ct, _callers in rows.values())
+        print(f"\nprofile: CPU per item {total * 1000 / items:.2f} ms (all threads, profiled)")
+        print(f"{'cum ms/item':>11} {'own ms/item':>11} {'calls/item':>10}  function")
+        ranked = sorted(rows.items(), key=lambda row: row[1][3], reverse=True)
+        shown = 0
+        for (path, line, name), (_cc, calls, own, cumulative, _callers) in ranked:
+            if name.startswith("<") and name not in ("<module>",) or "threading.py" in path:
+                continue
+            where = f"{Path(path).name}:{line}({name})" if line else name
+            for marker in ("/site-packages/", "/ambient/", "/bench/"):
+                if marker in path:
+                    where = path.split(marker, 1)[1] + f":{line}({name})"
+            print(
+                f"{cumulative * 1000 / items:>11.2f} {own * 1000 / items:>11.3f} "
+                f"{calls / items:>10.1f}  {where}"
+            )
+            shown += 1
+            if shown >= top:
+                break
+
+
 async def one_run(
-    messages: int, concurrency: int, delay: float, database_url: str | None, agent: bool = True
-) -> tuple[float, float, float]:
+    messages: int,
+    concurrency: int,
+    delay: float,
+    database_url: str | None,
+    *,
+    processor: str = "ambient",
+    drafts_every: int = 4,
+    profiler: Profiler | None = None,
+) -> Run:
+    """`processor`: "ambient" (the runtime's own), "bare" (a plain Pydantic AI agent) or
+    "none" (no agent run at all)."""
+    if profiler is not None:
+        asyncio.get_running_loop().set_default_executor(profiler.executor())
     with tempfile.TemporaryDirectory() as home:
         environ = {"AMBIENT_HOME": home, "AMBIENT_MODEL": "test"}
         if database_url:
@@ -97,63 +245,128 @@ async def one_run(
         settings.worker.interval_seconds = 0.05
         settings.sources[0].interval_seconds = 0.02
         runtime = Runtime(settings, secrets)
-        processor = BenchProcessor(delay, agent)
-        runtime.processor = processor
+        if processor == "ambient":
+            runtime.memory.seed()  # the templates, in git, as `ambient init` leaves them
+            runtime.model = ambient_model(delay, drafts_every)
+            tested = Finishing(runtime.processor)
+        else:
+            tested = Finishing(BareProcessor(delay, agent=processor == "bare"))
+        runtime.processor = tested
         daemon = runtime.daemon
 
         # backlog throughput
         for index in range(messages):
             deliver(settings.maildir_path, message(index))
+        profiling = profiler.main_thread() if profiler is not None else _nothing()
+        cpu = time.process_time()
         started = time.perf_counter()
         stop = asyncio.Event()
-        running = asyncio.create_task(daemon.run(stop))
-        await wait_until(lambda: len(processor.finished) >= messages, timeout=600)
+        with profiling:
+            running = asyncio.create_task(daemon.run(stop))
+            await wait_until(lambda: len(tested.finished) >= messages, timeout=600)
         throughput = messages / (time.perf_counter() - started)
+        cpu_ms = (time.process_time() - cpu) * 1000 / messages
 
         # latency under a trickle: 20 messages/s for 3 s (or fewer when the model is slow)
         trickle = 60
         arrivals: dict[str, float] = {}
         for index in range(messages, messages + trickle):
-            arrivals[f"bench-{index}"] = time.perf_counter()
+            arrivals[message_id(index)] = time.perf_counter()
             deliver(settings.maildir_path, message(index))
             await asyncio.sleep(0.05)
-        await wait_until(lambda: all(k in processor.finished for k in arrivals), timeout=600)
-        latencies = sorted(processor.finished[k] - arrivals[k] for k in arrivals)
+        await wait_until(lambda: all(k in tested.finished for k in arrivals), timeout=600)
+        latencies = sorted(tested.finished[k] - arrivals[k] for k in arrivals)
         stop.set()
         await running
         await runtime.aclose()
         p50 = statistics.median(latencies)
         p95 = latencies[int(len(latencies) * 0.95) - 1]
-        return throughput, p50, p95
+        return Run(throughput, cpu_ms, p50, p95)
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
 
 
 def main() -> None:
     logging.basicConfig(level=logging.ERROR)  # the figures, not the daemon's notices
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--model-ms", type=float, nargs="+", default=[0, 200])
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
+    parser.add_argument("--processor", choices=["ambient", "bare"], default="ambient")
+    parser.add_argument("--drafts-every", type=int, default=4, help="0: the model never drafts")
+    parser.add_argument(
+        "--profile", action="store_true", help="profile the instant-model run at the top concurrency"
+    )
     args = parser.parse_args()
-    print(f"pipeline: Maildir -> ledger -> worker -> agent; {args.messages} messages per run")
-    print(f"{'model':>8} {'conc':>5} {'items/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'vs c=1':>7}")
-    rate, p50, p95 = asyncio.run(one_run(args.messages, 16, 0, args.database_url, agent=False))
+    top = max(args.concurrency)
+    kind = "ambient's agent processor" if args.processor == "ambient" else "a bare Pydantic AI agent"
+    print(f"pipeline: Maildir -> ledger -> worker -> {kind}; {args.messages} messages per run")
     print(
-        f"{'no agent':>8} {16:>5} {rate:>9.1f} {p50 * 1000:>8.1f} {p95 * 1000:>8.1f}"
+        f"{'model':>8} {'conc':>5} {'items/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'vs c=1':>7}"
+        f" {'CPU ms/item':>11}"
+    )
+    bare = asyncio.run(one_run(args.messages, top, 0, args.database_url, processor="none"))
+    print(
+        f"{'no agent':>8} {top:>5} {bare.rate:>9.1f} {bare.p50 * 1000:>8.1f} "
+        f"{bare.p95 * 1000:>8.1f} {'':>7} {bare.cpu_ms:>11.2f}"
         "   (ambient's own overhead: no Pydantic AI run)"
     )
+    report(f"pipeline: no agent, c={top}", round(bare.rate, 1), "items/s")
     for delay_ms in args.model_ms:
-        baseline = None
+        rates: dict[int, float] = {}
         count = args.messages if delay_ms == 0 else min(args.messages, 200)
         for concurrency in args.concurrency:
-            rate, p50, p95 = asyncio.run(
-                one_run(count, concurrency, delay_ms / 1000, args.database_url)
+            run = asyncio.run(
+                one_run(
+                    count,
+                    concurrency,
+                    delay_ms / 1000,
+                    args.database_url,
+                    processor=args.processor,
+                    drafts_every=args.drafts_every,
+                )
             )
-            baseline = baseline or rate
+            rates[concurrency] = run.rate
+            baseline = rates[args.concurrency[0]]
             print(
-                f"{delay_ms:>6.0f}ms {concurrency:>5} {rate:>9.1f} {p50 * 1000:>8.1f} "
-                f"{p95 * 1000:>8.1f} {rate / baseline:>6.2f}x"
+                f"{delay_ms:>6.0f}ms {concurrency:>5} {run.rate:>9.1f} {run.p50 * 1000:>8.1f} "
+                f"{run.p95 * 1000:>8.1f} {run.rate / baseline:>6.2f}x {run.cpu_ms:>11.2f}"
             )
+            if delay_ms == 0 and concurrency == top:
+                report(f"pipeline: instant model, c={top}", round(run.rate, 1), "items/s")
+                report(f"pipeline: instant model, CPU per item, c={top}", run.cpu_ms, "ms")
+        if delay_ms and 1 in rates and top > 1:
+            speed_up = rates[top] / rates[1]
+            goal = SPEED_UP_GOAL * top
+            print(f"{'':>8} {delay_ms:.0f} ms model: c={top} vs c=1 {speed_up:.1f}x (goal ≥ {goal:.1f}x)")
+            report(
+                f"pipeline: {delay_ms:.0f} ms model, c={top} vs c=1",
+                round(speed_up, 1),
+                "x",
+                f">= {goal:.1f}x",
+                speed_up >= goal,
+            )
+    if args.profile:
+        profiler = Profiler()
+        asyncio.run(
+            one_run(
+                args.messages,
+                top,
+                0,
+                args.database_url,
+                processor=args.processor,
+                drafts_every=args.drafts_every,
+                profiler=profiler,
+            )
+        )
+        print(f"\nprofile of the instant-model run at c={top} (its backlog of {args.messages})")
+        profiler.print_top(args.messages)
 
 
 if __name__ == "__main__":

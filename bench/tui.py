@@ -2,10 +2,15 @@
 
     .venv/bin/python bench/tui.py [--rows 10000] [--decisions 30]
 
-Targets: first paint under 1 s, a decision stored under 50 ms after its key. Runs the real app
-headless (Textual's test driver) at 80x24 over a SQLite database in a temporary AMBIENT_HOME.
-"First paint" is from building the app to the first frame that shows the listing; a decision
-is timed from the key event to the commit returning in the worker thread.
+Targets: first paint under 1 s, a decision stored under 50 ms after its key (p95). Runs the real
+app headless (Textual's test driver) at 80x24 over a SQLite database in a temporary AMBIENT_HOME.
+"First paint" is to the first frame that shows the listing: from building the app (everything
+imported already), and from launching a fresh process that goes the way `ambient tui` does
+(`ambient.cli.main(["tui"])`: its imports, the settings and their checks, the database and its
+migration check; only the terminal is Textual's headless one). The fresh process is launched
+--cold-runs times after one discarded launch that writes the bytecode (as `pip install` does;
+PYTHONDONTWRITEBYTECODE is dropped for it), and the median is reported. A decision is timed
+from the key event to the commit returning in the worker thread.
 """
 
 from __future__ import annotations
@@ -19,21 +24,17 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-from ambient.approvals.shown import canonical_json, compute_shown_hash  # noqa: E402
-from ambient.approvals.tables import Approval, ApprovalStatus  # noqa: E402
-from ambient.core.clock import SystemClock  # noqa: E402
-from ambient.core.config import Secrets, Settings, load_settings  # noqa: E402
-from ambient.core.db import open_database, write_session  # noqa: E402
-from ambient.core.items import InboundItem, ItemState  # noqa: E402
-from ambient.core.ledger import Ledger  # noqa: E402
-from ambient.core.tables import Item  # noqa: E402
-from ambient.runtime import Runtime  # noqa: E402
-from ambient.tui import queries  # noqa: E402
-from ambient.tui.views import QueueFilter  # noqa: E402
+# Only these at the top: the fresh process of --paint-only runs this module too, and it imports
+# what `ambient tui` imports, no more (the seeding's modules are imported where they are used).
+from bench.results import report  # noqa: E402
+
+if TYPE_CHECKING:
+    from ambient.core.config import Secrets, Settings
 
 
 def message(number: int) -> bytes:
@@ -48,6 +49,14 @@ def message(number: int) -> bytes:
 
 def seed(settings: Settings, rows: int) -> None:
     """`rows` items awaiting approval, one pending reply each (bulk, like a long weekend)."""
+    from ambient.approvals.shown import canonical_json, compute_shown_hash
+    from ambient.approvals.tables import Approval, ApprovalStatus
+    from ambient.core.clock import SystemClock
+    from ambient.core.db import open_database, write_session
+    from ambient.core.items import InboundItem, ItemState
+    from ambient.core.ledger import Ledger
+    from ambient.core.tables import Item
+
     engine = open_database(settings.resolved_database_url)
     clock = SystemClock()
     ledger = Ledger(engine, clock, settings.worker)
@@ -88,6 +97,10 @@ def seed(settings: Settings, rows: int) -> None:
 
 
 def query_costs(settings: Settings) -> dict[str, float]:
+    from ambient.core.db import open_database
+    from ambient.tui import queries
+    from ambient.tui.views import QueueFilter
+
     engine = open_database(settings.resolved_database_url)
     token_times, listing_times = [], []
     for _ in range(5):
@@ -102,6 +115,8 @@ def query_costs(settings: Settings) -> dict[str, float]:
 
 
 async def drive(settings: Settings, secrets: Secrets, rows: int, decisions: int) -> dict[str, Any]:
+    from ambient.core.db import open_database
+    from ambient.runtime import Runtime
     from ambient.tui.app import make_app
     from ambient.tui.screens.queue import QueueScreen
     from ambient.tui.widgets.detail import DetailPane
@@ -155,25 +170,46 @@ async def drive(settings: Settings, secrets: Secrets, rows: int, decisions: int)
     return {"first_paint": first_paint, "latencies": latencies, "commits": commits}
 
 
-async def paint_only(started: float) -> float:
-    """In a fresh process: imports, database (migrations), app, first frame with the rows."""
-    from ambient.tui.app import make_app
-    from ambient.tui.screens.queue import QueueScreen
+def paint_only(started: float) -> float:
+    """In a fresh process, the way `ambient tui` goes (`ambient.cli.main(["tui"])`: imports,
+    settings and their checks, the runtime, the database and its migration check, the app) to
+    the first frame with the rows; only the terminal is the headless test driver's."""
+    import ambient.tui.app
+    from ambient.cli import main
 
-    app = make_app(Runtime(*load_settings()))  # the database opened (and checked) by the app
-    async with app.run_test(size=(80, 24)) as pilot:
-        while not (isinstance(app.screen, QueueScreen) and app.screen.loaded):
-            await asyncio.sleep(0.001)
-        await pilot.pause()
-        return time.time() - started
+    painted: list[float] = []
+
+    def run_headless(runtime: Any, *, editor: str | None) -> int:
+        from ambient.tui.screens.queue import QueueScreen
+
+        runtime.actor = ambient.tui.app.default_actor()
+        app = ambient.tui.app.make_app(runtime, editor=editor, warm_up_tracing=True)
+
+        async def paint() -> None:
+            async with app.run_test(size=(80, 24)) as pilot:
+                while not (isinstance(app.screen, QueueScreen) and app.screen.loaded):
+                    await asyncio.sleep(0.001)
+                await pilot.pause()
+                painted.append(time.time() - started)
+
+        asyncio.run(paint())
+        return 0
+
+    ambient.tui.app.run_tui = run_headless  # `ambient tui` looks it up when it runs
+    exit_code = main(["tui"])
+    if exit_code != 0 or not painted:
+        raise SystemExit(f"ambient tui failed (exit {exit_code})")
+    return painted[0]
 
 
 def cold_start(home: str) -> float:
     """Seconds from launching a new Python process to its first frame showing the rows."""
+    environ = {**os.environ, "AMBIENT_HOME": home}
+    environ.pop("PYTHONDONTWRITEBYTECODE", None)  # installed code has its bytecode
     started = time.time()
     completed = subprocess.run(
         [sys.executable, __file__, "--paint-only", str(started)],
-        env={**os.environ, "AMBIENT_HOME": home},
+        env=environ,
         capture_output=True,
         text=True,
         check=True,
@@ -181,15 +217,23 @@ def cold_start(home: str) -> float:
     return float(completed.stdout.strip().splitlines()[-1])
 
 
+def percentile_95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[max(int(len(ordered) * 0.95) - 1, 0)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=10_000)
-    parser.add_argument("--decisions", type=int, default=30)
+    parser.add_argument("--decisions", type=int, default=40)
+    parser.add_argument("--cold-runs", type=int, default=5, help="fresh processes (median)")
     parser.add_argument("--paint-only", type=float, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.paint_only is not None:
-        print(asyncio.run(paint_only(args.paint_only)))
+        print(paint_only(args.paint_only))
         return
+    from ambient.core.config import load_settings
+
     with tempfile.TemporaryDirectory(prefix="ambient-bench-tui-") as home:
         os.environ["AMBIENT_HOME"] = home
         os.environ.setdefault("AMBIENT_MODEL", "test")
@@ -203,20 +247,28 @@ def main() -> None:
             f"full listing of {args.rows}: {costs['listing'] * 1000:.0f} ms"
         )
         figures = asyncio.run(drive(settings, secrets, args.rows, args.decisions))
-        cold = min(cold_start(home) for _ in range(3))
-    latencies = sorted(figures["latencies"])
-    p95 = latencies[max(int(len(latencies) * 0.95) - 1, 0)]
+        cold_start(home)  # writes the bytecode; not counted
+        colds = [cold_start(home) for _ in range(max(args.cold_runs, 1))]
+    cold = statistics.median(colds)
+    latencies = figures["latencies"]
+    p95, median = percentile_95(latencies), statistics.median(latencies)
     print(
         f"time to first paint ({args.rows} rows, 80x24): {figures['first_paint']:.3f} s from "
-        f"building the app (target < 1 s); {cold:.3f} s from launching a fresh process "
-        "(Python imports and the migration check included)"
+        f"building the app (target < 1 s); from launching a fresh process (`ambient tui`'s "
+        f"imports, settings, migration check): median {cold:.3f} s of {len(colds)} "
+        f"(min {min(colds):.3f}, max {max(colds):.3f}; target < 1 s)"
     )
     print(
         f"keystroke to decision stored ({len(latencies)} approvals): median "
-        f"{statistics.median(latencies) * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms, max "
-        f"{latencies[-1] * 1000:.1f} ms (target < 50 ms); of which the database commit: median "
-        f"{statistics.median(figures['commits']) * 1000:.1f} ms"
+        f"{median * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms, max "
+        f"{max(latencies) * 1000:.1f} ms (target p95 < 50 ms); of which the database commit: "
+        f"median {statistics.median(figures['commits']) * 1000:.1f} ms"
     )
+    report("TUI first paint, 10k pending, fresh process", cold, "s", "< 1 s", cold < 1)
+    once = figures["first_paint"]
+    report("TUI first paint, 10k pending, once imported", once, "s", "< 1 s", once < 1)
+    report("TUI keystroke -> decision stored, p95", p95 * 1000, "ms", "< 50 ms", p95 < 0.05)
+    report("TUI keystroke -> decision stored, median", median * 1000, "ms")
 
 
 if __name__ == "__main__":

@@ -73,6 +73,7 @@ def ambient_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
         "OTEL_EXPORTER_OTLP_COMPRESSION",
         "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+        "DBUS_SESSION_BUS_ADDRESS",  # alerts' desktop = "auto" must not reach your desktop
     ):
         monkeypatch.delenv(name, raising=False)
     return home

@@ -7,11 +7,20 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, text
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, inspect, text
 from sqlmodel import SQLModel
 
+import ambient.core.db
 import ambient.tables  # noqa: F401
-from ambient.core.db import MIGRATIONS_DIR, make_engine, migrate, table_names
+from ambient.core.db import (
+    MIGRATIONS_DIR,
+    make_engine,
+    migrate,
+    schema_heads,
+    schema_is_current,
+    table_names,
+)
 from ambient.core.message import MatchKeys, thread_key
 
 
@@ -23,6 +32,36 @@ def test_migrating_a_blank_database_gives_exactly_the_models_schema(tmp_path) ->
         differences = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
     assert differences == []
     assert {"item", "item_content", "source_state", "heartbeat"} <= set(table_names(engine))
+
+
+def test_the_heads_read_from_the_revision_files_are_alembics() -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    assert schema_heads() == frozenset(ScriptDirectory.from_config(config).get_heads())
+
+
+def test_a_database_at_every_head_is_not_migrated_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'current.db'}")
+    assert not schema_is_current(engine)  # blank
+    migrate(engine)
+    assert schema_is_current(engine)
+
+    def no_upgrade(engine: Engine) -> None:
+        raise AssertionError("Alembic ran on a current database")
+
+    monkeypatch.setattr(ambient.core.db, "_upgrade", no_upgrade)
+    migrate(engine)  # at every head: Alembic is not even imported
+
+
+def test_a_database_behind_a_head_is_migrated(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'behind.db'}")
+    _upgrade(engine, "0011_item_sender_columns")
+    assert not schema_is_current(engine)
+    migrate(engine)
+    assert schema_is_current(engine)
+    assert "review" in {column["name"] for column in inspect(engine).get_columns("item")}
 
 
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path) -> None:

@@ -175,6 +175,11 @@ def overturn_text(item: AgentItem) -> str:
     return text + "\n"
 
 
+_RUN_INSTRUCTIONS = "{user}\n\n{memory}\n\nToday is {today} (UTC)."
+_USER_LINE = "The user is {who}."
+_NO_MEMORY = "No memory fits this prompt; use read_section or search when needed."
+
+
 def fixed_texts() -> dict[str, str]:
     """Everything the model is told that this code fixes (no date, no memory, no mail): what
     the prompt version in each decision's lineage hashes, with the tool schemas."""
@@ -183,6 +188,7 @@ def fixed_texts() -> dict[str, str]:
         "message_intro": _MESSAGE_INTRO,
         "overturn_intro": _OVERTURN_INTRO + _OVERTURN_WORDS,
         "examples_intro": _EXAMPLES_INTRO,
+        "run_instructions": _RUN_INSTRUCTIONS + _USER_LINE + _NO_MEMORY,
     }
 
 
@@ -317,14 +323,16 @@ def plan_prompt(
 
 
 def run_instructions(deps: AgentDeps) -> str:
-    """The per-run part of the instructions: today, who the user is, their memory (noted in
-    ``deps.memory_read``, as the policy gate must know what private memory the model saw)."""
+    """The per-run part of the instructions (:data:`_RUN_INSTRUCTIONS`): who the user is, their
+    memory (noted in ``deps.memory_read``, as the policy gate must know what private memory the
+    model saw), and today last: what changes least comes first, so that the prompt every email
+    shares (tool definitions, the fixed instructions, the memory until the user edits it) is
+    one prefix a provider's prompt cache serves. Today stays in the instructions, at their end
+    (where the user prompt begins): they are made again for every request, so a run resumed
+    days later knows what day it is then."""
     settings = deps.settings
-    lines = [f"Today is {deps.clock.now():%A %Y-%m-%d} (UTC)."]
     address = f"<{settings.user_email}>" if settings.user_email else ""
     who = " ".join(part for part in (settings.user_name or "", address) if part)
-    if who:
-        lines.append(f"The user is {who}.")
     memory = ""
     if deps.memory_budget_tokens > 0:
         memory = deps.memory.prompt_context(
@@ -332,7 +340,9 @@ def run_instructions(deps: AgentDeps) -> str:
         )
     if memory.strip():
         deps.saw_memory(memory)
-        lines.append("\n" + memory.strip())
-    else:
-        lines.append("\nNo memory fits this prompt; use read_section or search when needed.")
-    return "\n".join(lines)
+    text = _RUN_INSTRUCTIONS.format(
+        user=_USER_LINE.format(who=who) if who else "",
+        memory=memory.strip() or _NO_MEMORY,
+        today=f"{deps.clock.now():%A %Y-%m-%d}",
+    )
+    return text.strip()

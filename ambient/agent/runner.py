@@ -102,11 +102,14 @@ class RunOutcome:
     examples: tuple[int, ...] = ()  # the past items shown to the model as examples
 
 
-def _instructions(ctx: RunContext[AgentDeps]) -> str:
+# Both are async although they never await: Pydantic AI runs a plain function in a worker
+# thread, and the hop (twice per model request) cost more CPU than the work (the memory is
+# cached against its files' stat, see MemoryStore.load).
+async def _instructions(ctx: RunContext[AgentDeps]) -> str:
     return run_instructions(ctx.deps)
 
 
-def _stated_with_actions(ctx: RunContext[AgentDeps], output: Output) -> Output:
+async def _stated_with_actions(ctx: RunContext[AgentDeps], output: Output) -> Output:
     """A triage given in the same reply as action calls would drop those calls: keep the
     triage aside and let the calls be deferred instead (the model gives it again later)."""
     if isinstance(output, DeferredToolRequests) or not ctx.messages:

@@ -48,8 +48,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, SQLModel, select
 
 from ambient.approvals import appliers
@@ -154,8 +152,16 @@ def may_act(evidence: AutonomyClass, settings: Settings) -> bool:
 # ---- storage -----------------------------------------------------------------------------
 def _insert_missing(session: Session, table: type[SQLModel], values: dict[str, Any]) -> None:
     """Insert the row unless one with its key exists (two writers may both try: one wins)."""
-    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.exec(insert(table).values(**values).on_conflict_do_nothing())
+    # The dialect's own INSERT, imported here: PostgreSQL's dialect package is sizeable, and
+    # every command (the TUI too) imports this module.
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        session.exec(postgresql_insert(table).values(**values).on_conflict_do_nothing())
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        session.exec(sqlite_insert(table).values(**values).on_conflict_do_nothing())
 
 
 def _locked(session: Session, name: str, now: datetime, *, create: bool) -> AutonomyClass | None:

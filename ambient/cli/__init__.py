@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from rich.markup import escape
 
 from ambient import __version__
-from ambient.cli import approvals, autonomy, core, evals, memory, service, triage, tui
+from ambient.cli import alerts, approvals, autonomy, core, evals, memory, service, triage, tui
 from ambient.cli.output import error_console, print_json
 from ambient.core.clock import Clock
 from ambient.core.config import Settings, load_settings
@@ -79,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     tui.add_tui_commands(subparsers)
     service.add_service_commands(subparsers)
     evals.add_eval_commands(subparsers)
+    alerts.add_alerts_commands(subparsers)
     return parser
 
 

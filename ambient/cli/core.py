@@ -17,6 +17,7 @@ from ambient.core.schedule import describe_schedule, next_poll
 
 if TYPE_CHECKING:
     from ambient.core.message import ParsedMessage
+    from ambient.daemon.alerts.store import LoggedAlert
     from ambient.runtime import Runtime
 
 
@@ -74,6 +75,25 @@ def _schedules(runtime: Runtime, polled: dict[str, Any], running: bool) -> dict[
     return rows
 
 
+def _alerts(runtime: Runtime) -> tuple[list[str], LoggedAlert | None]:
+    """The alert channels [alerts] turns on, and the last alert sent (None: none yet)."""
+    from ambient.daemon.alerts.channels import enabled_channels
+    from ambient.daemon.alerts.store import AlertStore
+
+    settings = runtime.settings
+    names = enabled_channels(settings, runtime.secrets.values) if settings.alerts.enabled else []
+    last = AlertStore(runtime.engine).recent(1)
+    return names, last[0] if last else None
+
+
+def _alerts_line(names: list[str], last: LoggedAlert | None) -> str:
+    shown = "none"
+    if last is not None:
+        outcome = "ok" if last.ok else "failed"
+        shown = f"{when(last.sent_at)} via {last.channel}, {last.count} waiting, {outcome}"
+    return f"alerts: {', '.join(names) or 'no channel'}; last alert: {shown} (ambient alerts list)"
+
+
 def _cmd_status(args: argparse.Namespace, runtime: Runtime) -> int:
     from ambient.daemon.health import read_health
 
@@ -85,6 +105,7 @@ def _cmd_status(args: argparse.Namespace, runtime: Runtime) -> int:
     health = read_health(engine, runtime.clock)
     by_name = {state.name: state for state in sources}
     schedules = _schedules(runtime, by_name, health.alive)
+    alert_channels, last_alert = _alerts(runtime)
     if args.json:
         print_json(
             {
@@ -104,6 +125,10 @@ def _cmd_status(args: argparse.Namespace, runtime: Runtime) -> int:
                     "model": health.model,
                 },
                 "model": settings.model_name,
+                "alerts": {
+                    "channels": alert_channels,
+                    "last": last_alert.as_json() if last_alert else None,
+                },
             }
         )
         return 0
@@ -122,6 +147,7 @@ def _cmd_status(args: argparse.Namespace, runtime: Runtime) -> int:
         f"to read: {review.unread} notify item(s) (ambient items inbox); to review: "
         f"{review.unreviewed} ignored (ambient items ignored)"
     )
+    console.print(_alerts_line(alert_channels, last_alert), highlight=False)
     table = Table("source", "items", "last poll", "last error")
     for source in sources:
         total = sum(counts.by_source.get(source.name, {}).values())

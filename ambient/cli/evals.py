@@ -208,7 +208,7 @@ def _positive(text: str) -> int:
 
 
 def add_eval_commands(subparsers: Any) -> None:
-    from ambient.evals.export import DEFAULT_DATASET
+    from ambient.evals import DEFAULT_DATASET
 
     evaluation = subparsers.add_parser("eval", help="evaluation datasets from your decisions")
     eval_sub = evaluation.add_subparsers(dest="eval_command", required=True)

@@ -23,6 +23,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from ambient.core.alert_settings import AlertSettings
 from ambient.core.errors import ConfigError
 from ambient.core.mcp_settings import McpServerList
 from ambient.core.rule_settings import PreRuleSettings, RuleList
@@ -274,6 +275,7 @@ class Settings(BaseSettings):
     # pre-rules (ambient.core.rule_settings): [[rules]] first, first match wins; then the built-ins
     rules: RuleList = Field(default_factory=list)
     prerules: PreRuleSettings = Field(default_factory=PreRuleSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)  # ambient.core.alert_settings
 
     @classmethod
     def settings_customise_sources(

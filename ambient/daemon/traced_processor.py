@@ -26,10 +26,16 @@ class TracedProcessor:
         await warm_up(self.processor)
 
     async def process(self, item: ClaimedItem) -> ItemOutcome:
-        summary = item_summary(
-            source=item.source, key=item.key, kind=item.kind, raw=item.raw, item_id=item.id
-        )
-        with self.tracer.item_span(item, input=summary) as root:
-            outcome = await self.processor.process(item)
-            root.update(output={"state": outcome.state.value, "triage": outcome.triage})
+        """The item inside its root observation. The summary (the email parsed once more) is
+        made only when spans are on: the root's input goes nowhere else. What the steps write
+        is written once, off the event loop, when the item is processed (``writes_at_end``)."""
+        summary = None
+        if self.tracer.enabled:
+            summary = item_summary(
+                source=item.source, key=item.key, kind=item.kind, raw=item.raw, item_id=item.id
+            )
+        async with self.tracer.writes_at_end():
+            with self.tracer.item_span(item, input=summary) as root:
+                outcome = await self.processor.process(item)
+                root.update(output={"state": outcome.state.value, "triage": outcome.triage})
         return outcome

@@ -16,8 +16,9 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from ambient.core.errors import AmbientError
+from ambient.evals import DEFAULT_DATASET
 from ambient.evals.dataset import DatasetRow
-from ambient.evals.export import DEFAULT_DATASET, Example, example_id, upload
+from ambient.evals.export import Example, example_id, upload
 from ambient.evals.results import ItemResult, ModelTotals
 
 if TYPE_CHECKING:

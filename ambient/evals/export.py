@@ -34,6 +34,7 @@ from ambient.core.ids import trace_id_for_item
 from ambient.core.items import ItemState
 from ambient.core.lineage import first_stored
 from ambient.core.tables import Item, ItemContent
+from ambient.evals import DEFAULT_DATASET
 from ambient.evals.dataset import SCHEMA_VERSION, stored_input, write_dataset
 from ambient.tracing.redaction import Redactor
 
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DATASET = "ambient-decisions"
 ACCEPTED = frozenset({Decision.APPROVED, Decision.EDITED})
 
 

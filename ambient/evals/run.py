@@ -27,10 +27,11 @@ from ambient.agent.examples import ExampleSource, LedgerExamples
 from ambient.core.clock import Clock, utc
 from ambient.core.config import Settings
 from ambient.core.errors import AmbientError, InputError
+from ambient.evals import DEFAULT_DATASET
 from ambient.evals.dataset import DatasetRow, read_dataset
 from ambient.evals.dataset_examples import DatasetExamples
 from ambient.evals.experiment import ExperimentRecord, record_experiments
-from ambient.evals.export import DEFAULT_DATASET, decided_examples
+from ambient.evals.export import decided_examples
 from ambient.evals.replay import Case, Progress, Setup, cases_from, replay
 from ambient.evals.results import ItemResult, ModelTotals, totals
 from ambient.evals.workspace import MemorySnapshot, memory_snapshot

@@ -17,9 +17,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from jsonschema import SchemaError
-from jsonschema.validators import validator_for
-
 from ambient.core.config import Settings
 
 log = logging.getLogger(__name__)
@@ -72,6 +69,11 @@ class ToolCatalog:
 def schema_problems(schema: Mapping[str, Any], arguments: Any) -> list[str]:
     """What is wrong with `arguments` for a tool's JSON input schema, one line each (none: they
     fit; a schema that is itself invalid checks nothing)."""
+    # Here, not at the top: the mcp_call kind imports this module, and every command reads
+    # the kinds; jsonschema is needed only once an MCP call is drafted.
+    from jsonschema import SchemaError
+    from jsonschema.validators import validator_for
+
     try:
         validator_class = validator_for(schema)
         validator_class.check_schema(schema)

@@ -2,13 +2,22 @@
 
 `ambient log` (and the TUI's history) read it; it never leaves the machine, but it is redacted
 like a trace all the same, and details are kept short.
+
+An event is written when it is recorded, in its own short transaction, except inside
+:meth:`TraceLog.collecting`: there the events are kept and written together at its end (the
+worker collects an item's events and writes them in one transaction off the event loop, before
+the item completes, instead of one write under the database's write lock per step on the loop).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -45,6 +54,32 @@ def _short(value: Any) -> Any:
     return text[:DETAIL_MAX_CHARS] + "…"
 
 
+@dataclass
+class CollectedEvents:
+    """The events recorded inside :meth:`TraceLog.collecting`, to write at its end."""
+
+    rows: list[TraceEvent] = field(default_factory=list)
+    closed: bool = False  # written: an event recorded later is written on its own
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, row: TraceEvent) -> bool:
+        """Keep `row` to write later; False once written (the caller writes it itself)."""
+        with self._lock:
+            if not self.closed:
+                self.rows.append(row)
+            return not self.closed
+
+    def write(self, trace_log: TraceLog) -> None:
+        """Write what was collected (once: the first call takes them, from any thread)."""
+        with self._lock:
+            self.closed = True
+            rows, self.rows = self.rows, []
+        trace_log.write(rows)
+
+
+_collected: ContextVar[CollectedEvents | None] = ContextVar("trace_log_collected", default=None)
+
+
 class TraceLog:
     def __init__(self, engine: Engine, clock: Clock, redactor: Redactor) -> None:
         self.engine = engine
@@ -74,11 +109,35 @@ class TraceLog:
             duration_ms=duration_ms,
             detail_json=json.dumps(clean, default=str, ensure_ascii=False),
         )
+        collected = _collected.get()
+        if collected is None or not collected.add(row):
+            self.write([row])
+
+    def write(self, rows: list[TraceEvent]) -> None:
+        """Append recorded events in one transaction; a failure is logged, never raised."""
+        if not rows:
+            return
         try:
             with write_session(self.engine) as session:
-                session.add(row)
+                session.add_all(rows)
         except SQLAlchemyError as error:
-            log.error("trace=%s trace log event %r not recorded: %s", trace_id, name, error)
+            traces = ",".join(sorted({row.trace_id for row in rows}))
+            names = ", ".join(repr(row.name) for row in rows)
+            log.error("trace=%s trace log event %s not recorded: %s", traces, names, error)
+
+    @contextmanager
+    def collecting(self) -> Iterator[CollectedEvents]:
+        """Keep the events recorded inside (in this context: this task, the tasks and threads
+        it starts) for the caller to write together with :meth:`CollectedEvents.write`;
+        whatever is left unwritten when it ends is written then."""
+        collected = CollectedEvents()
+        token = _collected.set(collected)
+        try:
+            yield collected
+        finally:
+            _collected.reset(token)
+            if not collected.closed:
+                collected.write(self)
 
     def events(self, *, trace_id: str | None = None, limit: int = 200) -> list[AuditEvent]:
         """The newest events first (optionally of one trace)."""

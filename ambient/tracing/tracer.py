@@ -21,13 +21,15 @@ Tracing never stops the work: a span that cannot be made is logged and the step 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack, asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
@@ -72,6 +74,8 @@ log = logging.getLogger(__name__)
 ROOT_NAME = "item"
 SCORE_NAME = "human_decision"
 ItemLike = TracedItem | ItemRef | int  # an int is an item id, looked up in the ledger
+# inside ItemTracer.writes_at_end: finished spans go to the spool at its end, not at each root
+_flush_at_end: ContextVar[bool] = ContextVar("tracer_flush_at_end", default=False)
 
 
 class ItemTracer:
@@ -269,8 +273,27 @@ class ItemTracer:
                 duration_ms=int((time.monotonic() - started) * 1000),
                 detail={"output": observation.output, "error": observation.error},
             )
-            if standalone:
+            if standalone and not _flush_at_end.get():
                 self.flush()
+
+    @asynccontextmanager
+    async def writes_at_end(self) -> AsyncIterator[None]:
+        """What the steps inside write — their trace log events, finished spans into the spool —
+        is written at the end, together, in a thread: the event loop neither writes nor waits
+        for the database's write lock once per step. The worker runs each item inside, so an
+        item's record is written before the item completes."""
+        with self.trace_log.collecting() as collected:
+            token = _flush_at_end.set(True)
+            try:
+                yield
+            finally:
+                _flush_at_end.reset(token)
+
+                def write() -> None:
+                    collected.write(self.trace_log)
+                    self.flush()
+
+                await asyncio.to_thread(write)
 
     # ---- scores, agent spans, flushing --------------------------------------------------
     def score_decision(

@@ -86,12 +86,18 @@ class AmbientApp(App[None]):
         from ambient.tui.screens.queue import QueueScreen
 
         self.push_screen(QueueScreen())
-        if self.warm_up is not None:  # after the first frame, off the event loop
+
+    def first_listing_shown(self) -> None:
+        """The queue's first rows are on screen: what waited for that (opening tracing for
+        decisions) starts a little later, off the event loop, while the human reads (before,
+        its imports would compete with the first frame)."""
+        if self.warm_up is not None:
             self.set_timer(0.5, self._start_warm_up)
 
     def _start_warm_up(self) -> None:
-        if self.warm_up is not None:
-            self.run_worker(self.warm_up, thread=True, group="warm-up", exit_on_error=False)
+        warm_up, self.warm_up = self.warm_up, None  # once
+        if warm_up is not None:
+            self.run_worker(warm_up, thread=True, group="warm-up", exit_on_error=False)
 
     def open_in_editor(self, path: Path) -> None:
         """Run $EDITOR on the file in the foreground, the app suspended around it."""

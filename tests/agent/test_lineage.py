@@ -92,7 +92,7 @@ def test_the_prompt_version_changes_with_any_fixed_prompt_text_or_the_tools(
 ) -> None:
     model = TestModel()
     original = make_agent(model).prompt_version
-    for text in ("instructions", "message_intro", "examples_intro"):
+    for text in ("instructions", "message_intro", "examples_intro", "run_instructions"):
         texts = runner.fixed_texts()
         with monkeypatch.context() as patch:
             changed = {**texts, text: texts[text] + "\nBe brief."}

@@ -11,8 +11,9 @@ from sqlalchemy import Engine
 
 from ambient.core.config import Secrets, Settings
 from ambient.core.ids import trace_id_for_item
+from ambient.evals import DEFAULT_DATASET
 from ambient.evals.dataset import read_dataset
-from ambient.evals.export import DEFAULT_DATASET, example_id, run_eval_export
+from ambient.evals.export import example_id, run_eval_export
 from ambient.evals.replay import Setup
 from ambient.evals.run import EvalOptions, run_eval
 from ambient.runtime import Runtime

@@ -18,7 +18,6 @@ import logging
 import os
 import pwd
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -33,6 +32,7 @@ from imapclient import IMAPClient
 
 from ambient.core.config import ImapSourceSettings
 from tests.servers.ports import free_port
+from tests.servers.processes import stop_process
 
 log = logging.getLogger(__name__)
 
@@ -209,17 +209,6 @@ def _wait_until_listening(server: DovecotServer) -> None:
     raise RuntimeError(f"dovecot did not answer within {START_DEADLINE_SECONDS} s")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-
-
 @pytest.fixture(scope="session")
 def dovecot() -> Iterator[DovecotServer]:
     started = time.monotonic()
@@ -267,7 +256,7 @@ def dovecot() -> Iterator[DovecotServer]:
         log.info("dovecot ready on 127.0.0.1:%d in %.2f s", port, server.startup_seconds)
         yield server
     finally:
-        _stop(process)
+        stop_process(process)
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -13,10 +13,9 @@ A payload that repeats private text the run read (``private_memory_in_draft``) i
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import httpx
 from pydantic import Field
 
 from ambient import __version__
@@ -41,6 +40,9 @@ from ambient.approvals.kinds.base import (
 from ambient.approvals.shown import canonical_json
 from ambient.approvals.tables import Approval
 from ambient.core.config import Settings
+
+if TYPE_CHECKING:
+    import httpx
 
 RESPONSE_CHARS = 500
 RETRYABLE = frozenset({408, 425, 429})
@@ -172,6 +174,8 @@ class WebhookExecutor:
     async def execute(self, approval: Approval, idempotency_key: str) -> ExecutionResult:
         action = KIND.parse(approval.effective_args)
         headers = {"Idempotency-Key": idempotency_key, "User-Agent": f"ambient/{__version__}"}
+        import httpx  # here, not with the kind: every command reads the kinds, few post
+
         async with httpx.AsyncClient(
             timeout=self.timeout_seconds, follow_redirects=False, transport=self.transport
         ) as client:

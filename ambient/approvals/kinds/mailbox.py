@@ -20,7 +20,8 @@ import re
 from abc import abstractmethod
 from typing import Any, ClassVar
 
-from ambient.approvals.kinds.base import ArgsT, Kind
+from ambient.approvals.executors import Executor
+from ambient.approvals.kinds.base import ArgsT, ExecutorParts, Kind
 from ambient.core.config import (
     ImapSourceSettings,
     MaildirSourceSettings,
@@ -98,6 +99,13 @@ class MailboxKind(Kind[ArgsT]):
     def summary(self, args: dict[str, Any], fallback: str = "") -> str:
         """The item's subject (the TUI lists it beside what is done), else what is done."""
         return fallback or self.headline(args)
+
+    def build_executor(self, parts: ExecutorParts) -> Executor:
+        """One executor for every mailbox kind (the outbox builds it). The IMAP client and the
+        mailbox writers are imported here, not with the kind: every command reads the kinds."""
+        from ambient.approvals.executors.mailbox import build_mailbox_executor
+
+        return parts.shared(build_mailbox_executor)
 
 
 class FlagSwitchKind(MailboxKind[ArgsT]):

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from ambient.approvals.executors import Executor
-from ambient.approvals.executors.mailbox import build_mailbox_executor
-from ambient.approvals.kinds.base import RATIONALE_HELP, ActionArguments, ActionKind, ExecutorParts
+from ambient.approvals.kinds.base import RATIONALE_HELP, ActionArguments, ActionKind
 from ambient.approvals.kinds.mailbox import FlagSwitchKind
 from ambient.mail.mailbox_changes import SEEN
 
@@ -39,9 +37,6 @@ class MarkReadKind(FlagSwitchKind[MarkRead]):
     switch = "read"
     words = ("read", "unread")
     sentence = "mark the message {}"
-
-    def build_executor(self, parts: ExecutorParts) -> Executor:
-        return parts.shared(build_mailbox_executor)
 
 
 KIND = MarkReadKind()

@@ -14,15 +14,12 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from ambient.approvals.executors import Executor
-from ambient.approvals.executors.mailbox import build_mailbox_executor
 from ambient.approvals.kinds.base import (
     RATIONALE_HELP,
     ActionArguments,
     ActionKind,
     DraftItem,
     DraftToFix,
-    ExecutorParts,
     PolicyCheck,
 )
 from ambient.approvals.kinds.mailbox import (
@@ -103,9 +100,6 @@ class MoveMessageKind(MailboxKind[MoveMessage]):
         if not archive_folder:
             raise ActionRefused("cannot archive: the source has no archive_folder")
         return MoveTo(archive_folder)
-
-    def build_executor(self, parts: ExecutorParts) -> Executor:
-        return parts.shared(build_mailbox_executor)
 
 
 KIND = MoveMessageKind()

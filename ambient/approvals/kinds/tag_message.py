@@ -14,9 +14,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from ambient.approvals.executors import Executor
-from ambient.approvals.executors.mailbox import build_mailbox_executor
-from ambient.approvals.kinds.base import RATIONALE_HELP, ActionArguments, ActionKind, ExecutorParts
+from ambient.approvals.kinds.base import RATIONALE_HELP, ActionArguments, ActionKind
 from ambient.approvals.kinds.mailbox import MailboxKind
 from ambient.core.config import KEYWORD_PATTERN
 from ambient.mail.mailbox_changes import MailboxChange, SetFlag
@@ -67,9 +65,6 @@ class TagMessageKind(MailboxKind[TagMessage]):
 
     def change(self, action: TagMessage, archive_folder: str | None) -> MailboxChange:
         return SetFlag(action.keyword, True)
-
-    def build_executor(self, parts: ExecutorParts) -> Executor:
-        return parts.shared(build_mailbox_executor)
 
 
 KIND = TagMessageKind()

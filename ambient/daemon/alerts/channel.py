@@ -33,6 +33,19 @@ class Alert:
     def body(self) -> str:
         return "\n".join(self.lines)
 
+    def as_json(self) -> dict[str, object]:
+        """The alert as a command hook reads it on stdin (stable keys)."""
+        return {
+            "title": self.title,
+            "body": self.body,
+            "lines": list(self.lines),
+            "urgency": self.urgency,
+            "count": self.count,
+            "approval_ids": list(self.approval_ids),
+            "item_ids": list(self.item_ids),
+            "tags": list(self.tags),
+        }
+
 
 class Channel(Protocol):
     """One way to reach the user."""

@@ -65,7 +65,8 @@ def respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
 
 
 # ---- usage ---------------------------------------------------------------------------------
-def _part_text(part: object) -> str:
+def part_text(part: object) -> str:
+    """A message part's text as a provider receives it (a tool call: its name and arguments)."""
     if isinstance(part, UserPromptPart):
         return part.content if isinstance(part.content, str) else str(part.content)
     if isinstance(part, ToolReturnPart):
@@ -79,10 +80,9 @@ def _part_text(part: object) -> str:
     return str(getattr(part, "content", ""))
 
 
-def estimate_usage(
-    messages: list[ModelMessage], info: AgentInfo, parts: Sequence[ModelResponsePart]
-) -> RequestUsage:
-    """Input: instructions, tool definitions and the conversation; output: this response."""
+def sent_texts(messages: list[ModelMessage], info: AgentInfo) -> list[str]:
+    """What a request sends, in the order providers cache it: the tool definitions, the
+    instructions, then the conversation so far, part by part."""
     definitions = [
         {
             "name": tool.name,
@@ -91,12 +91,19 @@ def estimate_usage(
         }
         for tool in [*info.function_tools, *info.output_tools]
     ]
-    sent = [info.instructions or "", json.dumps(definitions)]
+    sent = [json.dumps(definitions), info.instructions or ""]
     for message in messages:
-        sent.extend(_part_text(part) for part in message.parts)
+        sent.extend(part_text(part) for part in message.parts)
+    return sent
+
+
+def estimate_usage(
+    messages: list[ModelMessage], info: AgentInfo, parts: Sequence[ModelResponsePart]
+) -> RequestUsage:
+    """Input: instructions, tool definitions and the conversation; output: this response."""
     return RequestUsage(
-        input_tokens=sum(estimate_tokens(text) for text in sent),
-        output_tokens=sum(estimate_tokens(_part_text(part)) for part in parts),
+        input_tokens=sum(estimate_tokens(text) for text in sent_texts(messages, info)),
+        output_tokens=sum(estimate_tokens(part_text(part)) for part in parts),
     )
 
 

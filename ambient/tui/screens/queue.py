@@ -159,6 +159,8 @@ class QueueScreen(DecidingScreen):
             row_list.set_rows([row for row in listing.rows if row.key not in self._deciding])
         else:
             row_list.set_rows(listing.rows)
+        if not self.loaded:
+            self.ambient.first_listing_shown()
         self.loaded = True
         self._update_header()
         detail = self.query_one(DetailPane)
