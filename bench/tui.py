@@ -146,7 +146,9 @@ async def drive(settings: Settings, secrets: Secrets, rows: int, decisions: int)
         await pilot.pause()  # the frame with the listing is composed and written
         first_paint = time.perf_counter() - started
         row_list = app.screen.query_one(RowList)
-        assert len(row_list.rows) == rows, len(row_list.rows)
+        while len(row_list.rows) < rows:  # the first page paints first, the rest follows
+            await asyncio.sleep(0.005)
+        all_listed = time.perf_counter() - started
         # a human reads the first draft for a while: tracing opens meanwhile (as in `ambient tui`)
         events = runtime.approval_events
         deadline = time.perf_counter() + 10
@@ -167,7 +169,12 @@ async def drive(settings: Settings, secrets: Secrets, rows: int, decisions: int)
                 await asyncio.sleep(0.001)
     runtime.close()  # tracing, opened by the first decision
     engine.dispose()
-    return {"first_paint": first_paint, "latencies": latencies, "commits": commits}
+    return {
+        "first_paint": first_paint,
+        "all_listed": all_listed,
+        "latencies": latencies,
+        "commits": commits,
+    }
 
 
 def paint_only(started: float) -> float:
@@ -254,7 +261,8 @@ def main() -> None:
     p95, median = percentile_95(latencies), statistics.median(latencies)
     print(
         f"time to first paint ({args.rows} rows, 80x24): {figures['first_paint']:.3f} s from "
-        f"building the app (target < 1 s); from launching a fresh process (`ambient tui`'s "
+        f"building the app (target < 1 s; all {args.rows} listed at "
+        f"{figures['all_listed']:.3f} s); from launching a fresh process (`ambient tui`'s "
         f"imports, settings, migration check): median {cold:.3f} s of {len(colds)} "
         f"(min {min(colds):.3f}, max {max(colds):.3f}; target < 1 s)"
     )

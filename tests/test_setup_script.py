@@ -15,8 +15,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # Stands in for .venv/bin/python: pip's chatter on stdout, the build backend's editable-install
 # notice as a real Python warning (so PYTHONWARNINGS applies to it), and a failure on request.
 # `pip wheel` (the offline runtime's build) leaves a wheel file, or fails, or waits (until the
-# test has seen a "still going" line, or the other install has failed meanwhile). Every pip command is written to calls.txt, the build's
-# with its CMake options. Python code (not pip) runs in the real interpreter.
+# test has seen a "still going" line, or the other install has failed meanwhile). Every pip
+# command is written to calls.txt, the build's with its CMake options. Python code (not pip)
+# runs in the real interpreter.
 FAKE_PIP = f"""#!{sys.executable}
 import os, pathlib, sys, time, warnings
 if sys.argv[1:2] == ["-"]:
@@ -47,7 +48,8 @@ if os.environ.get("FAKE_PIP_FAILS") and "-e" in sys.argv:
     sys.exit(1)
 if "wheel" in sys.argv:
     print("Building wheel for llama-cpp-python (pyproject.toml)")
-    if os.environ.get("FAKE_BUILD_FAILS"):
+    fails = os.environ.get("FAKE_BUILD_FAILS")  # "always", or "trimmed": with our options
+    if fails == "always" or (fails and "-DLLAVA_BUILD=OFF" in os.environ.get("CMAKE_ARGS", "")):
         print("ninja: build stopped: subcommand failed.", file=sys.stderr)
         sys.exit(1)
     (here / "build.pid").write_text(str(os.getpid()))
@@ -65,7 +67,8 @@ STEP_DONE = re.compile(r"^setup: (.+) … done in \d+s$")
 def checkout(tmp_path: Path) -> Path:
     """A copy of the scripts and pyproject.toml with a fake, already created .venv."""
     (tmp_path / "scripts").mkdir()
-    shutil.copy(ROOT / "scripts" / "setup", tmp_path / "scripts" / "setup")
+    for script in ("setup", "llama-cpp-text-only.cmake"):
+        shutil.copy(ROOT / "scripts" / script, tmp_path / "scripts" / script)
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     python = tmp_path / ".venv" / "bin" / "python"
     python.parent.mkdir(parents=True)
@@ -185,6 +188,8 @@ def test_the_runtime_is_built_without_what_the_text_model_does_not_use(checkout:
     options = next(call for call in calls if call.startswith("CMAKE_ARGS=")).split()
     assert "-DLLAVA_BUILD=OFF" in options[0]  # the multimodal library
     assert {"-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_TOOLS=OFF"} <= set(options)
+    include = next(option for option in options if "CMAKE_PROJECT_llama.cpp_INCLUDE" in option)
+    assert "LLAMA_BUILD_COMMON OFF" in Path(include.strip("'").split("=", 1)[1]).read_text()
     assert options[-1] == "-DGGML_BLAS=ON"  # the user's own come last, so they win
     assert "CMAKE_BUILD_PARALLEL_LEVEL=7" in calls
     assert "install --quiet --disable-pip-version-check -e ." in calls  # no other extra
@@ -202,10 +207,20 @@ def test_an_installed_runtime_is_not_built_again(checkout: Path) -> None:
     assert pip_calls(checkout)[-1] == "install --quiet --disable-pip-version-check -e .[local,dev]"
 
 
+def test_a_runtime_that_does_not_build_trimmed_builds_with_its_defaults(checkout: Path) -> None:
+    result = run_setup(checkout, "local", CMAKE_ARGS="-DGGML_BLAS=ON", FAKE_BUILD_FAILS="trimmed")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    builds = [call for call in pip_calls(checkout) if call.startswith("CMAKE_ARGS=")]
+    assert len(builds) == 2 and builds[1] == "CMAKE_ARGS=-DGGML_BLAS=ON"
+    log = (checkout / ".venv" / ".ambient-runtime-build.log").read_text()
+    assert "setup: the trimmed build failed; again with the defaults" in log
+
+
 def test_when_the_runtime_build_fails_setup_shows_the_end_of_the_build_log(
     checkout: Path,
 ) -> None:
-    result = run_setup(checkout, "local,dev", FAKE_BUILD_FAILS="1")
+    result = run_setup(checkout, "local,dev", FAKE_BUILD_FAILS="always")
 
     assert result.returncode == 1
     assert re.search(r"building the offline model runtime … failed after \d+s$", result.stdout)

@@ -100,3 +100,40 @@ async def test_the_traced_processor_keeps_the_wrapped_ones_limit_and_warm_up(
     assert traced.max_concurrency == 1
     await traced.warm_up()
     assert Local.warmed
+
+
+async def test_an_items_trace_log_events_are_written_together_once_it_is_processed(
+    tracing: Tracing, tracing_settings: Settings, engine: Engine, clock: FrozenClock
+) -> None:
+    item = claim_item(engine, clock, tracing_settings)
+    written_while_running: list[str] = []
+
+    class Looking:
+        async def process(self, item: ClaimedItem) -> ItemOutcome:
+            with tracing.tracer.step(item, "agent run", as_type="agent"):
+                pass
+            events = tracing.trace_log.events(trace_id=item.trace_id)
+            written_while_running.extend(event.name for event in events)
+            return ItemOutcome(ItemState.DONE, {"decision": "notify"})
+
+    await TracedProcessor(Looking(), tracing.tracer).process(item)
+
+    assert written_while_running == []  # no write on the event loop per step
+    events = tracing.trace_log.events(trace_id=item.trace_id)
+    assert [(event.name, event.kind) for event in events] == [
+        ("item", "item"),
+        ("agent run", "step"),
+    ]
+
+
+def test_an_event_recorded_after_its_collection_was_written_is_written_at_once(
+    tracing: Tracing,
+) -> None:
+    trace_log = tracing.trace_log
+    with trace_log.collecting() as collected:
+        trace_log.record(trace_id="trace-1", name="first")
+        assert trace_log.events(trace_id="trace-1") == []
+        collected.write(trace_log)
+        trace_log.record(trace_id="trace-1", name="late")
+
+        assert [event.name for event in trace_log.events(trace_id="trace-1")] == ["late", "first"]
