@@ -33,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -43,6 +44,7 @@ from pydantic import BaseModel
 from pydantic_ai import Agent
 from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart, UserPromptPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
+from sqlalchemy import Engine, event
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -163,6 +165,36 @@ class Run:
     cpu_ms: float  # process CPU per item on the backlog (every thread)
     p50: float  # arrival to processed under a trickle, seconds
     p95: float
+    statements: float = 0.0  # SQL statements per item on the backlog
+    commits: float = 0.0  # transactions committed per item
+    loop_commits: float = 0.0  # of those, committed on the event loop's thread (it waited)
+
+
+class Database:
+    """Counts SQL statements and commits, and the commits made on the event loop's thread:
+    figures that do not move with the machine's load, unlike the times."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.counts: Counter[str] = Counter()
+        loop_thread = threading.get_ident()
+
+        def statement(*_args: object) -> None:
+            self.counts["statements"] += 1
+
+        def commit(_connection: object) -> None:
+            self.counts["commits"] += 1
+            if threading.get_ident() == loop_thread:
+                self.counts["loop_commits"] += 1
+
+        event.listen(engine, "before_cursor_execute", statement)
+        event.listen(engine, "commit", commit)
+
+    def per_item(self, since: Counter[str], items: int) -> dict[str, float]:
+        now = self.counts
+        return {
+            name: (now[name] - since[name]) / items
+            for name in ("statements", "commits", "loop_commits")
+        }
 
 
 class Profiler:
@@ -258,7 +290,9 @@ async def one_run(
         # backlog throughput
         for index in range(messages):
             deliver(settings.maildir_path, message(index))
+        database = Database(runtime.engine)
         profiling = profiler.main_thread() if profiler is not None else _nothing()
+        counted = Counter(database.counts)
         cpu = time.process_time()
         started = time.perf_counter()
         stop = asyncio.Event()
@@ -267,6 +301,7 @@ async def one_run(
             await wait_until(lambda: len(tested.finished) >= messages, timeout=600)
         throughput = messages / (time.perf_counter() - started)
         cpu_ms = (time.process_time() - cpu) * 1000 / messages
+        per_item = database.per_item(counted, messages)
 
         # latency under a trickle: 20 messages/s for 3 s (or fewer when the model is slow)
         arrivals: dict[str, float] = {}
@@ -281,12 +316,16 @@ async def one_run(
         await runtime.aclose()
         p50 = statistics.median(latencies)
         p95 = latencies[max(int(len(latencies) * 0.95) - 1, 0)]
-        return Run(throughput, cpu_ms, p50, p95)
+        return Run(throughput, cpu_ms, p50, p95, **per_item)
 
 
 @contextmanager
 def _nothing() -> Iterator[None]:
     yield
+
+
+def database_figures(run: Run) -> str:
+    return f"{run.statements:>8.1f} {run.commits:>7.2f} {run.loop_commits:>7.2f}"
 
 
 def main() -> None:
@@ -313,12 +352,12 @@ def main() -> None:
     print(f"pipeline: Maildir -> ledger -> worker -> {kind}; {args.messages} messages per run")
     print(
         f"{'model':>8} {'conc':>5} {'items/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'vs c=1':>7}"
-        f" {'CPU ms/item':>11}"
+        f" {'CPU ms/item':>11} {'SQL/item':>8} {'tx/item':>7} {'on loop':>7}"
     )
     bare = asyncio.run(one_run(args.messages, top, 0, args.database_url, processor="none"))
     print(
         f"{'no agent':>8} {top:>5} {bare.rate:>9.1f} {bare.p50 * 1000:>8.1f} "
-        f"{bare.p95 * 1000:>8.1f} {'':>7} {bare.cpu_ms:>11.2f}"
+        f"{bare.p95 * 1000:>8.1f} {'':>7} {bare.cpu_ms:>11.2f} {database_figures(bare)}"
         "   (ambient's own overhead: no Pydantic AI run)"
     )
     report(f"pipeline: no agent, c={top}", round(bare.rate, 1), "items/s")
@@ -341,6 +380,7 @@ def main() -> None:
             print(
                 f"{delay_ms:>6.0f}ms {concurrency:>5} {run.rate:>9.1f} {run.p50 * 1000:>8.1f} "
                 f"{run.p95 * 1000:>8.1f} {run.rate / baseline:>6.2f}x {run.cpu_ms:>11.2f}"
+                f" {database_figures(run)}"
             )
             if delay_ms == 0 and concurrency == top:
                 report(f"pipeline: instant model, c={top}", round(run.rate, 1), "items/s")

@@ -5,8 +5,9 @@
 Runs the real triage agent (``TriageAgent``, as the daemon runs it) in a temporary
 AMBIENT_HOME set up as `ambient init` does (the memory templates, the user "You"), on the
 sample mail `ambient init` ships and on the test corpus (``bench/corpus.py``), with few-shot
-examples (``[agent] examples = 3``, from the dataset's earlier decided rows, as
-``bench/evals.py`` replays them) and without (``examples = 0``).
+examples (``[agent] examples = 3``) and without (``examples = 0``). The examples come from the
+decisions made before, as ``bench/evals.py`` replays them: the corpus's earlier rows, and for
+the samples (which come after it) the whole corpus.
 
 The model is a FunctionModel that answers as a real model would, with what the user decided
 about each email (a plain reply: one ``reply_email`` call and the triage in one response; an
@@ -361,7 +362,7 @@ def _cells(name: str, examples: int, runs: Sequence[Run]) -> list[object]:
         f"{mean(runs, lambda r: r.requests):.2f}".rstrip("0").rstrip("."),
         round(mean(runs, lambda r: r.input_tokens)),
         round(mean(runs, lambda r: r.output_tokens)),
-        *(round(mean(runs, lambda r, p=part: r.parts[p])) for part in PARTS[:-1]),
+        *(round(statistics.fmean(r.parts[part] for r in runs)) for part in PARTS[:-1]),
         f"{stable_share(runs):.0%}",
     ]
 

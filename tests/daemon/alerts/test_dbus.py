@@ -197,7 +197,7 @@ class Peer:
         pytest.param(Peer((b"x" * 10_000,)), "the bus refused authentication", id="no-line-end"),
         pytest.param(
             Peer((AUTHENTICATED, b"X\x02\x01\x01" + b"\xff" * 60)),
-            "cannot reach the D-Bus session bus at .*: KeyError",
+            "cannot reach the D-Bus session bus at",  # whatever the parser raised
             id="garbage-after-authentication",
         ),
         pytest.param(
