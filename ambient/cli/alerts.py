@@ -22,7 +22,10 @@ if TYPE_CHECKING:
 def _cmd_test(args: argparse.Namespace, runtime: Runtime) -> int:
     dispatcher = runtime.alerts
     if not dispatcher.channels.all:
-        message = "no alert channel is enabled: set command, [alerts.http] or digest in [alerts]"
+        message = (
+            "no alert channel is enabled: set desktop, command, [alerts.http] or digest in "
+            "[alerts] (desktop needs a D-Bus session bus)"
+        )
         if args.json:
             print_json({"channels": [], "message": message})
         else:
@@ -38,7 +41,7 @@ def _cmd_test(args: argparse.Namespace, runtime: Runtime) -> int:
             if outcome.ok:
                 console.print(f"[green]sent[/] {outcome.channel}", highlight=False)
             else:
-                reason = escape(outcome.error or "")
+                reason = escape((outcome.error or "").removeprefix(f"{outcome.channel}: "))
                 console.print(f"[red]failed[/] {outcome.channel}: {reason}", highlight=False)
     return 0 if all(outcome.ok for outcome in outcomes) else 1
 

@@ -17,7 +17,7 @@ from ambient.core.config import ImapSourceSettings, Secrets, Settings
 from ambient.core.errors import ConfigError
 from ambient.daemon.alerts.channel import Channel
 from ambient.daemon.alerts.command import CommandChannel
-from ambient.daemon.alerts.dbus import ADDRESS_VARIABLE, DBusChannel, session_bus_available
+from ambient.daemon.alerts.dbus import DBusChannel, session_bus_available
 from ambient.daemon.alerts.digest import DigestChannel
 from ambient.daemon.alerts.http import HttpChannel
 
@@ -55,7 +55,7 @@ def build_channels(
     names = enabled_channels(settings, environ)
     immediate: list[Channel] = []
     if "desktop" in names:
-        immediate.append(DBusChannel(environ.get(ADDRESS_VARIABLE) or None))
+        immediate.append(DBusChannel(environ=environ))  # this environ only, never os.environ
     if alerts.command:
         immediate.append(CommandChannel(alerts.command, alerts.command_timeout_seconds))
     if alerts.http is not None:

@@ -48,7 +48,7 @@ def test_alerts_test_reports_each_channel_and_alerts_list_shows_them(
     code, out = cli.run("alerts", "test")
     assert code == 1
     assert "sent command" in out
-    assert f"failed http: http: 127.0.0.1:{ntfy_receiver.port} answered 503" in out
+    assert f"failed http: 127.0.0.1:{ntfy_receiver.port} answered 503" in out
 
     code, listed = cli.json("alerts", "list")
     assert code == 0
