@@ -397,7 +397,17 @@ def main() -> None:
             )
             if delay_ms == 0 and concurrency == top:
                 report(f"pipeline: instant model, c={top}", round(run.rate, 1), "items/s")
-                report(f"pipeline: instant model, CPU per item, c={top}", run.cpu_ms, "ms")
+                report(
+                    f"pipeline: instant model, CPU per item, c={top}", round(run.cpu_ms, 1), "ms"
+                )
+                waits = round(run.loop_commits, 2)
+                report(
+                    f"pipeline: commits on the event loop per item, c={top}",
+                    waits,
+                    "",
+                    "0",
+                    waits == 0,
+                )
         if delay_ms and 1 in rates and top > 1:
             speed_up = rates[top] / rates[1]
             goal = SPEED_UP_GOAL * top
