@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ambient.approvals.executors import PermanentExecutionError
 from ambient.approvals.executors.mail import resolve_account
@@ -16,10 +17,12 @@ from ambient.core.clock import Clock
 from ambient.core.config import ImapSourceSettings, Secrets, Settings
 from ambient.core.errors import ConfigError
 from ambient.daemon.alerts.channel import Channel
-from ambient.daemon.alerts.command import CommandChannel
-from ambient.daemon.alerts.dbus import DBusChannel, session_bus_available
-from ambient.daemon.alerts.digest import DigestChannel
-from ambient.daemon.alerts.http import HttpChannel
+
+if TYPE_CHECKING:
+    from ambient.daemon.alerts.digest import DigestChannel
+
+# Each channel's module (jeepney for D-Bus, httpx for HTTP, the SMTP client for the digest) is
+# imported only when that channel is on: an idle daemon with alerts off loads none of them.
 
 
 @dataclass(frozen=True)
@@ -35,9 +38,11 @@ class AlertChannels:
 def enabled_channels(settings: Settings, environ: Mapping[str, str]) -> list[str]:
     """The names of the channels `[alerts]` turns on here (what `ambient status` shows)."""
     alerts = settings.alerts
-    desktop = alerts.desktop == "on" or (
-        alerts.desktop == "auto" and session_bus_available(environ)
-    )
+    desktop = alerts.desktop == "on"
+    if alerts.desktop == "auto":
+        from ambient.daemon.alerts.dbus import session_bus_available
+
+        desktop = session_bus_available(environ)
     wanted = {
         "desktop": desktop,
         "command": bool(alerts.command),
@@ -55,10 +60,16 @@ def build_channels(
     names = enabled_channels(settings, environ)
     immediate: list[Channel] = []
     if "desktop" in names:
+        from ambient.daemon.alerts.dbus import DBusChannel
+
         immediate.append(DBusChannel(environ=environ))  # this environ only, never os.environ
     if alerts.command:
+        from ambient.daemon.alerts.command import CommandChannel
+
         immediate.append(CommandChannel(alerts.command, alerts.command_timeout_seconds))
     if alerts.http is not None:
+        from ambient.daemon.alerts.http import HttpChannel
+
         http = alerts.http
         token = secrets.get(http.token_from)
         if http.token_from and token is None:
@@ -77,6 +88,8 @@ def build_channels(
 
 def _digest(settings: Settings, secrets: Secrets, clock: Clock) -> DigestChannel:
     """Through [smtp], else the first IMAP account with an SMTP server."""
+    from ambient.daemon.alerts.digest import DigestChannel
+
     source = next(
         (
             source.name
