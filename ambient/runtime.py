@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from ambient.memory.executor import MemoryUpdateExecutor
     from ambient.memory.history import MemoryHistory
     from ambient.memory.reflection import Reflector
+    from ambient.memory.reproposals import ReproposalQueue
     from ambient.memory.store import MemoryStore
     from ambient.sources.base import Source
     from ambient.sources.state import SourceStateStore
@@ -238,7 +239,25 @@ class Runtime:
             queue=self.queue,
             store=self.memory,
             model=self.model,
+            reproposals=self.reproposals,
             steps=self.tracer,
+        )
+
+    @cached_property
+    def reproposals(self) -> ReproposalQueue:
+        """Memory changes to propose again (the reflector's, and what it waits for)."""
+        from ambient.memory.reproposals import ReproposalQueue
+
+        return ReproposalQueue(self.engine, self.clock)
+
+    def _reflection_waiting(self) -> bool:
+        """Is there anything :meth:`Reflector.tick` looks for (decisions to learn from, memory
+        proposals sent back, re-proposals, overturned ignores)? Asked before it is built."""
+        return bool(
+            self.queue.pending_reflections(1)
+            or self._feedback_waiting()
+            or self.reproposals.pending(1)
+            or self.reviews.pending_reflections(1)
         )
 
     # ---- the model and the agent ----------------------------------------------------------
@@ -313,12 +332,25 @@ class Runtime:
 
     @cached_property
     def processor(self) -> ItemProcessor:
-        """What the worker runs on each item: the agent, inside the item's trace."""
-        from ambient.agent.processor import AgentProcessor
-        from ambient.daemon.traced_processor import TracedProcessor
+        """What the worker runs on each item: the agent, inside the item's trace.
 
-        processor = AgentProcessor(self.agent, self.queue, self.tracer, self.pre_rules)
-        return TracedProcessor(processor, self.tracer)
+        The model strings are checked now (a ConfigError at start-up); the agent is built at
+        the first item (an idle daemon does not hold Pydantic AI), unless a model runs in this
+        process (built now, so that the daemon loads it at start-up: ``warm_up``) or only
+        Pydantic AI knows its provider (built now, which checks it)."""
+        from ambient.core.lazy import BuiltOnFirstItem
+        from ambient.daemon.traced_processor import TracedProcessor
+        from ambient.models.spec import model_specs
+
+        specs = model_specs(self.settings, self.secrets)
+        if any(spec.in_process or not spec.checked for spec in specs):
+            return TracedProcessor(self._agent_processor(), self.tracer)
+        return TracedProcessor(BuiltOnFirstItem(self._agent_processor), self.tracer)
+
+    def _agent_processor(self) -> ItemProcessor:
+        from ambient.agent.processor import AgentProcessor
+
+        return AgentProcessor(self.agent, self.queue, self.tracer, self.pre_rules)
 
     @cached_property
     def pre_rules(self) -> PreRules:
@@ -335,6 +367,11 @@ class Runtime:
         return FeedbackReviser(
             self.agent, self.queue, self.ledger, self.clock, self.settings.worker, self.tracer
         )
+
+    def _feedback_waiting(self) -> bool:
+        """Are rows sent back for revision (the reviser's; memory_update's are the
+        reflector's)? Asked before either is built."""
+        return bool(self.queue.awaiting_revision(1))
 
     # ---- tracing --------------------------------------------------------------------------
     @cached_property
@@ -399,6 +436,7 @@ class Runtime:
     @cached_property
     def jobs(self) -> list[PeriodicJob]:
         """The periodic jobs beside polling and the worker: feedback, outbox, reflection, spans."""
+        from ambient.core.lazy import BuiltOnFirstWork
         from ambient.daemon.service import PeriodicJob
 
         settings = self.settings
@@ -408,13 +446,14 @@ class Runtime:
                 "(or [sources.smtp] for an IMAP account) to %s",
                 settings.config_file,
             )
+        # the agent's jobs are built when rows wait for them (an idle daemon holds no agent)
+        feedback = BuiltOnFirstWork(self._feedback_waiting, lambda: self.reviser)
+        reflection = BuiltOnFirstWork(self._reflection_waiting, lambda: self.reflector)
         jobs = [
-            PeriodicJob(
-                "agent-feedback", settings.agent.revise_interval_seconds, self.reviser.tick
-            ),
+            PeriodicJob("agent-feedback", settings.agent.revise_interval_seconds, feedback.tick),
             PeriodicJob("outbox", settings.outbox.interval_seconds, self.outbox.tick),
             PeriodicJob(
-                "memory-reflection", settings.memory.reflect_interval_seconds, self.reflector.tick
+                "memory-reflection", settings.memory.reflect_interval_seconds, reflection.tick
             ),
         ]
         self.tracing.retire_other_destinations()  # the daemon's are the configured ones

@@ -10,8 +10,16 @@ import sys
 from pathlib import Path
 
 from ambient.core.db import make_engine, migrate
+from tests.conftest import child_environment
 
 NOT_AT_START = "pydantic_ai openai anthropic alembic jsonschema httpx imapclient".split()
+# built on first use, after the TUI's first frame (deciding, the autonomy screen, editing a draft)
+NOT_BEFORE_THE_FIRST_FRAME = [
+    "ambient.approvals.queue",
+    "ambient.approvals.autonomy_status",
+    "ambient.approvals.decisions",
+    "ambient.tui.edit_flow",
+]
 
 STARTING_THE_TUI = """
 import json, sys
@@ -35,9 +43,43 @@ def test_the_parser_the_kinds_a_current_database_and_the_tui_import_none_of_the_
     migrate(engine)  # current: opening it again looks at alembic_version only
     engine.dispose()
     completed = subprocess.run(
-        [sys.executable, "-c", STARTING_THE_TUI, url, json.dumps(NOT_AT_START)],
+        [
+            sys.executable,
+            "-c",
+            STARTING_THE_TUI,
+            url,
+            json.dumps(NOT_AT_START + NOT_BEFORE_THE_FIRST_FRAME),
+        ],
         capture_output=True,
         text=True,
         check=True,
+    )
+    assert json.loads(completed.stdout) == []
+
+
+STARTING_THE_DAEMON = """
+import asyncio, json, sys
+from ambient.core.config import load_settings
+from ambient.runtime import Runtime
+
+runtime = Runtime(*load_settings())
+daemon = runtime.daemon  # what `ambient run` builds before its loop starts
+for job in daemon.jobs:  # the agent's jobs look for work: none waits
+    if job.name in ("agent-feedback", "memory-reflection"):
+        assert asyncio.run(job.tick()) == 0
+print(json.dumps(sorted(name for name in json.loads(sys.argv[1]) if name in sys.modules)))
+runtime.close()
+"""
+
+AGENT_PARTS = "pydantic_ai genai_prices openai anthropic".split()
+
+
+def test_an_idle_daemon_with_the_test_model_has_not_imported_the_agent() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-c", STARTING_THE_DAEMON, json.dumps(AGENT_PARTS)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=child_environment(AMBIENT_MODEL="test"),
     )
     assert json.loads(completed.stdout) == []

@@ -5,10 +5,14 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from sqlalchemy import Engine
 
 from ambient.core.config import Secrets, Settings
+from ambient.core.errors import ConfigError
+from ambient.core.items import ItemState
 from ambient.runtime import Runtime
+from tests.agent.conftest import claim_one, meeting_email
 from tests.conftest import REPO, FrozenClock, child_environment
 
 PARTS = (
@@ -47,11 +51,13 @@ def test_asking_for_a_part_twice_gives_the_same_object(runtime: Runtime) -> None
 def test_the_daemon_its_worker_and_its_jobs_share_one_of_each_part(runtime: Runtime) -> None:
     daemon = runtime.daemon
     jobs = {job.name: getattr(job.tick, "__self__", None) for job in daemon.jobs}
-    reviser, outbox, reflector = jobs["agent-feedback"], jobs["outbox"], jobs["memory-reflection"]
+    # the agent's parts are built on first use (`part` builds them now)
+    reviser, reflector = jobs["agent-feedback"].part, jobs["memory-reflection"].part
+    outbox = jobs["outbox"]
     assert (reviser, outbox, reflector) == (runtime.reviser, runtime.outbox, runtime.reflector)
     traced = daemon.worker.processor
     assert traced is runtime.processor
-    agent_processor = traced.processor
+    agent_processor = traced.processor.part
 
     queue = runtime.queue
     assert agent_processor.queue is queue and reviser.queue is queue and reflector.queue is queue
@@ -133,3 +139,39 @@ def test_a_reload_builds_new_parts_on_the_same_database_tracing_and_clock(
     assert fresh.queue is not runtime.queue and fresh.model is not runtime.model
     fresh.close()
     assert not runtime.tracing._closed  # the first runtime's to close, with its database
+
+
+async def test_the_agent_is_built_at_the_first_item_and_its_jobs_when_rows_wait_for_them(
+    runtime: Runtime,
+) -> None:
+    daemon = runtime.daemon
+    lazy = daemon.worker.processor.processor
+    jobs = {job.name: getattr(job.tick, "__self__", None) for job in daemon.jobs}
+    feedback, reflection = jobs["agent-feedback"], jobs["memory-reflection"]
+    assert await feedback.tick() == 0 and await reflection.tick() == 0
+    assert not (lazy.built or feedback.built or reflection.built)
+    assert "agent" not in vars(runtime) and "model" not in vars(runtime)
+
+    ledger, queue = runtime.ledger, runtime.queue
+    claimed = claim_one(ledger, meeting_email())
+    outcome = await daemon.worker.processor.process(claimed)
+    ledger.complete(claimed.id, claimed.lease_owner, outcome.state, outcome.triage)
+    assert outcome.state is ItemState.AWAITING_APPROVAL  # the demo model drafts a reply
+    assert lazy.built and lazy.part.agent is runtime.agent  # built once, then kept
+    assert await feedback.tick() == 0 and not (feedback.built or reflection.built)
+
+    (draft,) = queue.list(item_id=claimed.id)
+    queue.feedback(draft.id, shown_hash=queue.shown_hash(draft), message="Shorter", actor="r")
+    assert await feedback.tick() == 1 and feedback.part is runtime.reviser
+    await reflection.tick()  # the feedback is something to learn from
+    assert reflection.built and reflection.part is runtime.reflector
+
+
+def test_a_missing_provider_key_is_reported_when_the_daemon_is_built(
+    settings: Settings, clock: FrozenClock
+) -> None:
+    hosted = settings.model_copy(update={"model": "anthropic:claude-haiku-4-5"})
+    runtime = Runtime(hosted, Secrets({}), clock)
+    with pytest.raises(ConfigError, match=r"AMBIENT_MODEL=.*needs ANTHROPIC_API_KEY"):
+        _ = runtime.daemon  # what `ambient run` builds before it starts
+    runtime.close()

@@ -37,7 +37,6 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from pydantic_ai.models import Model
 from pydantic_ai.models.fallback import FallbackModel
@@ -47,12 +46,9 @@ from ambient.core.config import Secrets, Settings
 from ambient.core.errors import ConfigError
 from ambient.models.demo.model import demo_model
 from ambient.models.local.model import LocalModel, default_model_path
+from ambient.models.spec import EXPECTED_FORMS, ModelSpec, model_spec
 
-EXPECTED_FORMS = (
-    "expected empty (the bundled offline model), test, openai:NAME, openai-chat:NAME, "
-    "anthropic:NAME, google:NAME, ollama:NAME, openai-compatible:BASE_URL#NAME, BASE_URL#NAME, "
-    "gguf:PATH or another PROVIDER:NAME that Pydantic AI knows"
-)
+__all__ = ["EXPECTED_FORMS", "model_from_string", "resolve_model"]
 
 
 def resolve_model(settings: Settings, secrets: Secrets) -> Model:
@@ -67,22 +63,18 @@ def resolve_model(settings: Settings, secrets: Secrets) -> Model:
 
 
 def model_from_string(value: str, settings: Settings, secrets: Secrets, *, setting: str) -> Model:
-    """One model from one model string (see the module docstring for the forms)."""
-    text = value.strip()
-    if text == "":
-        return LocalModel(default_model_path(), name="SmolLM2-135M-Instruct")
-    if text == "test":
-        return demo_model()
-    prefix, separator, name = text.partition(":")
-    name = name.strip()
-    if not separator or not name:
-        raise ConfigError(f"{setting}={value!r}: {EXPECTED_FORMS}")
-    network = _ProviderModels(settings, secrets, setting=setting, value=value)
-    if prefix.strip().lower() in ("http", "https"):  # a bare OpenAI-compatible base URL
-        return network.openai_compatible(text)
-    match prefix.strip().lower():
+    """One model from one model string (see the module docstring for the forms), read and
+    checked by ``ambient.models.spec``."""
+    spec = model_spec(value, secrets, setting=setting)
+    network = _ProviderModels(settings, secrets, spec)
+    name = spec.name
+    match spec.provider:
+        case "local":
+            return LocalModel(default_model_path(), name="SmolLM2-135M-Instruct")
+        case "test":
+            return demo_model()
         case "gguf":
-            return _gguf_model(name, setting=setting, value=value)
+            return LocalModel(Path(name))
         case "openai":
             return network.openai_responses(name)
         case "openai-chat":
@@ -99,88 +91,72 @@ def model_from_string(value: str, settings: Settings, secrets: Secrets, *, setti
             return network.inferred(other, name)
 
 
-def _gguf_model(path_text: str, *, setting: str, value: str) -> Model:
-    path = Path(path_text).expanduser()
-    if not path.is_file():
-        raise ConfigError(f"{setting}={value!r}: {path} is not a file (expected a .gguf model)")
-    return LocalModel(path.resolve())
-
-
 class _ProviderModels:
-    """Hosted models, each built with its key from the secrets and the retry settings.
+    """Hosted models, each built with its key from the spec and the retry settings.
 
     Provider and client objects are created here but nothing is sent until the agent runs.
     """
 
-    def __init__(self, settings: Settings, secrets: Secrets, *, setting: str, value: str) -> None:
+    def __init__(self, settings: Settings, secrets: Secrets, spec: ModelSpec) -> None:
         self.secrets = secrets
-        self.where = f"{setting}={value!r}"
+        self.spec = spec
+        self.where = spec.where
         self.model_settings = ModelSettings(
             max_retries=settings.agent.provider_retries,
             timeout=settings.agent.timeout_seconds,
         )
 
-    def _key(self, *names: str) -> str:
-        for name in names:
-            key = self.secrets.get(name)
-            if key is not None:
-                return key
-        raise ConfigError(f"{self.where}: needs {' or '.join(names)} (environment or .env)")
+    def _key(self) -> str:
+        assert self.spec.api_key is not None  # model_spec raised when the key is missing
+        return self.spec.api_key
+
+    def _base_url(self) -> str:
+        assert self.spec.base_url is not None  # model_spec set it for these providers
+        return self.spec.base_url
 
     def openai_responses(self, name: str) -> Model:
         from pydantic_ai.models.openai import OpenAIResponsesModel
         from pydantic_ai.providers.openai import OpenAIProvider
 
-        provider = OpenAIProvider(api_key=self._key("OPENAI_API_KEY"))
+        provider = OpenAIProvider(api_key=self._key())
         return OpenAIResponsesModel(name, provider=provider, settings=self.model_settings)
 
     def openai_chat(self, name: str) -> Model:
         from pydantic_ai.models.openai import OpenAIChatModel
         from pydantic_ai.providers.openai import OpenAIProvider
 
-        provider = OpenAIProvider(api_key=self._key("OPENAI_API_KEY"))
+        provider = OpenAIProvider(api_key=self._key())
         return OpenAIChatModel(name, provider=provider, settings=self.model_settings)
 
     def anthropic(self, name: str) -> Model:
         from pydantic_ai.models.anthropic import AnthropicModel
         from pydantic_ai.providers.anthropic import AnthropicProvider
 
-        provider = AnthropicProvider(api_key=self._key("ANTHROPIC_API_KEY"))
+        provider = AnthropicProvider(api_key=self._key())
         return AnthropicModel(name, provider=provider, settings=self.model_settings)
 
     def google(self, name: str) -> Model:
         from pydantic_ai.models.google import GoogleModel
         from pydantic_ai.providers.google import GoogleProvider
 
-        provider = GoogleProvider(api_key=self._key("GOOGLE_API_KEY", "GEMINI_API_KEY"))
+        provider = GoogleProvider(api_key=self._key())
         return GoogleModel(name, provider=provider, settings=self.model_settings)
 
     def ollama(self, name: str) -> Model:
         from pydantic_ai.models.ollama import OllamaModel
         from pydantic_ai.providers.ollama import OllamaProvider
 
-        base_url = self._base_url(self._key("OLLAMA_BASE_URL"), "OLLAMA_BASE_URL")
-        if not urlsplit(base_url).path.rstrip("/").endswith("/v1"):
-            base_url = base_url.rstrip("/") + "/v1"
-        provider = OllamaProvider(base_url=base_url, api_key=self.secrets.get("OLLAMA_API_KEY"))
+        provider = OllamaProvider(base_url=self._base_url(), api_key=self.spec.api_key)
         return OllamaModel(name, provider=provider, settings=self.model_settings)
 
-    def openai_compatible(self, target: str) -> Model:
+    def openai_compatible(self, name: str) -> Model:
         from pydantic_ai.models.openai import OpenAIChatModel
         from pydantic_ai.providers.openai_compatible import OpenAICompatibleProvider
 
-        base_url, separator, name = target.rpartition("#")
-        if not separator or not name.strip():
-            raise ConfigError(
-                f"{self.where}: expected [openai-compatible:]BASE_URL#MODEL_NAME, "
-                "e.g. http://127.0.0.1:8080/v1#qwen3-4b"
-            )
         provider = OpenAICompatibleProvider(
-            "openai-compatible",
-            base_url=self._base_url(base_url, "the base URL"),
-            api_key=self.secrets.get("OPENAI_COMPATIBLE_API_KEY"),
+            "openai-compatible", base_url=self._base_url(), api_key=self.spec.api_key
         )
-        return OpenAIChatModel(name.strip(), provider=provider, settings=self.model_settings)
+        return OpenAIChatModel(name, provider=provider, settings=self.model_settings)
 
     def inferred(self, provider_name: str, name: str) -> Model:
         """Any other provider Pydantic AI knows, built without sending a request."""
@@ -205,9 +181,3 @@ class _ProviderModels:
             raise ConfigError(f"{self.where}: {error}") from None
         except UserError as error:  # a missing key or setting, named by the provider
             raise ConfigError(f"{self.where}: {error}") from None
-
-    def _base_url(self, url: str, what: str) -> str:
-        parts = urlsplit(url.strip())
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"{self.where}: {what} {url!r} is not an http(s) URL")
-        return url.strip()

@@ -16,15 +16,17 @@ import json
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-import httpx
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from ambient.tracing.connection import LangfuseConnection
 from ambient.tracing.otlp import HEADERS, OtlpConnection, shown_url
 from ambient.tracing.spool import SpooledBatch
 from ambient.tracing.tables import SpoolKind
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -80,10 +82,14 @@ class HttpDestination(ABC):
 
     def client(self) -> httpx.AsyncClient:
         if self._http is None:
+            import httpx  # when there is something to send (httpx brings click, rich: 4 MB)
+
             self._http = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout_seconds))
         return self._http
 
     async def send(self, batch: SpooledBatch) -> None:
+        import httpx
+
         try:
             await self._send(batch)
         except httpx.HTTPError as error:

@@ -186,13 +186,13 @@ def make_app(
         engine=runtime.engine,
         clock=runtime.clock,
         settings=settings,
-        queue=runtime.queue,
+        queue=lambda: runtime.queue,  # built on first use, after the first frame
         ledger=runtime.ledger,
         memory=runtime.memory,
         memory_history=runtime.memory_history,
         actor=runtime.actor,
         trace_url_base=trace_base_url(settings, runtime.secrets),
-        autonomy=runtime.autonomy,
+        autonomy=lambda: runtime.autonomy,
         reviews=runtime.reviews,
     )
     edits = EditStore(settings.data_dir / "tui" / "edits")

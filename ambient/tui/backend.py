@@ -8,18 +8,14 @@ CLI uses, with the hash of what the human was shown.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
-from ambient.approvals.autonomy_status import Autonomy, AutonomyStatus, ClassEvidence
-from ambient.approvals.decisions import DecisionOutcome, recipients
 from ambient.approvals.kinds import KINDS
-from ambient.approvals.policy import PolicyReport
-from ambient.approvals.queue import ApprovalQueue
-from ambient.approvals.tables import Approval
 from ambient.core.calendar_text import event_lines
 from ambient.core.clock import Clock
 from ambient.core.config import Secrets, Settings
@@ -34,6 +30,15 @@ from ambient.memory.store import MemoryFile, MemoryFileStatus, MemoryStore
 from ambient.tui import queries
 from ambient.tui.views import ApprovalView, ItemView, QueueEntry, QueueFilter
 from ambient.tui.widgets.status_bar import SourceView, StatusSnapshot
+
+if TYPE_CHECKING:
+    # Built or imported on first use, after the first frame: the queue's first screen lists
+    # rows through `queries` alone (the queue and autonomy modules cost ~0.1-0.2 s).
+    from ambient.approvals.autonomy_status import Autonomy, AutonomyStatus, ClassEvidence
+    from ambient.approvals.decisions import DecisionOutcome
+    from ambient.approvals.policy import PolicyReport
+    from ambient.approvals.queue import ApprovalQueue
+    from ambient.approvals.tables import Approval
 
 ITEM_TEXT_MAX_CHARS = 100_000
 NO_SMTP = (
@@ -74,32 +79,47 @@ class DecisionReport:
 
 
 class Backend:
+    """`queue` and `autonomy` are built on first use (a callable such as the runtime's
+    cached part), so the first frame waits for neither."""
+
     def __init__(
         self,
         *,
         engine: Engine,
         clock: Clock,
         settings: Settings,
-        queue: ApprovalQueue,
+        queue: Callable[[], ApprovalQueue],
         ledger: Ledger,
         memory: MemoryStore,
         memory_history: MemoryHistory,
         actor: str,
         trace_url_base: str | None = None,
-        autonomy: Autonomy | None = None,
+        autonomy: Callable[[], Autonomy] | None = None,
         reviews: ItemReview | None = None,
     ) -> None:
         self.engine = engine
         self.clock = clock
         self.settings = settings
-        self.queue = queue
+        self._build_queue = queue
         self.ledger = ledger
         self.memory = memory
         self.memory_history = memory_history
         self.actor = actor
         self.trace_url_base = trace_url_base
-        self.autonomy = autonomy or Autonomy(engine, clock, settings)
+        self._build_autonomy = autonomy
         self.reviews = reviews or ItemReview(engine, clock)
+
+    @cached_property
+    def queue(self) -> ApprovalQueue:
+        return self._build_queue()
+
+    @cached_property
+    def autonomy(self) -> Autonomy:
+        if self._build_autonomy is not None:
+            return self._build_autonomy()
+        from ambient.approvals.autonomy_status import Autonomy
+
+        return Autonomy(self.engine, self.clock, self.settings)
 
     # ---- reads ---------------------------------------------------------------------------
     def queue_token(self, queue_filter: QueueFilter) -> tuple[Any, ...]:
@@ -107,6 +127,9 @@ class Backend:
 
     def queue_entries(self, queue_filter: QueueFilter) -> list[QueueEntry]:
         return queries.queue_entries(self.engine, queue_filter)
+
+    def rows_token(self, ids: Sequence[int]) -> tuple[Any, ...]:
+        return queries.rows_token(self.engine, ids)
 
     def queue_index(self, queue_filter: QueueFilter) -> list[tuple[int, str]]:
         return queries.queue_index(self.engine, queue_filter)
@@ -269,6 +292,8 @@ class Backend:
 
     def check_edit(self, approval_id: int, args: dict[str, Any]) -> PolicyReport:
         """What the policy gate will say about the edited arguments (before deciding)."""
+        from ambient.approvals.decisions import recipients
+
         row = self.queue.get(approval_id)
         typed = frozenset(recipients(row.kind, args) - recipients(row.kind, row.args))
         return self.queue.policy.check(

@@ -2,7 +2,9 @@
 
 Each poll reads a change token (one aggregate); when it moved, the index (ids and shown hashes
 in display order), and then only the rows that are new or changed: the first page first, so
-the screen paints early even with ten thousand pending actions, then the rest.
+the screen paints early even with ten thousand pending actions, then the rest. After a decision
+made here (its rows already off the screen) the index is read only if the token moved by more
+than those rows leaving: other processes' changes still show at the next poll.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from ambient.tui.widgets.row_list import Row
 
 FIRST_PAGE = 200  # rows loaded before the first paint
 BATCH = 2000  # rows per query after that
+MAX_LEFT = 500  # rows decided here whose share of the token is checked; more: read the index
 
 Token = tuple[object, ...]
 
@@ -57,6 +60,18 @@ def assemble(
     return Listing(queue_filter, entries, [queue_row(e) for e in entries.values()], token)
 
 
+def only_these_left(before: Token, after: Token, left: Token) -> bool:
+    """Whether the queue went from token `before` to `after` by the rows whose share of the
+    token is `left` leaving it, and nothing else: no row entered, was re-queued or redrafted
+    (those add ids or rounds, or move the newest queued time on)."""
+    count, ids, rounds, newest = before
+    left_count, left_ids, left_rounds, _ = left
+    expected = (count - left_count, (ids or 0) - (left_ids or 0), (rounds or 0) - (left_rounds or 0))
+    if (after[0], after[1] or 0, after[2] or 0) != expected:
+        return False
+    return after[3] is None or (newest is not None and after[3] <= newest)
+
+
 def sync(
     backend: Backend,
     queue_filter: QueueFilter,
@@ -66,14 +81,26 @@ def sync(
     force: bool,
     on_screen: bool,
     show: Callable[[Listing], None],
+    left: frozenset[int] = frozenset(),
 ) -> Token | None:
     """Bring the listing up to date, calling `show` with the first page and with the whole.
 
-    `known` is what the screen shows (for this filter when `on_screen`). Returns the current
+    `known` is what the screen shows (for this filter when `on_screen`). `left` are rows decided
+    here since `last_token` was read, already off the screen: when the token moved by just
+    their leaving, the screen is current without reading the index again. Returns the current
     token when nothing needed showing (None if `show` was called).
     """
     token = backend.queue_token(queue_filter)
-    if not force and token == last_token:
+    if not force and token == last_token and not left:
+        return token
+    if (
+        not force
+        and on_screen
+        and left
+        and len(left) <= MAX_LEFT
+        and last_token is not None
+        and only_these_left(last_token, token, backend.rows_token(sorted(left)))
+    ):
         return token
     index = backend.queue_index(queue_filter)
     missing = [i for i, shown in index if i not in known or known[i].shown_hash != shown]

@@ -73,18 +73,30 @@ def _filtered(query: Any, queue_filter: QueueFilter, statuses: Iterable[Approval
     return query
 
 
-def queue_token(engine: Engine, queue_filter: QueueFilter) -> tuple[Any, ...]:
-    """Changes whenever a row enters, leaves or is re-queued into what the filter shows."""
-    query = select(
+def _token_query() -> Any:
+    return select(
         func.count(),
         func.sum(Approval.id),
         func.sum(Approval.review_round),
         func.max(Approval.queued_at),
     ).select_from(Approval)
+
+
+def queue_token(engine: Engine, queue_filter: QueueFilter) -> tuple[Any, ...]:
+    """Changes whenever a row enters, leaves or is re-queued into what the filter shows."""
+    query = _token_query()
     if queue_filter.source or queue_filter.sender or queue_filter.text:
         query = query.join(Item, col(Item.id) == col(Approval.item_id))
     with read_session(engine) as session:
         row = session.exec(_filtered(query, queue_filter, statuses_for(queue_filter.status))).one()
+    return tuple(row)
+
+
+def rows_token(engine: Engine, ids: Sequence[int]) -> tuple[Any, ...]:
+    """The queue token's aggregates over just these rows (any status, by primary key): what
+    their leaving takes off the token (see :func:`ambient.tui.listing.only_these_left`)."""
+    with read_session(engine) as session:
+        row = session.exec(_token_query().where(col(Approval.id).in_(list(ids)))).one()
     return tuple(row)
 
 

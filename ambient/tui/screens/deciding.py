@@ -11,7 +11,6 @@ from textual import work
 from ambient.approvals.kinds import KINDS
 from ambient.tui.app import AmbientScreen
 from ambient.tui.backend import Backend, DecisionReport
-from ambient.tui.edit_flow import EditFlow
 from ambient.tui.screens.answer import AnswerPrompt, question_text, read_answer
 from ambient.tui.screens.prompt import Confirm, TextPrompt
 from ambient.tui.views import ApprovalView, QueueEntry
@@ -143,6 +142,8 @@ class DecidingScreen(AmbientScreen):
             return
         view = self.shown_view()
         if view is not None and not self.is_question(view.id, view.kind):
+            from ambient.tui.edit_flow import EditFlow  # its editor (TextArea) after the first frame
+
             EditFlow(self.ambient, view, self.decide).start()
 
     def action_answer(self) -> None:
@@ -222,4 +223,11 @@ class DecidingScreen(AmbientScreen):
                 self.notify(f"{done} {report.verb}{hint}", timeout=4)
         for approval_id, reason in report.refused:
             self.notify(f"#{approval_id}: {reason}", severity="error", timeout=10)
+        if undoable and report.done and not report.refused:
+            self.rows_left(report.done)
+        else:  # refused rows come back, undone ones return: read the listing again
+            self.refresh_all(force=True)
+
+    def rows_left(self, ids: tuple[int, ...]) -> None:
+        """These rows were decided here and left the list: bring the listing up to date."""
         self.refresh_all(force=True)

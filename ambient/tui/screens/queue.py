@@ -56,6 +56,9 @@ class QueueScreen(DecidingScreen):
         self._polls = 0
         self._polling = False
         self._force_next = False
+        self._check_next = False  # a decision was stored while a poll ran
+        self._left: set[int] = set()  # decided here since the token was read (see `sync`)
+        self._left_polled: frozenset[int] = frozenset()  # those the running poll accounts for
         self._last_error: str | None = None
         self._shown_filter: QueueFilter | None = None  # what the listing on screen is for
         self.loaded = False  # the first listing has arrived (tests and the bench wait on it)
@@ -88,13 +91,31 @@ class QueueScreen(DecidingScreen):
         if self._polling:  # one listing at a time; a forced one runs right after
             self._force_next = self._force_next or force
         else:
-            self._polling = True
-            self.poll_queue(force, self.queue_filter, self.entries)
+            self._start_poll(force)
         self.poll_status()
+
+    def rows_left(self, ids: tuple[int, ...]) -> None:
+        """Decisions stored here took these rows off the queue (and the screen): check the
+        token now; the rows are read again only if something else changed too."""
+        self._left.update(ids)
+        if self._polling:
+            self._check_next = True
+        else:
+            self._start_poll(False)
+        self.poll_status()
+
+    def _start_poll(self, force: bool) -> None:
+        self._polling = True
+        self._left_polled = frozenset(self._left)
+        self.poll_queue(force, self.queue_filter, self.entries, self._left_polled)
 
     @work(thread=True, group="queue")
     def poll_queue(
-        self, force: bool, queue_filter: QueueFilter, known: dict[int, QueueEntry]
+        self,
+        force: bool,
+        queue_filter: QueueFilter,
+        known: dict[int, QueueEntry],
+        left: frozenset[int],
     ) -> None:
         try:
             token = sync(
@@ -105,6 +126,7 @@ class QueueScreen(DecidingScreen):
                 force=force,
                 on_screen=queue_filter == self._shown_filter,
                 show=lambda listing: self.app.call_from_thread(self._show_listing, listing),
+                left=left,
             )
             if token is not None:
                 self.app.call_from_thread(self._unchanged, token, queue_filter)
@@ -117,13 +139,17 @@ class QueueScreen(DecidingScreen):
         self._last_error = None
         if queue_filter == self.queue_filter:
             self._token = token
+            self._left -= self._left_polled
 
     def _poll_done(self) -> None:
         self._polling = False
         if self._force_next:
-            self._force_next = False
+            self._force_next = self._check_next = False
             self._polls -= 1  # not a timer tick
             self.refresh_all(force=True)
+        elif self._check_next:
+            self._check_next = False
+            self._start_poll(False)
 
     @work(exclusive=True, thread=True, group="status")
     def poll_status(self) -> None:
@@ -152,6 +178,7 @@ class QueueScreen(DecidingScreen):
         self._last_error = None
         if listing.token is not None:
             self._token = listing.token
+            self._left -= self._left_polled
         self._shown_filter = listing.queue_filter
         self.entries = listing.entries
         row_list = self.query_one(RowList)
