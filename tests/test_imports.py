@@ -71,12 +71,13 @@ print(json.dumps(sorted(name for name in json.loads(sys.argv[1]) if name in sys.
 runtime.close()
 """
 
-AGENT_PARTS = "pydantic_ai genai_prices openai anthropic".split()
+# the agent, its price data, the model SDKs; httpx (the span forwarder's, when it sends)
+NOT_IN_AN_IDLE_DAEMON = "pydantic_ai genai_prices openai anthropic httpx".split()
 
 
 def test_an_idle_daemon_with_the_test_model_has_not_imported_the_agent() -> None:
     completed = subprocess.run(
-        [sys.executable, "-c", STARTING_THE_DAEMON, json.dumps(AGENT_PARTS)],
+        [sys.executable, "-c", STARTING_THE_DAEMON, json.dumps(NOT_IN_AN_IDLE_DAEMON)],
         capture_output=True,
         text=True,
         check=True,

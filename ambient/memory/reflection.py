@@ -99,7 +99,10 @@ class Reflector:
 
     # ---- the job ------------------------------------------------------------------------
     async def tick(self) -> int:
-        """One round of learning; returns how many rows it finished."""
+        """One round of learning; returns how many rows it finished.
+
+        The daemon builds the reflector when one of these four queries finds a row (see
+        ``Runtime._reflection_waiting``): a new kind of work here is asked there too."""
         finished = 0
         window = self.batch * 4  # rows waiting for a retry don't hold up the others
         reflections = await asyncio.to_thread(self.queue.pending_reflections, window)

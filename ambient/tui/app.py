@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import socket
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, TypeVar
@@ -28,6 +29,12 @@ if TYPE_CHECKING:
     from ambient.runtime import Runtime
 
 Stored = TypeVar("Stored")
+
+# While the app runs, a thread waiting for the GIL gets it after 1 ms instead of Python's 5:
+# a decision's worker gives the GIL up around each of its ~15 statements and waited up to 5 ms
+# for it back each time while the UI thread drew (bench/tui.py, 10,000 pending: keystroke ->
+# stored p95 80-140 ms at 5 ms, 30-45 ms at 1 ms).
+SWITCH_INTERVAL = 0.001
 
 
 def default_actor() -> str:
@@ -68,6 +75,7 @@ class AmbientApp(App[None]):
         self.editor = editor or None
         self.poll_seconds = poll_seconds
         self.decisions_stored = 0  # counted as they are stored (the bench reads it)
+        self._switch_interval = sys.getswitchinterval()  # the process's, back at unmount
 
     def notify(
         self,
@@ -85,7 +93,12 @@ class AmbientApp(App[None]):
     def on_mount(self) -> None:
         from ambient.tui.screens.queue import QueueScreen
 
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_INTERVAL)
         self.push_screen(QueueScreen())
+
+    def on_unmount(self) -> None:
+        sys.setswitchinterval(self._switch_interval)
 
     def first_listing_shown(self) -> None:
         """The queue's first rows are on screen: what waited for that (opening tracing for

@@ -66,7 +66,11 @@ def only_these_left(before: Token, after: Token, left: Token) -> bool:
     (those add ids or rounds, or move the newest queued time on)."""
     count, ids, rounds, newest = before
     left_count, left_ids, left_rounds, _ = left
-    expected = (count - left_count, (ids or 0) - (left_ids or 0), (rounds or 0) - (left_rounds or 0))
+    expected = (
+        count - left_count,
+        (ids or 0) - (left_ids or 0),
+        (rounds or 0) - (left_rounds or 0),
+    )
     if (after[0], after[1] or 0, after[2] or 0) != expected:
         return False
     return after[3] is None or (newest is not None and after[3] <= newest)

@@ -142,7 +142,7 @@ class DecidingScreen(AmbientScreen):
             return
         view = self.shown_view()
         if view is not None and not self.is_question(view.id, view.kind):
-            from ambient.tui.edit_flow import EditFlow  # its editor (TextArea) after the first frame
+            from ambient.tui.edit_flow import EditFlow  # its TextArea: after the first frame
 
             EditFlow(self.ambient, view, self.decide).start()
 
