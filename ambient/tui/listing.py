@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ambient.approvals.kinds import KINDS
 from ambient.tui.backend import Backend
@@ -22,6 +23,7 @@ BATCH = 2000  # rows per query after that
 MAX_LEFT = 500  # rows decided here whose share of the token is checked; more: read the index
 
 Token = tuple[object, ...]
+Aggregates = tuple[Any, ...]  # a token: count, sum of ids, sum of rounds, newest queued
 
 
 def queue_row(entry: QueueEntry) -> Row:
@@ -60,7 +62,7 @@ def assemble(
     return Listing(queue_filter, entries, [queue_row(e) for e in entries.values()], token)
 
 
-def only_these_left(before: Token, after: Token, left: Token) -> bool:
+def only_these_left(before: Aggregates, after: Aggregates, left: Aggregates) -> bool:
     """Whether the queue went from token `before` to `after` by the rows whose share of the
     token is `left` leaving it, and nothing else: no row entered, was re-queued or redrafted
     (those add ids or rounds, or move the newest queued time on)."""
