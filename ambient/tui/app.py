@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 Stored = TypeVar("Stored")
 
-# While the app runs, a thread waiting for the GIL gets it after 1 ms instead of Python's 5:
+# Once the first rows are shown, a thread waiting for the GIL gets it after 1 ms, not 5 ms:
 # a decision's worker gives the GIL up around each of its ~15 statements and waited up to 5 ms
 # for it back each time while the UI thread drew (bench/tui.py, 10,000 pending: keystroke ->
 # stored p95 80-140 ms at 5 ms, 30-45 ms at 1 ms).
@@ -93,8 +93,6 @@ class AmbientApp(App[None]):
     def on_mount(self) -> None:
         from ambient.tui.screens.queue import QueueScreen
 
-        self._switch_interval = sys.getswitchinterval()
-        sys.setswitchinterval(SWITCH_INTERVAL)
         self.push_screen(QueueScreen())
 
     def on_unmount(self) -> None:
@@ -103,7 +101,9 @@ class AmbientApp(App[None]):
     def first_listing_shown(self) -> None:
         """The queue's first rows are on screen: what waited for that (opening tracing for
         decisions) starts a little later, off the event loop, while the human reads (before,
-        its imports would compete with the first frame)."""
+        its imports would compete with the first frame). From now on the workers' database
+        calls get the GIL back sooner (see SWITCH_INTERVAL)."""
+        sys.setswitchinterval(SWITCH_INTERVAL)
         if self.warm_up is not None:
             self.set_timer(0.5, self._start_warm_up)
 

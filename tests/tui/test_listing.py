@@ -1,12 +1,14 @@
 """After a decision made in the app its row has left the list already: the listing is read again
-only when the queue changed by more than that (another process deciding, a new draft)."""
+only when the queue changed by more than that (another process deciding, a new draft); and the
+decision's worker is not kept waiting for the interpreter while the screen draws."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from datetime import datetime
 
-from ambient.tui.app import AmbientApp
+from ambient.tui.app import SWITCH_INTERVAL, AmbientApp
 from ambient.tui.listing import only_these_left
 from ambient.tui.screens.queue import QueueScreen
 from tests.tui.conftest import (
@@ -89,3 +91,15 @@ async def test_a_decision_made_here_still_shows_what_changed_elsewhere_meanwhile
         await pilot.press("a")
         await wait_for(pilot, wait_statuses(daemon, [second.id], "approved"))
         await wait_for(pilot, lambda: queue_keys(app) == [third.id])
+
+
+async def test_once_the_rows_are_shown_threads_switch_sooner_until_the_app_exits(
+    daemon: DaemonStandIn, tui: Callable[..., AmbientApp]
+) -> None:
+    approval = daemon.draft()
+    before = sys.getswitchinterval()
+    app = tui()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, shows_detail(app, approval.id))
+        assert sys.getswitchinterval() == SWITCH_INTERVAL < before
+    assert sys.getswitchinterval() == before
