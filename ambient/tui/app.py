@@ -24,6 +24,7 @@ from ambient.core.editing import EditorError, run_editor
 from ambient.core.errors import AmbientError
 from ambient.tui.backend import Backend, DecisionReport, trace_base_url
 from ambient.tui.edit_store import EditStore
+from ambient.tui.widgets.row_list import RowList
 
 if TYPE_CHECKING:
     from ambient.runtime import Runtime
@@ -159,6 +160,13 @@ class AmbientScreen(Screen[None]):
 
     def reload(self) -> None:
         """Read this screen's rows again (after a decision made on it)."""
+
+    def show_rows(self) -> None:
+        """On mount of a screen of rows: focus its list, load it, and read it again every
+        other poll, so changes made elsewhere (the daemon, another terminal) show up."""
+        self.query_one(RowList).focus()
+        self.reload()
+        self.set_interval(max(self.ambient.poll_seconds * 2, 1.0), self.reload)
 
     @work(thread=True, group="screen-decision")
     def act(self, run: Callable[[Backend], DecisionReport]) -> None:

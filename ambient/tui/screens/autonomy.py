@@ -96,9 +96,7 @@ class AutonomyScreen(AmbientScreen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.query_one(RowList).focus()
-        self.reload()
-        self.set_interval(max(self.ambient.poll_seconds * 2, 1.0), self.reload)
+        self.show_rows()
 
     def reload(self) -> None:
         self.load_status()

@@ -114,9 +114,7 @@ class ReviewScreen(AmbientScreen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.query_one(RowList).focus()
-        self.reload()
-        self.set_interval(max(self.ambient.poll_seconds * 2, 1.0), self.reload)
+        self.show_rows()
 
     # ---- loading -------------------------------------------------------------------------
     def reload(self) -> None:
